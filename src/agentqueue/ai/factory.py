@@ -1,0 +1,54 @@
+"""Choosing a provider and the default tools from settings (passed in; ``ai`` reads no env)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agentqueue.ai.providers.base import Provider, ProviderNotConfigured
+from agentqueue.ai.providers.builtin import BuiltinProvider
+from agentqueue.ai.providers.openai_provider import DEFAULT_MODEL, OpenAIProvider
+from agentqueue.ai.tools.base import ToolRegistry
+from agentqueue.ai.tools.calculator import calculator_tool
+from agentqueue.ai.tools.dataset import dataset_tools, load_dataset
+
+PROVIDER_NAMES = ("auto", "openai", "builtin")
+
+
+def build_provider(
+    name: str | None = None,
+    *,
+    openai_api_key: str | None = None,
+    openai_base_url: str | None = None,
+    openai_model: str | None = None,
+    timeout: float = 60.0,
+    max_retries: int = 2,
+    dataset_path: str | Path | None = None,
+) -> Provider:
+    """The provider called ``name``; None or "auto" means openai when a key is set, else builtin.
+
+    ``dataset_path`` lets the builtin provider recognise the dataset's names in questions; pass
+    the same path as to ``default_tools``.
+    """
+    choice = (name or "auto").strip().lower()
+    if choice not in PROVIDER_NAMES:
+        raise ProviderNotConfigured(
+            f"unknown provider {name!r}; choose one of {', '.join(PROVIDER_NAMES)}"
+        )
+    if choice == "auto":
+        choice = "openai" if openai_api_key else "builtin"
+    if choice == "openai":
+        if not openai_api_key:
+            raise ProviderNotConfigured("provider 'openai' needs OPENAI_API_KEY")
+        return OpenAIProvider(
+            api_key=openai_api_key,
+            base_url=openai_base_url or None,
+            model=openai_model or DEFAULT_MODEL,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+    return BuiltinProvider(load_dataset(dataset_path))
+
+
+def default_tools(dataset_path: str | Path | None = None) -> ToolRegistry:
+    """Calculator plus the dataset search tools over ``dataset_path`` (default: shipped CSV)."""
+    return ToolRegistry([calculator_tool(), *dataset_tools(load_dataset(dataset_path))])

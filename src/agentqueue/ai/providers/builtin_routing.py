@@ -1,0 +1,316 @@
+"""Deciding what a question asks for, without a language model (see ``builtin`` for the rules).
+
+``route`` turns the latest user message, plus the conversation before it, into an ``Intent``. The
+dataset's company, investor and category names are recognised in text by an ``EntityIndex``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from agentqueue.ai.tools.dataset import Dataset, category_key
+from agentqueue.ai.types import ChatMessage
+
+EntityKind = Literal["company", "investor", "category"]
+
+
+@dataclass(frozen=True)
+class Calculate:
+    expression: str
+
+
+@dataclass(frozen=True)
+class InvestorDeals:
+    investor: str
+
+
+@dataclass(frozen=True)
+class CategoryCompanies:
+    category: str
+
+
+@dataclass(frozen=True)
+class CompanyDetails:
+    name: str
+
+
+@dataclass(frozen=True)
+class NthOfListing:
+    """A follow-up ("the first one") about a list the previous question asked for."""
+
+    listing: InvestorDeals | CategoryCompanies
+    index: int  # 0-based; -1 is the last
+
+
+@dataclass(frozen=True)
+class Unanswerable:
+    reason: str | None = None  # set when we understood the question but cannot answer it
+
+
+Intent = (
+    Calculate | InvestorDeals | CategoryCompanies | CompanyDetails | NthOfListing | Unanswerable
+)
+
+
+@dataclass(frozen=True)
+class Mention:
+    start: int
+    end: int
+    kind: EntityKind
+    name: str  # canonical, as written in the dataset
+
+
+_WORD = re.compile(r"[a-z][a-z&'-]*")
+_COMPANY_SUFFIXES = re.compile(r"[\s,]+(co|inc|llc|ltd|corp|company)\.?$")
+# First words too common to stand for a company on their own.
+_COMMON_WORDS = frozenset(
+    {"the", "this", "that", "best", "good", "great", "happy", "little", "super", "real", "true",
+     "first", "next", "simple", "pure", "your", "their", "smart", "fresh", "daily", "urban",
+     "green", "blue", "black", "white", "golden", "bright"}
+)  # fmt: skip
+
+
+@dataclass
+class EntityIndex:
+    """Finds the dataset's company, investor and category names in free text."""
+
+    aliases: list[tuple[str, EntityKind, str]] = field(default_factory=list)
+    categories: dict[str, str] = field(default_factory=dict)  # category_key -> name
+
+    @classmethod
+    def from_dataset(cls, dataset: Dataset | None) -> EntityIndex:
+        index = cls()
+        if dataset is None:
+            return index
+        index.categories = {category_key(c): c for c in dataset.categories}
+        index._add_companies(dataset.companies)
+        index._add_investors(dataset.investors)
+        return index
+
+    def _add_companies(self, companies: list[str]) -> None:
+        first_words: dict[str, list[str]] = {}
+        for name in companies:
+            full = name.casefold().strip()
+            short = _COMPANY_SUFFIXES.sub("", full.rstrip("."))
+            for alias in {full, full.rstrip("."), short}:
+                self.aliases.append((alias, "company", name))
+            first = short.split()[0] if short.split() else ""
+            first_words.setdefault(first, []).append(name)
+        for first, names in first_words.items():
+            usable = (
+                len(names) == 1
+                and len(first) >= 4
+                and first not in _COMMON_WORDS
+                and category_key(first) not in self.categories
+            )
+            if usable:
+                self.aliases.append((first, "company", names[0]))
+
+    def _add_investors(self, investors: list[str]) -> None:
+        last_names: dict[str, list[str]] = {}
+        for name in investors:
+            self.aliases.append((name.casefold(), "investor", name))
+            last = name.casefold().split()[-1]
+            last_names.setdefault(last, []).append(name)
+        for last, names in last_names.items():
+            if len(names) == 1 and len(last) >= 4 and last != names[0].casefold():
+                self.aliases.append((last, "investor", names[0]))
+
+    def mentions(self, text: str) -> list[Mention]:
+        """Entities named in ``text``, in order of appearance, longest match winning overlaps."""
+        folded = text.casefold()
+        found: list[Mention] = []
+        for alias, kind, name in self.aliases:
+            pattern = r"(?<![\w])" + re.escape(alias) + r"(?![\w])"
+            for match in re.finditer(pattern, folded):
+                found.append(Mention(match.start(), match.end(), kind, name))
+        for match in _WORD.finditer(folded):
+            category = self.category(match.group(0))
+            if category:
+                found.append(Mention(match.start(), match.end(), "category", category))
+        found.sort(key=lambda m: (m.start, -(m.end - m.start)))
+        chosen: list[Mention] = []
+        for mention in found:
+            if not chosen or mention.start >= chosen[-1].end:
+                chosen.append(mention)
+        return chosen
+
+    def category(self, word: str) -> str | None:
+        return self.categories.get(category_key(word))
+
+
+# --- arithmetic -----------------------------------------------------------------------------
+
+_CALC_WORDS = re.compile(r"\b(calculate|calc|compute|evaluate|solve)\b", re.IGNORECASE)
+_EXPRESSION_RUN = re.compile(r"[-+(]*\d[\d\s.,+\-*/%()^×÷]*")
+_HAS_OPERATOR = re.compile(r"[\d)]\s*(\*\*|[-+*/%^×÷])\s*[-+(\s]*\d")
+
+
+def _balance(expression: str) -> str:
+    text = expression.strip().rstrip(" .,?!")
+    while text.endswith(")") and text.count(")") > text.count("("):
+        text = text[:-1].rstrip()
+    while text.startswith("(") and text.count("(") > text.count(")"):
+        text = text[1:].lstrip()
+    return text
+
+
+def arithmetic_expression(message: str) -> str | None:
+    """The arithmetic in a message ("Calculate 100000 / 0.10" -> "100000 / 0.10"), if any."""
+    runs = [_balance(m.group(0)) for m in _EXPRESSION_RUN.finditer(message)]
+    runs = [r for r in runs if _HAS_OPERATOR.search(r)]
+    if runs:
+        return " ".join(max(runs, key=len).split())
+    keyword = _CALC_WORDS.search(message)
+    if keyword:
+        rest = message[keyword.end() :].strip(" :?.!")
+        if any(ch.isdigit() for ch in rest):
+            return rest  # let the calculator explain what it cannot evaluate
+    return None
+
+
+# --- follow-ups -----------------------------------------------------------------------------
+
+_ORDINALS = {
+    "first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3,
+    "fifth": 4, "5th": 4, "sixth": 5, "6th": 5, "seventh": 6, "7th": 6, "eighth": 7, "8th": 7,
+    "ninth": 8, "9th": 8, "tenth": 9, "10th": 9, "last": -1,
+}  # fmt: skip
+_ORDINAL = re.compile(r"\b(" + "|".join(_ORDINALS) + r")\b", re.IGNORECASE)
+_NUMBERED = re.compile(r"(?:\bnumber|\bno\.|#)\s*(\d{1,2})\b", re.IGNORECASE)
+_REFERENCE = re.compile(
+    r"\b(tell me more|more about|more details|more info|details (?:on|about)|"
+    r"about (?:it|that|this|them|that one|this one)|that one|this one|that company)\b",
+    re.IGNORECASE,
+)
+
+
+def followup_index(message: str) -> int | None:
+    """Which item a follow-up refers to (0-based, -1 = last), or None if it is not a follow-up."""
+    match = _ORDINAL.search(message)
+    if match:
+        return _ORDINALS[match.group(1).casefold()]
+    numbered = _NUMBERED.search(message)
+    if numbered and int(numbered.group(1)) >= 1:
+        return int(numbered.group(1)) - 1
+    if _REFERENCE.search(message):
+        return 0
+    return None
+
+
+def _pick(items: list[str], index: int) -> str | None:
+    if not items or index >= len(items):
+        return None
+    return items[index]
+
+
+def _resolve_followup(index: int, history: list[ChatMessage], entities: EntityIndex) -> Intent:
+    """Resolve "the first one" against the conversation, newest message first.
+
+    An assistant answer that names enough companies gives the n-th of them; a user question
+    that asked for a list (an investor's deals, a category) gives the n-th item of that list.
+    """
+    for message in reversed(history):
+        if message.role == "assistant" and message.content and not message.tool_calls:
+            mentions = entities.mentions(message.content)
+            name = _pick(_unique(m.name for m in mentions if m.kind == "company"), index)
+            if name:
+                return CompanyDetails(name)
+        elif message.role == "user":
+            previous = _route_fresh(message.content, entities)
+            if isinstance(previous, InvestorDeals | CategoryCompanies):
+                return NthOfListing(previous, index)
+            if isinstance(previous, CompanyDetails) and index in (0, -1):
+                return previous
+    return Unanswerable(
+        "I could not tell what that refers to: no earlier message in the conversation names "
+        "a company from the dataset or asks for a list of them."
+    )
+
+
+def _unique(names: Iterable[str]) -> list[str]:
+    seen: list[str] = []
+    for name in names:
+        if name not in seen:
+            seen.append(name)
+    return seen
+
+
+# --- routing --------------------------------------------------------------------------------
+
+_NAME = r"(?P<name>[A-Z][\w.'-]*(?:\s+[A-Z][\w.'-]*){0,3})"
+_INVESTOR_PATTERNS = [
+    re.compile(r"\bdeals?\b[^?.!]*?\b(?:made by|by|did|from|of|with)\s+" + _NAME),
+    re.compile(r"\b(?:did|has|have)\s+" + _NAME + r"\s+(?:invest|make|made|do|back|fund)"),
+    re.compile(_NAME + r"'s\s+(?:deals|investments)"),
+]
+_CATEGORY_NOUN = r"(?:companies|company|startups?|businesses|brands)"
+_CATEGORY_PHRASE = re.compile(r"\b(?P<cat>[a-z][a-z&-]*)\s+" + _CATEGORY_NOUN + r"\b")
+_SHOW_CATEGORY = re.compile(
+    r"\b(?:show me|show|list|find|give me)\s+(?:all\s+)?(?:the\s+)?(?P<cat>[a-z][a-z&-]*)"
+    r"(?:\s+" + _CATEGORY_NOUN + r")?\b"
+)
+_NOT_CATEGORIES = frozenset(
+    {"the", "all", "any", "which", "what", "some", "many", "other", "these", "those", "more",
+     "deals", "deal", "me", "of", "in"}
+)  # fmt: skip
+
+
+def _explicit_investor(message: str) -> str | None:
+    for pattern in _INVESTOR_PATTERNS:
+        match = pattern.search(message)
+        if match:
+            return re.sub(r"'s$", "", match.group("name")).strip(" .")
+    return None
+
+
+def _explicit_category(message: str, entities: EntityIndex) -> str | None:
+    folded = message.casefold()
+    for pattern in (_CATEGORY_PHRASE, _SHOW_CATEGORY):
+        for match in pattern.finditer(folded):
+            known = entities.category(match.group("cat"))
+            if known:
+                return known
+    show = _SHOW_CATEGORY.search(folded)
+    if (
+        show
+        and re.search(_CATEGORY_NOUN, show.group(0))
+        and show.group("cat") not in _NOT_CATEGORIES
+    ):
+        return show.group("cat")  # "show me robot companies": searched, honestly not found
+    return None
+
+
+def _route_fresh(message: str, entities: EntityIndex) -> Intent:
+    """Route a message on its own words, without looking at the conversation."""
+    expression = arithmetic_expression(message)
+    if expression:
+        return Calculate(expression)
+    mentions = entities.mentions(message)
+    investors = [m.name for m in mentions if m.kind == "investor"]
+    if investors:
+        return InvestorDeals(investors[0])
+    category = _explicit_category(message, entities)
+    if category:
+        return CategoryCompanies(category)
+    explicit_investor = _explicit_investor(message)
+    if explicit_investor:
+        return InvestorDeals(explicit_investor)
+    companies = [m.name for m in mentions if m.kind == "company"]
+    if companies:
+        return CompanyDetails(companies[0])
+    categories = [m.name for m in mentions if m.kind == "category"]
+    if categories:
+        return CategoryCompanies(categories[0])
+    return Unanswerable()
+
+
+def route(message: str, history: list[ChatMessage], entities: EntityIndex) -> Intent:
+    """What the latest user message asks for, resolving follow-ups against ``history``."""
+    index = followup_index(message)
+    if index is not None and not entities.mentions(message) and not arithmetic_expression(message):
+        return _resolve_followup(index, history, entities)
+    return _route_fresh(message, entities)

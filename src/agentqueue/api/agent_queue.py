@@ -1,0 +1,247 @@
+"""The agent chat queue API (seed 000), at `/agent/queue`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from agentqueue.api.errors import ApiError
+from agentqueue.api.schemas.agent_queue import (
+    BatchQueuedResponse,
+    BatchRequest,
+    ChatRequest,
+    CleanResponse,
+    HealthResponse,
+    HealthStats,
+    JobOut,
+    JobResponse,
+    JobsResponse,
+    MessageResponse,
+    QueuedResponse,
+    Stats,
+    StatsResponse,
+)
+from agentqueue.engine.jobs import JobView
+from agentqueue.engine.queue import CancelOutcome, JobNotRetryable, JobQueue
+from agentqueue.handlers.agent_chat import BATCH, CHAT
+from agentqueue.handlers.sessions import new_session_id
+from agentqueue.services import Services
+from agentqueue.timefmt import iso_from_ms, iso_now
+
+PREFIX = "/agent/queue"
+router = APIRouter(prefix=PREFIX, tags=["agent queue (seed 000)"])
+
+# Core state -> the status names of seed 000. Jobs cancelled before they ran read as failed.
+_STATUS = {
+    "waiting": "waiting", "prioritized": "waiting", "waiting-children": "waiting",
+    "paused": "paused", "delayed": "delayed", "active": "active",
+    "completed": "completed", "failed": "failed", "cancelled": "failed",
+}
+# Seed status filter -> core states it covers.
+_FILTER = {
+    "waiting": ["waiting", "prioritized"], "paused": ["paused"], "delayed": ["delayed"],
+    "active": ["active"], "completed": ["completed"], "failed": ["failed", "cancelled"],
+}
+# metadata.priority -> BullMQ priority (1 is the highest; no priority runs before any).
+_PRIORITY = {"high": 1, "normal": 5, "low": 10}
+HEALTH_TIMEOUT_S = 2.0
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def get_queue(services: Annotated[Services, Depends(get_services)]) -> JobQueue:
+    return services.agent_queue
+
+
+Queue = Annotated[JobQueue, Depends(get_queue)]
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def job_out(view: JobView) -> JobOut:
+    return JobOut(
+        id=view.id,
+        name=view.name,
+        status=_STATUS.get(view.state, "waiting"),
+        progress=view.progress,
+        data=view.data,
+        result=view.result,
+        createdAt=iso_from_ms(view.created_at_ms),
+        processedAt=iso_from_ms(view.processed_at_ms),
+        finishedAt=iso_from_ms(view.finished_at_ms),
+        attemptsMade=view.attempts_made,
+        failedReason=view.failed_reason,
+    )
+
+
+def _check_size(services: Services, message: str, field: str) -> None:
+    limit = services.settings.max_message_chars
+    if len(message) > limit:
+        raise ApiError(400, f"{field}: must be at most {limit} characters (MAX_MESSAGE_CHARS)")
+
+
+def _options(metadata: Any) -> dict[str, Any]:
+    priority = getattr(metadata, "priority", None)
+    return {"priority": _PRIORITY[priority]} if priority else {}
+
+
+async def _find(queue: JobQueue, job_id: str) -> JobView:
+    view = await queue.get(job_id)
+    if view is None:
+        raise ApiError(404, f"Job {job_id} not found")
+    return view
+
+
+@router.post("/chat", status_code=201, response_model=QueuedResponse)
+async def queue_chat(body: ChatRequest, services: ServicesDep) -> QueuedResponse:
+    """Queue a chat message for the agent to answer in the background."""
+    _check_size(services, body.message, "message")
+    for i, entry in enumerate(body.conversationHistory or []):
+        _check_size(services, entry.content, f"conversationHistory[{i}].content")
+    data = body.model_dump(exclude_none=True)
+    # Created here, not in the worker, so every retry continues the same session.
+    data["sessionId"] = body.sessionId or new_session_id()
+    job_id = await services.agent_queue.add(CHAT, data, **_options(body.metadata))
+    return QueuedResponse(
+        jobId=job_id,
+        message="Chat job queued successfully",
+        statusUrl=f"{PREFIX}/job/{job_id}",
+        timestamp=iso_now(),
+    )
+
+
+@router.post("/batch", status_code=201, response_model=BatchQueuedResponse)
+async def queue_batch(body: BatchRequest, services: ServicesDep) -> BatchQueuedResponse:
+    """Queue several messages answered one after another in one job, one result each."""
+    limit = services.settings.max_batch_messages
+    if len(body.messages) > limit:
+        raise ApiError(400, f"messages: at most {limit} per batch (MAX_BATCH_MESSAGES)")
+    for i, item in enumerate(body.messages):
+        _check_size(services, item.message, f"messages[{i}].message")
+    data = body.model_dump(exclude_none=True)
+    job_id = await services.agent_queue.add(BATCH, data, **_options(body.metadata))
+    return BatchQueuedResponse(
+        jobId=job_id,
+        messageCount=len(body.messages),
+        message="Batch chat job queued successfully",
+        statusUrl=f"{PREFIX}/job/{job_id}",
+        timestamp=iso_now(),
+    )
+
+
+@router.get("/job/{job_id}", response_model=JobResponse, response_model_exclude_none=False)
+async def get_job(job_id: str, queue: Queue) -> JobResponse:
+    """A job's status, progress, data, result and timestamps."""
+    return JobResponse(job=job_out(await _find(queue, job_id)))
+
+
+@router.get("/job/{job_id}/result")
+async def get_job_result(job_id: str, queue: Queue) -> dict[str, Any]:
+    """Only the result: the answer, or why there is none yet."""
+    view = await _find(queue, job_id)
+    if view.state == "completed":
+        return {"success": True, "result": view.result}
+    if view.state in ("failed", "cancelled"):
+        return {"success": False, "message": "Job failed", "error": view.failed_reason}
+    return {
+        "success": False,
+        "message": "Job is still processing",
+        "status": _STATUS.get(view.state, "waiting"),
+        "progress": view.progress,
+    }
+
+
+@router.delete("/job/{job_id}", response_model=MessageResponse)
+async def cancel_job(job_id: str, queue: Queue) -> MessageResponse:
+    """Cancel a waiting, delayed or active job. It ends as failed, not retried."""
+    outcome = await queue.cancel(job_id)
+    if outcome is CancelOutcome.NOT_FOUND:
+        raise ApiError(404, f"Job {job_id} not found")
+    if outcome is CancelOutcome.ALREADY_FINISHED:
+        raise ApiError(409, f"Job {job_id} has already finished")
+    return MessageResponse(message="Job cancelled successfully")
+
+
+@router.post("/job/{job_id}/retry", response_model=MessageResponse)
+async def retry_job(job_id: str, queue: Queue) -> MessageResponse:
+    """Run a failed job again, with a fresh set of attempts."""
+    try:
+        await queue.retry(job_id)
+    except KeyError:
+        raise ApiError(404, f"Job {job_id} not found") from None
+    except JobNotRetryable as exc:
+        raise ApiError(409, f"Job {job_id} cannot be retried: {exc}") from None
+    return MessageResponse(message="Job retry initiated")
+
+
+def _stats(counts: dict[str, int]) -> Stats:
+    return Stats(**counts, total=sum(counts.values()))
+
+
+@router.get("/stats", response_model=StatsResponse)
+async def stats(queue: Queue) -> StatsResponse:
+    """Counts of jobs in each state."""
+    return StatsResponse(stats=_stats(await queue.counts()), timestamp=iso_now())
+
+
+@router.get("/jobs", response_model=JobsResponse)
+async def recent_jobs(
+    queue: Queue,
+    limit: Annotated[int, Query(ge=1, le=1000, description="How many jobs, newest first")] = 10,
+    status: Annotated[
+        Literal["waiting", "active", "completed", "failed", "delayed", "paused"] | None,
+        Query(description="Only jobs with this status"),
+    ] = None,
+) -> JobsResponse:
+    """Recent jobs, newest first."""
+    views = await queue.list_jobs(_FILTER[status] if status else None, limit)
+    jobs = [job_out(v) for v in views]
+    return JobsResponse(count=len(jobs), jobs=jobs)
+
+
+@router.post("/clean", response_model=CleanResponse)
+async def clean(
+    queue: Queue,
+    olderThan: Annotated[int, Query(ge=0, description="Age in milliseconds")] = 86_400_000,
+) -> CleanResponse:
+    """Remove completed and failed jobs that finished more than `olderThan` ms ago."""
+    removed = await queue.clean(olderThan)
+    return CleanResponse(message=f"Cleaned jobs older than {olderThan}ms", removed=removed)
+
+
+@router.post("/pause", response_model=MessageResponse)
+async def pause(queue: Queue) -> MessageResponse:
+    """Stop workers taking new jobs; active jobs finish."""
+    await queue.pause()
+    return MessageResponse(message="Queue paused")
+
+
+@router.post("/resume", response_model=MessageResponse)
+async def resume(queue: Queue) -> MessageResponse:
+    await queue.resume()
+    return MessageResponse(message="Queue resumed")
+
+
+@router.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
+async def health(queue: Queue) -> Any:
+    """Healthy when Redis answers; 503 when it does not."""
+    try:
+        async with asyncio.timeout(HEALTH_TIMEOUT_S):
+            await queue.ping()
+            counts = await queue.counts()
+    except Exception as exc:  # any failure to reach Redis is "unhealthy", not a 500
+        body = HealthResponse(
+            success=False, status="unhealthy",
+            error=f"Redis unreachable: {type(exc).__name__}", timestamp=iso_now(),
+        )
+        return JSONResponse(body.model_dump(exclude_none=True), status_code=503)
+    return HealthResponse(
+        success=True, status="healthy",
+        stats=HealthStats(**{k: counts[k] for k in ("waiting", "active", "completed", "failed")}),
+        timestamp=iso_now(),
+    )

@@ -1,0 +1,127 @@
+"""Request and response shapes of the agent chat queue API (seed 000)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# The message size limit is also enforced against MAX_MESSAGE_CHARS at run time; this is the
+# hard ceiling the schema documents.
+MESSAGE_HARD_LIMIT = 100_000
+
+
+class HistoryEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant", "system"]
+    content: str = Field(max_length=MESSAGE_HARD_LIMIT)
+
+
+class Metadata(BaseModel):
+    """Free-form metadata; `priority` (high, normal, low) also sets the job's queue priority."""
+
+    model_config = ConfigDict(extra="allow")
+
+    priority: Literal["high", "normal", "low"] | None = None
+
+
+class ChatRequest(BaseModel):
+    message: str = Field(min_length=1, max_length=MESSAGE_HARD_LIMIT)
+    sessionId: str | None = Field(None, max_length=200)
+    conversationHistory: list[HistoryEntry] | None = None
+    userId: str | None = Field(None, max_length=200)
+    metadata: Metadata | None = None
+
+
+class BatchItem(BaseModel):
+    message: str = Field(min_length=1, max_length=MESSAGE_HARD_LIMIT)
+    sessionId: str | None = Field(None, max_length=200)
+    conversationHistory: list[HistoryEntry] | None = None
+
+
+class BatchRequest(BaseModel):
+    messages: list[BatchItem] = Field(min_length=1)
+    userId: str | None = Field(None, max_length=200)
+    metadata: Metadata | None = None
+
+
+class QueuedResponse(BaseModel):
+    success: bool = True
+    jobId: str
+    message: str
+    statusUrl: str
+    timestamp: str
+
+
+class BatchQueuedResponse(QueuedResponse):
+    messageCount: int
+
+
+SeedStatus = Literal["waiting", "active", "completed", "failed", "delayed", "paused"]
+
+
+class JobOut(BaseModel):
+    id: str
+    name: str
+    status: SeedStatus
+    progress: Any
+    data: Any
+    result: Any = None
+    createdAt: str | None
+    processedAt: str | None = None
+    finishedAt: str | None = None
+    attemptsMade: int
+    failedReason: str | None = None
+
+
+class JobResponse(BaseModel):
+    success: bool = True
+    job: JobOut
+
+
+class JobsResponse(BaseModel):
+    success: bool = True
+    count: int
+    jobs: list[JobOut]
+
+
+class MessageResponse(BaseModel):
+    success: bool = True
+    message: str
+
+
+class CleanResponse(MessageResponse):
+    removed: int
+
+
+class Stats(BaseModel):
+    waiting: int
+    active: int
+    completed: int
+    failed: int
+    delayed: int
+    paused: int
+    total: int
+
+
+class StatsResponse(BaseModel):
+    success: bool = True
+    stats: Stats
+    timestamp: str
+
+
+class HealthStats(BaseModel):
+    waiting: int
+    active: int
+    completed: int
+    failed: int
+
+
+class HealthResponse(BaseModel):
+    success: bool
+    status: Literal["healthy", "unhealthy"]
+    service: str = "Agent Queue"
+    stats: HealthStats | None = None
+    error: str | None = None
+    timestamp: str

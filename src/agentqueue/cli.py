@@ -1,0 +1,78 @@
+"""Command line: `agentqueue serve | api | worker`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import typer
+import uvicorn
+
+from agentqueue.config import Settings, get_settings
+
+app = typer.Typer(help="agentqueue: background AI-agent work over the BullMQ protocol.")
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s [%(name)s] %(message)s",
+    )
+    # Request lines of every poll would drown the job log lines.
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+
+
+def _serve_http(settings: Settings, *, run_worker: bool, allow_embedded: bool) -> None:
+    from agentqueue.api.app import create_app
+
+    _setup_logging(settings)
+    application = create_app(settings, run_worker=run_worker, allow_embedded=allow_embedded)
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
+    )
+
+
+@app.command()
+def serve() -> None:
+    """API and worker in one process; starts an embedded Valkey unless REDIS_URL is set."""
+    _serve_http(get_settings(), run_worker=True, allow_embedded=True)
+
+
+@app.command()
+def api() -> None:
+    """Only the HTTP API (production: run workers separately). Needs REDIS_URL."""
+    _serve_http(get_settings(), run_worker=False, allow_embedded=False)
+
+
+@app.command()
+def worker() -> None:
+    """Only a worker. Needs REDIS_URL; run as many as you like."""
+    settings = get_settings()
+    _setup_logging(settings)
+    asyncio.run(_run_worker(settings))
+
+
+async def _run_worker(settings: Settings) -> None:
+    from agentqueue.services import build_worker
+
+    url = settings.external_redis_url
+    if url is None:
+        raise typer.BadParameter("set REDIS_URL (or REDIS_HOST) to the Redis the API uses")
+    runtime = build_worker(settings, url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await runtime.start()
+    await stop.wait()
+    logging.getLogger("agentqueue").info("Shutting down worker")
+    await runtime.stop(settings.shutdown_grace_s)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,73 @@
+"""Settings from the environment (and a `.env` file), in one place."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import quote
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # HTTP
+    host: str = Field("127.0.0.1", validation_alias="HOST")
+    port: int = Field(3000, validation_alias="PORT")
+
+    # Redis / Valkey. REDIS_URL wins; the seed's REDIS_HOST/PORT/PASSWORD are honoured too.
+    # With neither set, `agentqueue serve` starts an embedded Valkey under the data directory.
+    redis_url: str | None = Field(None, validation_alias="REDIS_URL")
+    redis_host: str | None = Field(None, validation_alias="REDIS_HOST")
+    redis_port: int = Field(6379, validation_alias="REDIS_PORT")
+    redis_password: SecretStr | None = Field(None, validation_alias="REDIS_PASSWORD")
+    data_dir: Path = Field(Path(".agentqueue"), validation_alias="AGENTQUEUE_DATA_DIR")
+    # 0 picks a free port at start; set it to reach the embedded server from Node BullMQ.
+    embedded_port: int = Field(0, ge=0, le=65535, validation_alias="AGENTQUEUE_EMBEDDED_PORT")
+    # fsync policy of the embedded server's AOF: "always" loses no accepted job on a crash.
+    embedded_appendfsync: str = Field("always", validation_alias="AGENTQUEUE_EMBEDDED_APPENDFSYNC")
+
+    # Queue
+    queue_prefix: str = Field("bull", validation_alias="QUEUE_PREFIX")
+    agent_queue_name: str = Field("agent-queue", validation_alias="AGENT_QUEUE_NAME")
+    queue_concurrency: int = Field(5, ge=1, le=10_000, validation_alias="QUEUE_CONCURRENCY")
+    job_attempts: int = Field(3, ge=1, validation_alias="QUEUE_ATTEMPTS")
+    job_backoff_ms: int = Field(2000, ge=0, validation_alias="QUEUE_BACKOFF_MS")
+    keep_completed: int = Field(100, ge=0, validation_alias="QUEUE_KEEP_COMPLETED")
+    keep_failed: int = Field(100, ge=0, validation_alias="QUEUE_KEEP_FAILED")
+    job_timeout_s: float = Field(300.0, gt=0, validation_alias="JOB_TIMEOUT_SECONDS")
+    lock_duration_ms: int = Field(30_000, ge=100, validation_alias="QUEUE_LOCK_DURATION_MS")
+    stalled_interval_ms: int = Field(30_000, ge=100, validation_alias="QUEUE_STALLED_INTERVAL_MS")
+    shutdown_grace_s: float = Field(30.0, ge=0, validation_alias="SHUTDOWN_GRACE_SECONDS")
+    max_message_chars: int = Field(16_000, ge=1, validation_alias="MAX_MESSAGE_CHARS")
+    max_batch_messages: int = Field(100, ge=1, validation_alias="MAX_BATCH_MESSAGES")
+    max_history_messages: int = Field(100, ge=0, validation_alias="MAX_HISTORY_MESSAGES")
+
+    # AI
+    ai_provider: str = Field("auto", validation_alias="AI_PROVIDER")
+    openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
+    openai_model: str = Field("gpt-4o-mini", validation_alias="OPENAI_MODEL")
+    agent_dataset: Path | None = Field(None, validation_alias="AGENT_DATASET")
+    agent_max_steps: int = Field(6, ge=1, validation_alias="AGENT_MAX_STEPS")
+
+    log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+
+    @property
+    def external_redis_url(self) -> str | None:
+        """The Redis the user pointed us at, or None when the embedded server should run."""
+        if self.redis_url:
+            return self.redis_url
+        if self.redis_host:
+            auth = ""
+            if self.redis_password and self.redis_password.get_secret_value():
+                auth = f":{quote(self.redis_password.get_secret_value(), safe='')}@"
+            return f"redis://{auth}{self.redis_host}:{self.redis_port}/0"
+        return None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

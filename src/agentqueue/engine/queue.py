@@ -1,0 +1,244 @@
+"""A named queue: add, inspect, count, pause, clean, cancel and retry jobs.
+
+A thin layer over the bullmq package's `Queue`, so the rest of agentqueue depends on this small
+interface rather than on the port's camelCase API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import redis.asyncio as redis
+from bullmq import Job, Queue
+
+from agentqueue.engine.jobs import FINISHED_STATES, PENDING_STATES, JobView
+
+# Every state BullMQ keeps a job in ("paused" only on queues paused by old BullMQ versions).
+ALL_STATES: tuple[str, ...] = (
+    "active", "waiting", "prioritized", "paused", "delayed", "completed", "failed",
+)
+CANCELLED_REASON = "Cancelled by user"
+
+
+@dataclass(frozen=True)
+class QueueDefaults:
+    """Job options applied to every job added through this queue (the seed's defaults)."""
+
+    attempts: int = 3
+    backoff_ms: int = 2000
+    keep_completed: int = 100
+    keep_failed: int = 100
+
+    def job_options(self) -> dict[str, Any]:
+        return {
+            "attempts": self.attempts,
+            "backoff": {"type": "exponential", "delay": self.backoff_ms},
+            "removeOnComplete": self.keep_completed,
+            "removeOnFail": self.keep_failed,
+        }
+
+
+class CancelOutcome(Enum):
+    NOT_FOUND = "not_found"
+    ALREADY_FINISHED = "already_finished"
+    CANCELLED = "cancelled"  # removed before it ran
+    REQUESTED = "requested"  # active: its worker was told to stop it
+
+
+class JobNotRetryable(Exception):
+    """Raised when a job is in a state that cannot be retried."""
+
+    def __init__(self, state: str) -> None:
+        super().__init__(f"job is {state}; only failed jobs can be retried")
+        self.state = state
+
+
+def cancel_channel(prefix: str, queue: str) -> str:
+    """Pub/sub channel on which workers hear cancellation requests for active jobs."""
+    return f"agentqueue:{prefix}:{queue}:cancel"
+
+
+def cancel_requests_key(prefix: str, queue: str) -> str:
+    """Set of job ids whose cancellation was requested (read by a worker at pickup too)."""
+    return f"agentqueue:{prefix}:{queue}:cancel-requests"
+
+
+class JobQueue:
+    def __init__(
+        self,
+        name: str,
+        client: redis.Redis,
+        *,
+        prefix: str = "bull",
+        defaults: QueueDefaults | None = None,
+    ) -> None:
+        self.name = name
+        self.prefix = prefix
+        self.client = client
+        self.defaults = defaults or QueueDefaults()
+        self._queue = Queue(name, {"connection": client, "prefix": prefix})
+        self._tombstones = f"agentqueue:{prefix}:{name}:cancelled"
+        self._tombstone_order = f"agentqueue:{prefix}:{name}:cancelled-order"
+
+    # -- adding -------------------------------------------------------------------------------
+
+    async def add(self, name: str, data: Any, **options: Any) -> str:
+        """Add one job; `options` are BullMQ job options (delay, priority, attempts, jobId…)."""
+        job = await self._queue.add(name, data, {**self.defaults.job_options(), **options})
+        return str(job.id)
+
+    async def add_bulk(self, jobs: list[tuple[str, Any]]) -> list[str]:
+        opts = self.defaults.job_options()
+        added = await self._queue.addBulk(
+            [{"name": name, "data": data, "opts": opts} for name, data in jobs]
+        )
+        return [str(job.id) for job in added]
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def get(self, job_id: str) -> JobView | None:
+        job = await Job.fromId(self._queue, job_id)
+        if job is None:
+            return await self._tombstone(job_id)
+        state = await self._queue.getJobState(job_id)
+        if state in ("waiting", "prioritized") and await self.is_paused():
+            state = "paused"
+        return JobView.from_job(job, state)
+
+    async def list_jobs(self, states: list[str] | None = None, limit: int = 10) -> list[JobView]:
+        """The most recent jobs in `states` (all states by default), newest first."""
+        wanted = set(states or ALL_STATES)
+        paused = await self.is_paused()
+        if paused and "paused" in wanted:
+            wanted |= {"waiting", "prioritized"}
+        views: list[JobView] = []
+        for state in ALL_STATES:
+            shown = "paused" if paused and state in ("waiting", "prioritized") else state
+            if shown not in wanted:
+                continue
+            # Per state so each view carries its state without another round trip per job.
+            jobs = await self._queue.getJobs([state], 0, limit - 1, False)
+            views.extend(JobView.from_job(job, shown) for job in jobs if job is not None)
+        if "cancelled" in wanted or "failed" in wanted:
+            views.extend(await self._recent_tombstones(limit))
+        views.sort(key=lambda v: v.created_at_ms or 0, reverse=True)
+        return views[:limit]
+
+    async def counts(self) -> dict[str, int]:
+        raw = await self._queue.getJobCounts(*ALL_STATES)
+        counts = {state: int(raw.get(state, 0)) for state in ALL_STATES}
+        # "prioritized" is how BullMQ stores waiting jobs with a priority: still waiting.
+        counts["waiting"] += counts.pop("prioritized")
+        # BullMQ pauses a queue with a flag and leaves its jobs in the wait list; a paused
+        # queue's waiting jobs are what the seeds call "paused".
+        if await self.is_paused():
+            counts["paused"] += counts["waiting"]
+            counts["waiting"] = 0
+        return counts
+
+    async def is_paused(self) -> bool:
+        return bool(await self._queue.isPaused())
+
+    async def ping(self) -> bool:
+        return bool(await self.client.ping())
+
+    # -- managing -----------------------------------------------------------------------------
+
+    async def pause(self) -> None:
+        await self._queue.pause()
+
+    async def resume(self) -> None:
+        await self._queue.resume()
+
+    async def clean(self, older_than_ms: int, limit: int = 0) -> int:
+        """Remove completed and failed jobs finished more than `older_than_ms` ago."""
+        removed = 0
+        for state in ("completed", "failed"):
+            removed += len(await self._queue.clean(older_than_ms, limit, state))
+        cutoff = int(time.time() * 1000) - older_than_ms
+        stale = await self.client.zrangebyscore(self._tombstone_order, "-inf", cutoff)
+        if stale:
+            await self.client.hdel(self._tombstones, *stale)
+            await self.client.zrem(self._tombstone_order, *stale)
+            removed += len(stale)
+        return removed
+
+    async def retry(self, job_id: str) -> None:
+        job = await Job.fromId(self._queue, job_id)
+        if job is None:
+            view = await self._tombstone(job_id)
+            if view is None:
+                raise KeyError(job_id)
+            raise JobNotRetryable("cancelled before it started")
+        state = await self._queue.getJobState(job_id)
+        if state != "failed":
+            raise JobNotRetryable(state)
+        await self.client.srem(cancel_requests_key(self.prefix, self.name), job_id)
+        await job.retry("failed", {"resetAttemptsMade": True, "resetAttemptsStarted": True})
+
+    async def cancel(self, job_id: str, *, wait_s: float = 5.0) -> CancelOutcome:
+        """Cancel a job that has not finished.
+
+        A pending job is removed from the queue and a tombstone keeps it visible as cancelled.
+        An active job's worker is told to stop it; we wait up to `wait_s` for it to fail.
+        """
+        job = await Job.fromId(self._queue, job_id)
+        if job is None:
+            return CancelOutcome.NOT_FOUND
+        state = await self._queue.getJobState(job_id)
+        if state in FINISHED_STATES:
+            return CancelOutcome.ALREADY_FINISHED
+        # Recorded first so a worker that picks the job up at this very moment drops it.
+        await self.client.sadd(cancel_requests_key(self.prefix, self.name), job_id)
+        if state in PENDING_STATES and await self._queue.backend.remove(job_id, True):
+            await self._write_tombstone(JobView.from_job(job, state))
+            await self.client.srem(cancel_requests_key(self.prefix, self.name), job_id)
+            return CancelOutcome.CANCELLED
+        await self.client.publish(cancel_channel(self.prefix, self.name), job_id)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if await self._queue.getJobState(job_id) in FINISHED_STATES:
+                break
+            await asyncio.sleep(0.05)
+        return CancelOutcome.REQUESTED
+
+    async def close(self) -> None:
+        await self._queue.close()
+
+    # -- tombstones of jobs cancelled before they ran -----------------------------------------
+
+    async def _write_tombstone(self, view: JobView) -> None:
+        now = int(time.time() * 1000)
+        tomb = {
+            **view.to_json(),
+            "state": "cancelled",
+            "failed_reason": CANCELLED_REASON,
+            "finished_at_ms": now,
+        }
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(self._tombstones, view.id, json.dumps(tomb))
+            pipe.zadd(self._tombstone_order, {view.id: now})
+            await pipe.execute()
+        # Keep as many as failed jobs are kept.
+        excess = await self.client.zrange(
+            self._tombstone_order, 0, -(self.defaults.keep_failed + 1)
+        )
+        if excess:
+            await self.client.hdel(self._tombstones, *excess)
+            await self.client.zrem(self._tombstone_order, *excess)
+
+    async def _tombstone(self, job_id: str) -> JobView | None:
+        raw = await self.client.hget(self._tombstones, job_id)
+        return JobView.from_json(json.loads(raw)) if raw else None
+
+    async def _recent_tombstones(self, limit: int) -> list[JobView]:
+        ids = await self.client.zrevrange(self._tombstone_order, 0, limit - 1)
+        if not ids:
+            return []
+        raws = await self.client.hmget(self._tombstones, [str(i) for i in ids])
+        return [JobView.from_json(json.loads(raw)) for raw in raws if raw]

@@ -1,0 +1,247 @@
+"""The worker runtime: take jobs from one queue and run the handler registered for each name.
+
+Built on the bullmq package's `Worker` (same Lua scripts and keys as Node BullMQ), adding what the
+Python port lacks: a per-job timeout, cooperative cancellation of an active job, a quick reconnect
+after Redis comes back, and graceful shutdown with a grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as redis
+from bullmq import Job, UnrecoverableError, Worker
+
+from agentqueue.engine.connection import connect, pool_size_for
+from agentqueue.engine.queue import CANCELLED_REASON, cancel_channel, cancel_requests_key
+
+log = logging.getLogger("agentqueue.worker")
+
+
+class PermanentJobError(UnrecoverableError):
+    """A failure that retrying cannot fix (bad input, unknown job name): fail without retry."""
+
+
+@dataclass
+class JobContext:
+    """What a handler gets: the job's identity and data, and ways to report on it."""
+
+    job: Job
+    queue: str
+
+    @property
+    def id(self) -> str:
+        return str(self.job.id)
+
+    @property
+    def name(self) -> str:
+        return self.job.name
+
+    @property
+    def data(self) -> Any:
+        return self.job.data
+
+    @property
+    def attempt(self) -> int:
+        """1 for the first run, 2 for the first retry, …"""
+        return int(self.job.attemptsMade or 0) + 1
+
+    async def progress(self, value: int | float | dict[str, Any]) -> None:
+        await self.job.updateProgress(value)
+
+    async def log(self, line: str) -> None:
+        await self.job.log(line)
+
+
+Handler = Callable[[JobContext], Awaitable[Any]]
+
+
+@dataclass
+class WorkerOptions:
+    concurrency: int = 5
+    job_timeout_s: float = 300.0
+    lock_duration_ms: int = 30_000
+    stalled_interval_ms: int = 30_000
+    # How long to wait before asking Redis again after a connection error.
+    reconnect_delay_ms: int = 500
+    keep_completed: int = 100
+    keep_failed: int = 100
+    name: str | None = None
+
+
+@dataclass
+class _Running:
+    task: asyncio.Task[Any]
+    cancel_requested: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+
+class WorkerRuntime:
+    def __init__(
+        self,
+        queue: str,
+        redis_url: str,
+        *,
+        prefix: str = "bull",
+        options: WorkerOptions | None = None,
+    ) -> None:
+        self.queue = queue
+        self.redis_url = redis_url
+        self.prefix = prefix
+        self.options = options or WorkerOptions()
+        self.handlers: dict[str, Handler] = {}
+        self._running: dict[str, _Running] = {}
+        self._worker: Worker | None = None
+        self._client: redis.Redis | None = None
+        self._listener: asyncio.Task[None] | None = None
+
+    def register(self, name: str, handler: Handler) -> None:
+        self.handlers[name] = handler
+
+    @property
+    def active_jobs(self) -> int:
+        return len(self._running)
+
+    async def start(self) -> None:
+        opts = self.options
+        self._client = connect(self.redis_url, max_connections=pool_size_for(opts.concurrency))
+        self._worker = Worker(
+            self.queue,
+            self._process,
+            {
+                "connection": self._client,
+                "prefix": self.prefix,
+                "concurrency": opts.concurrency,
+                "lockDuration": opts.lock_duration_ms,
+                "stalledInterval": opts.stalled_interval_ms,
+                "maxStalledCount": 1,
+                "runRetryDelay": opts.reconnect_delay_ms,
+                "removeOnComplete": {"count": opts.keep_completed},
+                "removeOnFail": {"count": opts.keep_failed},
+                "name": opts.name or "agentqueue",
+            },
+        )
+        self._worker.on("error", self._on_error)
+        self._worker.on("failed", self._on_failed)
+        self._listener = asyncio.create_task(self._listen_for_cancels(), name="cancel-listener")
+        log.info(
+            "Worker on queue %r started (concurrency %d, handlers: %s)",
+            self.queue, opts.concurrency, ", ".join(sorted(self.handlers)) or "none",
+        )
+
+    async def stop(self, grace_s: float = 30.0) -> None:
+        """Stop taking jobs; let active ones finish within `grace_s`, then stop them.
+
+        Jobs stopped this way keep their lock until it expires; the stalled-job check of any
+        worker then puts them back in the queue, so they are run again, not lost.
+        """
+        worker = self._worker
+        if worker is None:
+            return
+        if self._running:
+            log.info("Waiting up to %.0fs for %d active job(s)", grace_s, len(self._running))
+        try:
+            await asyncio.wait_for(asyncio.shield(worker.close()), grace_s)
+        except TimeoutError:
+            log.warning("Grace period over; stopping %d active job(s)", len(self._running))
+            await worker.close(force=True)
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        self._worker = None
+
+    # -- running one job ----------------------------------------------------------------------
+
+    async def _process(self, job: Job, token: str) -> Any:
+        job_id = str(job.id)
+        handler = self.handlers.get(job.name)
+        if handler is None:
+            raise PermanentJobError(f"no handler registered for job name {job.name!r}")
+        assert self._client is not None
+        requests = cancel_requests_key(self.prefix, self.queue)
+        if await self._client.srem(requests, job_id):
+            raise UnrecoverableError(CANCELLED_REASON)
+
+        task = asyncio.create_task(self._run_with_timeout(handler, JobContext(job, self.queue)))
+        running = self._running[job_id] = _Running(task)
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            # The worker itself is being force-closed: stop the handler too.
+            task.cancel()
+            raise
+        finally:
+            self._running.pop(job_id, None)
+        if task.cancelled():
+            if running.cancel_requested:
+                await self._client.srem(requests, job_id)
+                raise UnrecoverableError(CANCELLED_REASON)
+            raise asyncio.CancelledError()
+        return task.result()
+
+    async def _run_with_timeout(self, handler: Handler, ctx: JobContext) -> Any:
+        timeout = self.options.job_timeout_s
+        try:
+            async with asyncio.timeout(timeout):
+                return await handler(ctx)
+        except TimeoutError as exc:
+            raise TimeoutError(f"job timed out after {timeout:g}s") from exc
+
+    # -- cancellation -------------------------------------------------------------------------
+
+    def cancel_local(self, job_id: str) -> bool:
+        """Cancel an active job if this worker runs it; the job fails without retry."""
+        running = self._running.get(job_id)
+        if running is None:
+            return False
+        running.cancel_requested = True
+        running.task.cancel()
+        log.info("Job %s cancelled by request", job_id)
+        return True
+
+    async def _listen_for_cancels(self) -> None:
+        """Follow the cancel channel, resubscribing after connection loss."""
+        channel = cancel_channel(self.prefix, self.queue)
+        while True:
+            listener = connect(self.redis_url, max_connections=2)
+            pubsub = listener.pubsub()
+            try:
+                await pubsub.subscribe(channel)
+                # A request published while we were disconnected is still in the set.
+                await self._sweep_cancel_requests(listener)
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self.cancel_local(str(message["data"]))
+            except asyncio.CancelledError:
+                raise
+            except (redis.ConnectionError, OSError) as exc:
+                log.warning("Cancel listener lost Redis (%s); reconnecting", exc)
+                await asyncio.sleep(self.options.reconnect_delay_ms / 1000)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                    await listener.aclose()
+
+    async def _sweep_cancel_requests(self, client: redis.Redis) -> None:
+        pending = await client.smembers(cancel_requests_key(self.prefix, self.queue))
+        for job_id in pending:
+            self.cancel_local(str(job_id))
+
+    def _on_failed(self, job: Job, err: Exception, *args: Any) -> None:
+        attempts = int(job.opts.get("attempts") or 1)
+        retrying = not isinstance(err, UnrecoverableError) and job.attemptsMade < attempts
+        log.warning(
+            "Job %s failed (attempt %d of %d)%s: %s",
+            job.id, job.attemptsMade, attempts, "; will retry" if retrying else "", err,
+        )
+
+    def _on_error(self, err: Exception, *args: Any) -> None:
+        # Connection errors are retried by the worker loop; say so once, without a traceback.
+        log.warning("Worker error on queue %r: %s", self.queue, err)

@@ -1,0 +1,167 @@
+"""WorkerRuntime against a real Redis: dispatch, retries, timeouts, cancellation, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import redis.asyncio as redis
+
+from agentqueue.engine.queue import CANCELLED_REASON, JobQueue, QueueDefaults
+from agentqueue.engine.worker import JobContext, PermanentJobError, WorkerOptions, WorkerRuntime
+from tests.support.waiting import eventually
+
+FAST = WorkerOptions(concurrency=4, job_timeout_s=5, lock_duration_ms=2000,
+                     stalled_interval_ms=1000, reconnect_delay_ms=100)
+
+
+@pytest.fixture
+async def queue(client: redis.Redis, prefix: str) -> JobQueue:
+    return JobQueue("w", client, prefix=prefix, defaults=QueueDefaults(backoff_ms=50))
+
+
+@pytest.fixture
+async def make_worker(
+    redis_url: str, prefix: str
+) -> AsyncIterator[Callable[..., WorkerRuntime]]:
+    started: list[WorkerRuntime] = []
+
+    def make(handlers: dict[str, Any], options: WorkerOptions = FAST) -> WorkerRuntime:
+        worker = WorkerRuntime("w", redis_url, prefix=prefix, options=options)
+        for name, handler in handlers.items():
+            worker.register(name, handler)
+        started.append(worker)
+        return worker
+
+    yield make
+    for worker in started:
+        await worker.stop(grace_s=0)
+
+
+async def finished(queue: JobQueue, job_id: str) -> Any:
+    async def probe() -> Any:
+        view = await queue.get(job_id)
+        return view if view and view.state in ("completed", "failed") else None
+
+    return await eventually(probe, what=f"job {job_id} to finish")
+
+
+async def test_runs_the_handler_registered_for_the_job_name(queue, make_worker) -> None:
+    async def echo(ctx: JobContext) -> dict[str, Any]:
+        await ctx.progress(50)
+        return {"echo": ctx.data["text"], "attempt": ctx.attempt}
+
+    await make_worker({"echo": echo}).start()
+    view = await finished(queue, await queue.add("echo", {"text": "hello"}))
+    assert view.state == "completed"
+    assert view.result == {"echo": "hello", "attempt": 1}
+    assert view.attempts_made == 1 and view.processed_at_ms and view.finished_at_ms
+
+
+async def test_failing_job_is_retried_then_succeeds(queue, make_worker) -> None:
+    async def flaky(ctx: JobContext) -> str:
+        if ctx.attempt < 3:
+            raise RuntimeError(f"boom {ctx.attempt}")
+        return "third time lucky"
+
+    await make_worker({"flaky": flaky}).start()
+    view = await finished(queue, await queue.add("flaky", {}))
+    assert (view.state, view.result, view.attempts_made) == ("completed", "third time lucky", 3)
+
+
+async def test_job_fails_after_its_attempts_with_the_last_reason(queue, make_worker) -> None:
+    async def broken(ctx: JobContext) -> None:
+        raise RuntimeError(f"AI Service call failed (attempt {ctx.attempt})")
+
+    await make_worker({"broken": broken}).start()
+    view = await finished(queue, await queue.add("broken", {}))
+    assert view.state == "failed" and view.attempts_made == 3
+    assert view.failed_reason == "AI Service call failed (attempt 3)"
+
+
+async def test_permanent_error_and_unknown_name_fail_without_retry(queue, make_worker) -> None:
+    async def bad_input(ctx: JobContext) -> None:
+        raise PermanentJobError("message must be a non-empty string")
+
+    await make_worker({"bad": bad_input}).start()
+    bad = await finished(queue, await queue.add("bad", {}))
+    assert bad.attempts_made == 1 and bad.failed_reason == "message must be a non-empty string"
+    unknown = await finished(queue, await queue.add("nobody-handles-this", {}))
+    assert unknown.attempts_made == 1 and "no handler" in (unknown.failed_reason or "")
+
+
+async def test_a_job_over_its_timeout_fails_with_a_timeout_reason(queue, make_worker) -> None:
+    forever = asyncio.Event()
+
+    async def hangs(ctx: JobContext) -> None:
+        await forever.wait()
+
+    options = WorkerOptions(concurrency=1, job_timeout_s=0.2, lock_duration_ms=2000)
+    await make_worker({"hang": hangs}, options).start()
+    view = await finished(queue, await queue.add("hang", {}, attempts=1))
+    assert view.state == "failed" and "timed out after 0.2s" in (view.failed_reason or "")
+
+
+async def test_cancelling_an_active_job_stops_it_without_retry(queue, make_worker) -> None:
+    running = asyncio.Event()
+    stopped = asyncio.Event()
+
+    async def long(ctx: JobContext) -> None:
+        running.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            stopped.set()
+
+    await make_worker({"long": long}).start()
+    job_id = await queue.add("long", {})
+    await asyncio.wait_for(running.wait(), 20)
+    await queue.cancel(job_id)
+    view = await finished(queue, job_id)
+    assert stopped.is_set()
+    assert view.state == "failed" and view.failed_reason == CANCELLED_REASON
+    assert view.attempts_made == 1
+
+
+async def test_concurrency_runs_jobs_side_by_side(queue, make_worker) -> None:
+    inside = 0
+    peak = 0
+    release = asyncio.Event()
+
+    async def hold(ctx: JobContext) -> None:
+        nonlocal inside, peak
+        inside += 1
+        peak = max(peak, inside)
+        await release.wait()
+        inside -= 1
+
+    await make_worker({"hold": hold}).start()
+    ids = [await queue.add("hold", {}) for _ in range(6)]
+
+    async def four_inside() -> bool:
+        return inside == 4
+
+    await eventually(four_inside, what="4 concurrent jobs")
+    release.set()
+    for job_id in ids:
+        assert (await finished(queue, job_id)).state == "completed"
+    assert peak == 4  # FAST.concurrency
+
+
+async def test_stop_lets_the_active_job_finish(queue, make_worker) -> None:
+    running = asyncio.Event()
+
+    async def slow(ctx: JobContext) -> str:
+        running.set()
+        await asyncio.sleep(0.3)  # the work itself, not synchronisation
+        return "done"
+
+    worker = make_worker({"slow": slow})
+    await worker.start()
+    job_id = await queue.add("slow", {})
+    await asyncio.wait_for(running.wait(), 20)
+    await worker.stop(grace_s=10)
+    view = await queue.get(job_id)
+    assert view is not None and (view.state, view.result) == ("completed", "done")
