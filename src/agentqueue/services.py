@@ -87,9 +87,9 @@ def build_worker(settings: Settings, redis_url: str) -> WorkerRuntime:
         openai_model=settings.openai_model,
     )
     tools = default_tools(dataset)
+    session_client = connect(redis_url)
     sessions = SessionStore(
-        connect(redis_url), prefix=settings.queue_prefix,
-        max_messages=settings.max_history_messages,
+        session_client, prefix=settings.queue_prefix, max_messages=settings.max_history_messages,
     )
     handlers = AgentChatHandlers(provider, tools, sessions, max_steps=settings.agent_max_steps)
     worker = WorkerRuntime(
@@ -107,5 +107,7 @@ def build_worker(settings: Settings, redis_url: str) -> WorkerRuntime:
     )
     worker.register(CHAT, handlers.chat)
     worker.register(BATCH, handlers.batch)
+    worker.on_shutdown(provider.aclose)
+    worker.on_shutdown(session_client.aclose)
     log.info("AI provider: %s", provider.name)
     return worker

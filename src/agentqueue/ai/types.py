@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -35,6 +35,16 @@ class ChatMessage(BaseModel):
     tool_call_id: str | None = None  # tool messages only: which call this answers
     name: str | None = None  # tool messages: the tool's name
     is_error: bool = False  # tool messages: the content reports the tool's failure
+
+    @model_validator(mode="after")
+    def _tool_fields_fit_the_role(self) -> ChatMessage:
+        # Checked here so bad conversation history from a client fails validation, not the
+        # provider call.
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs tool_call_id")
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError("only assistant messages carry tool_calls")
+        return self
 
 
 class Usage(BaseModel):

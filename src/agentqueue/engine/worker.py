@@ -23,6 +23,9 @@ from agentqueue.engine.queue import CANCELLED_REASON, cancel_channel, cancel_req
 
 log = logging.getLogger("agentqueue.worker")
 
+_MAX_REMEMBERED_CANCELS = 1000
+_CANCEL_MEMORY_S = 600.0
+
 
 class PermanentJobError(UnrecoverableError):
     """A failure that retrying cannot fix (bad input, unknown job name): fail without retry."""
@@ -96,13 +99,20 @@ class WorkerRuntime:
         self.prefix = prefix
         self.options = options or WorkerOptions()
         self.handlers: dict[str, Handler] = {}
+        self._shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
         self._running: dict[str, _Running] = {}
         self._worker: Worker | None = None
         self._client: redis.Redis | None = None
         self._listener: asyncio.Task[None] | None = None
+        # Cancel requests heard for jobs this worker was not running (yet): job id -> when.
+        self._cancel_requests: dict[str, float] = {}
 
     def register(self, name: str, handler: Handler) -> None:
         self.handlers[name] = handler
+
+    def on_shutdown(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run `hook` after the worker has stopped (close provider clients and the like)."""
+        self._shutdown_hooks.append(hook)
 
     @property
     def active_jobs(self) -> int:
@@ -156,6 +166,11 @@ class WorkerRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
         self._worker = None
+        for hook in self._shutdown_hooks:
+            try:
+                await hook()
+            except Exception as exc:  # shutting down: report, carry on
+                log.warning("Shutdown hook failed: %s", exc)
 
     # -- running one job ----------------------------------------------------------------------
 
@@ -166,7 +181,9 @@ class WorkerRuntime:
             raise PermanentJobError(f"no handler registered for job name {job.name!r}")
         assert self._client is not None
         requests = cancel_requests_key(self.prefix, self.queue)
-        if await self._client.srem(requests, job_id):
+        # Cancelled while it was being picked up: the request was heard, the job not yet here.
+        if self._cancel_requests.pop(job_id, None) is not None:
+            await self._client.srem(requests, job_id)
             raise UnrecoverableError(CANCELLED_REASON)
 
         task = asyncio.create_task(self._run_with_timeout(handler, JobContext(job, self.queue)))
@@ -197,14 +214,28 @@ class WorkerRuntime:
     # -- cancellation -------------------------------------------------------------------------
 
     def cancel_local(self, job_id: str) -> bool:
-        """Cancel an active job if this worker runs it; the job fails without retry."""
+        """Cancel an active job if this worker runs it; the job fails without retry.
+
+        A request for a job not running here is remembered for a while: the job may be on its
+        way to this worker.
+        """
         running = self._running.get(job_id)
         if running is None:
+            self._remember_cancel_request(job_id)
             return False
         running.cancel_requested = True
         running.task.cancel()
         log.info("Job %s cancelled by request", job_id)
         return True
+
+    def _remember_cancel_request(self, job_id: str) -> None:
+        now = time.monotonic()
+        self._cancel_requests[job_id] = now
+        if len(self._cancel_requests) > _MAX_REMEMBERED_CANCELS:
+            cutoff = now - _CANCEL_MEMORY_S
+            self._cancel_requests = {
+                k: t for k, t in self._cancel_requests.items() if t > cutoff
+            }
 
     async def _listen_for_cancels(self) -> None:
         """Follow the cancel channel, resubscribing after connection loss."""

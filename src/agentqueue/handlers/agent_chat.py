@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from agentqueue.ai.agent import run_agent
-from agentqueue.ai.providers.base import Provider
+from agentqueue.ai.providers.base import Provider, ProviderError
 from agentqueue.ai.tools.base import ToolRegistry
 from agentqueue.ai.types import AgentReply, AgentStep, ChatMessage
 from agentqueue.engine.worker import JobContext, PermanentJobError
@@ -82,10 +82,16 @@ class AgentChatHandlers:
             if history_raw is not None
             else _history(await self.sessions.history(session_id))
         )
-        reply = await run_agent(
-            message, history, self.provider, self.tools,
-            max_steps=self.max_steps, on_step=on_step,
-        )
+        try:
+            reply = await run_agent(
+                message, history, self.provider, self.tools,
+                max_steps=self.max_steps, on_step=on_step,
+            )
+        except ProviderError as exc:
+            if exc.retryable:
+                raise
+            # Bad credentials or a rejected request: retrying cannot help.
+            raise PermanentJobError(str(exc)) from exc
         await self.sessions.append_once(
             session_id, exchange_id,
             {"role": "user", "content": message},

@@ -77,7 +77,7 @@ _COMMON_WORDS = frozenset(
 class EntityIndex:
     """Finds the dataset's company, investor and category names in free text."""
 
-    aliases: list[tuple[str, EntityKind, str]] = field(default_factory=list)
+    aliases: list[tuple[re.Pattern[str], EntityKind, str]] = field(default_factory=list)
     categories: dict[str, str] = field(default_factory=dict)  # category_key -> name
 
     @classmethod
@@ -86,9 +86,16 @@ class EntityIndex:
         if dataset is None:
             return index
         index.categories = {category_key(c): c for c in dataset.categories}
+        for category in dataset.categories:
+            index._alias(category.casefold(), "category", category)  # multi-word categories
         index._add_companies(dataset.companies)
         index._add_investors(dataset.investors)
         return index
+
+    def _alias(self, alias: str, kind: EntityKind, name: str) -> None:
+        if alias.strip():
+            pattern = re.compile(r"(?<![\w])" + re.escape(alias.strip()) + r"(?![\w])")
+            self.aliases.append((pattern, kind, name))
 
     def _add_companies(self, companies: list[str]) -> None:
         first_words: dict[str, list[str]] = {}
@@ -96,7 +103,7 @@ class EntityIndex:
             full = name.casefold().strip()
             short = _COMPANY_SUFFIXES.sub("", full.rstrip("."))
             for alias in {full, full.rstrip("."), short}:
-                self.aliases.append((alias, "company", name))
+                self._alias(alias, "company", name)
             first = short.split()[0] if short.split() else ""
             first_words.setdefault(first, []).append(name)
         for first, names in first_words.items():
@@ -107,25 +114,24 @@ class EntityIndex:
                 and category_key(first) not in self.categories
             )
             if usable:
-                self.aliases.append((first, "company", names[0]))
+                self._alias(first, "company", names[0])
 
     def _add_investors(self, investors: list[str]) -> None:
         last_names: dict[str, list[str]] = {}
         for name in investors:
-            self.aliases.append((name.casefold(), "investor", name))
+            self._alias(name.casefold(), "investor", name)
             last = name.casefold().split()[-1]
             last_names.setdefault(last, []).append(name)
         for last, names in last_names.items():
             if len(names) == 1 and len(last) >= 4 and last != names[0].casefold():
-                self.aliases.append((last, "investor", names[0]))
+                self._alias(last, "investor", names[0])
 
     def mentions(self, text: str) -> list[Mention]:
         """Entities named in ``text``, in order of appearance, longest match winning overlaps."""
         folded = text.casefold()
         found: list[Mention] = []
-        for alias, kind, name in self.aliases:
-            pattern = r"(?<![\w])" + re.escape(alias) + r"(?![\w])"
-            for match in re.finditer(pattern, folded):
+        for pattern, kind, name in self.aliases:
+            for match in pattern.finditer(folded):
                 found.append(Mention(match.start(), match.end(), kind, name))
         for match in _WORD.finditer(folded):
             category = self.category(match.group(0))
