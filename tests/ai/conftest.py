@@ -9,8 +9,7 @@ import pytest
 from agentqueue.ai import ToolRegistry, default_tools
 from agentqueue.ai.providers.openai_provider import OpenAIProvider
 from agentqueue.ai.tools.dataset import default_dataset_path
-
-from .openai_stub import OpenAIStub, RunningStub
+from tests.support.fake_openai import FakeOpenAI
 
 API_KEY = "sk-test-7f3a9c1e5b2d4f60SECRET"
 
@@ -29,15 +28,17 @@ def tools() -> ToolRegistry:
 
 
 @pytest.fixture
-def openai_stub() -> Iterator[OpenAIStub]:
-    with RunningStub() as stub:
-        yield stub
+def fake_openai() -> Iterator[FakeOpenAI]:
+    fake = FakeOpenAI()
+    fake.script()  # answer only what a test scripts: HTTP 500 once that runs out
+    with fake.running():
+        yield fake
 
 
 @pytest.fixture
-async def openai_provider(openai_stub: OpenAIStub) -> AsyncIterator[OpenAIProvider]:
+async def openai_provider(fake_openai: FakeOpenAI) -> AsyncIterator[OpenAIProvider]:
     provider = OpenAIProvider(
-        api_key=API_KEY, base_url=openai_stub.base_url, model="stub-model", max_retries=0
+        api_key=API_KEY, base_url=fake_openai.base_url, model="stub-model", max_retries=0
     )
     yield provider
     await provider.aclose()

@@ -15,22 +15,22 @@ from agentqueue.ai import (
     run_agent,
 )
 from agentqueue.ai.providers.openai_provider import OpenAIProvider
+from tests.support.fake_openai import FakeOpenAI, completion, function_call
 
 from .conftest import API_KEY
-from .openai_stub import OpenAIStub, completion, function_call
 
 
 async def test_agent_runs_a_tool_call_and_sums_usage(
-    openai_stub: OpenAIStub, openai_provider: OpenAIProvider, tools: ToolRegistry
+    fake_openai: FakeOpenAI, openai_provider: OpenAIProvider, tools: ToolRegistry
 ) -> None:
-    openai_stub.reply(
+    fake_openai.script(
         completion(
             tool_calls=[function_call("call_1", "calculator", {"expression": "100000 / 0.10"})],
             prompt_tokens=120,
             completion_tokens=18,
         )
     )
-    openai_stub.reply(
+    fake_openai.script(
         completion("100000 / 0.10 is 1,000,000.", prompt_tokens=160, completion_tokens=12)
     )
 
@@ -43,7 +43,7 @@ async def test_agent_runs_a_tool_call_and_sums_usage(
     assert (reply.usage.input_tokens, reply.usage.output_tokens) == (280, 30)
     assert [(s.name, s.output, s.error) for s in reply.steps] == [("calculator", "1000000", None)]
 
-    first, second = (r.body for r in openai_stub.requests)
+    first, second = (r.body for r in fake_openai.requests)
     assert first["model"] == "stub-model"
     assert first["messages"] == [
         {"role": "system", "content": "Be brief."},
@@ -53,7 +53,7 @@ async def test_agent_runs_a_tool_call_and_sums_usage(
     assert set(offered) == set(tools.names())
     assert offered["calculator"]["type"] == "function"
     assert offered["calculator"]["function"]["parameters"]["required"] == ["expression"]
-    assert openai_stub.requests[0].headers["authorization"] == f"Bearer {API_KEY}"
+    assert fake_openai.requests[0].headers["authorization"] == f"Bearer {API_KEY}"
 
     assistant, tool_message = second["messages"][-2:]
     assert assistant["role"] == "assistant"
@@ -63,15 +63,15 @@ async def test_agent_runs_a_tool_call_and_sums_usage(
 
 
 async def test_history_is_sent_before_the_new_message(
-    openai_stub: OpenAIStub, openai_provider: OpenAIProvider, tools: ToolRegistry
+    fake_openai: FakeOpenAI, openai_provider: OpenAIProvider, tools: ToolRegistry
 ) -> None:
-    openai_stub.reply(completion("Quillstack is a notes app."))
+    fake_openai.script(completion("Quillstack is a notes app."))
     history = [
         ChatMessage(role="user", content="What deals did Mark Cuban make?"),
         ChatMessage(role="assistant", content="Brinewave Pickle Co. and Quillstack."),
     ]
     await run_agent("Tell me more about the second one", history, openai_provider, tools)
-    assert openai_stub.requests[0].body["messages"] == [
+    assert fake_openai.requests[0].body["messages"] == [
         {"role": "user", "content": "What deals did Mark Cuban make?"},
         {"role": "assistant", "content": "Brinewave Pickle Co. and Quillstack."},
         {"role": "user", "content": "Tell me more about the second one"},
@@ -79,9 +79,9 @@ async def test_history_is_sent_before_the_new_message(
 
 
 async def test_unknown_tool_and_bad_arguments_go_back_to_the_model(
-    openai_stub: OpenAIStub, openai_provider: OpenAIProvider, tools: ToolRegistry
+    fake_openai: FakeOpenAI, openai_provider: OpenAIProvider, tools: ToolRegistry
 ) -> None:
-    openai_stub.reply(
+    fake_openai.script(
         completion(
             tool_calls=[
                 function_call("call_w", "weather", {"city": "Oslo"}),
@@ -89,7 +89,7 @@ async def test_unknown_tool_and_bad_arguments_go_back_to_the_model(
             ]
         )
     )
-    openai_stub.reply(completion("I cannot check the weather."))
+    fake_openai.script(completion("I cannot check the weather."))
     seen: list[AgentStep] = []
 
     async def on_step(step: AgentStep) -> None:
@@ -102,17 +102,17 @@ async def test_unknown_tool_and_bad_arguments_go_back_to_the_model(
     weather, calc = reply.steps
     assert weather.error is not None and "unknown tool 'weather'" in weather.error
     assert calc.error is not None and "not valid JSON" in calc.error
-    tool_messages = [m for m in openai_stub.requests[1].body["messages"] if m["role"] == "tool"]
+    tool_messages = [m for m in fake_openai.requests[1].body["messages"] if m["role"] == "tool"]
     assert [m["tool_call_id"] for m in tool_messages] == ["call_w", "call_c"]
     assert tool_messages[0]["content"].startswith("Error: unknown tool 'weather'")
     assert tool_messages[1]["content"].startswith("Error: arguments are not valid JSON")
 
 
 async def test_step_limit(
-    openai_stub: OpenAIStub, openai_provider: OpenAIProvider, tools: ToolRegistry
+    fake_openai: FakeOpenAI, openai_provider: OpenAIProvider, tools: ToolRegistry
 ) -> None:
     for n in range(3):
-        openai_stub.reply(
+        fake_openai.script(
             completion(
                 tool_calls=[function_call(f"call_{n}", "calculator", {"expression": "1 + 1"})],
                 prompt_tokens=10,
@@ -123,16 +123,16 @@ async def test_step_limit(
     with pytest.raises(AgentStepLimitExceeded, match="within 2 steps") as caught:
         await run_agent("Loop forever", [], openai_provider, tools, max_steps=2)
 
-    assert len(openai_stub.requests) == 2
+    assert len(fake_openai.requests) == 2
     assert len(caught.value.steps) == 2
     assert caught.value.usage.input_tokens == 20
 
 
 async def test_http_500_becomes_provider_error_without_the_key(
-    openai_stub: OpenAIStub, openai_provider: OpenAIProvider, tools: ToolRegistry
+    fake_openai: FakeOpenAI, openai_provider: OpenAIProvider, tools: ToolRegistry
 ) -> None:
     # A careless server echoing the credentials must not leak them into the job's error.
-    openai_stub.reply({"error": {"message": f"boom while serving key {API_KEY}"}}, status=500)
+    fake_openai.script((500, {"error": {"message": f"boom while serving key {API_KEY}"}}))
 
     with pytest.raises(ProviderError) as caught:
         await run_agent("Hello", [], openai_provider, tools)
@@ -146,9 +146,9 @@ async def test_http_500_becomes_provider_error_without_the_key(
 
 
 async def test_rejected_credentials_are_not_retryable(
-    openai_stub: OpenAIStub, openai_provider: OpenAIProvider, tools: ToolRegistry
+    fake_openai: FakeOpenAI, openai_provider: OpenAIProvider, tools: ToolRegistry
 ) -> None:
-    openai_stub.reply({"error": {"message": "Incorrect API key provided"}}, status=401)
+    fake_openai.script((401, {"error": {"message": "Incorrect API key provided"}}))
     with pytest.raises(ProviderError) as caught:
         await run_agent("Hello", [], openai_provider, tools)
     assert "HTTP 401" in str(caught.value)
@@ -179,8 +179,8 @@ async def test_connection_refused_becomes_provider_error_without_the_key(
 
 
 async def test_an_empty_answer_is_an_error(
-    openai_stub: OpenAIStub, openai_provider: OpenAIProvider, tools: ToolRegistry
+    fake_openai: FakeOpenAI, openai_provider: OpenAIProvider, tools: ToolRegistry
 ) -> None:
-    openai_stub.reply(completion(None))
+    fake_openai.script(completion(None))
     with pytest.raises(ProviderError, match="empty answer"):
         await run_agent("Hello", [], openai_provider, tools)

@@ -102,10 +102,12 @@ class JobQueue:
     # -- reading ------------------------------------------------------------------------------
 
     async def get(self, job_id: str) -> JobView | None:
+        # State first, then the hash: a job finishing in between then reads as still active
+        # (its result already there), never as completed without its result.
+        state = await self._queue.getJobState(job_id)
         job = await Job.fromId(self._queue, job_id)
         if job is None:
             return await self._tombstone(job_id)
-        state = await self._queue.getJobState(job_id)
         if state in ("waiting", "prioritized") and await self.is_paused():
             state = "paused"
         return JobView.from_job(job, state)
