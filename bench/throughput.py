@@ -6,7 +6,8 @@ Uses REDIS_URL if set, else starts an embedded Valkey in a temporary directory. 
 - enqueue rate, one `add` at a time and in bulk (`addBulk`, 500 per call);
 - processing rate: N queued no-op jobs drained by one worker;
 - pickup latency: an idle worker, time from just before `add` to the handler starting.
-Add --profile to write a cProfile of the processing phase to bench/throughput.prof.
+Add --baseline to drain the same jobs with the bullmq package's own Worker for comparison, and
+--profile to write a cProfile of the processing phase to bench/throughput.prof.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from bullmq import Worker
 
 from agentqueue.engine.connection import connect
 from agentqueue.engine.embedded import EmbeddedValkey
@@ -53,6 +56,24 @@ async def bench(url: str, args: argparse.Namespace) -> None:
     for offset in range(0, n, BULK_CHUNK):
         await queue.add_bulk([("noop", {})] * min(BULK_CHUNK, n - offset))
     bulk = n / (time.perf_counter() - started)
+
+    raw_rate = 0.0
+    if args.baseline:
+        # The bulk-added jobs drained by the bullmq package's own Worker, for comparison.
+        raw_handled = 0
+
+        async def raw_noop(job: object, token: str) -> None:
+            nonlocal raw_handled
+            raw_handled += 1
+
+        raw_client = connect(url, max_connections=args.concurrency + 10)
+        started = time.perf_counter()
+        raw = Worker("bench", raw_noop,
+                     {"connection": raw_client, "prefix": prefix, "concurrency": args.concurrency})
+        await drained(queue)
+        raw_rate = raw_handled / (time.perf_counter() - started)
+        await raw.close()
+        await queue.add_bulk([("noop", {})] * n)
 
     # Processing: the n bulk-added jobs, drained by one worker.
     handled = 0
@@ -104,6 +125,8 @@ async def bench(url: str, args: argparse.Namespace) -> None:
     print(f"enqueue, one by one : {one_by_one:10,.0f} jobs/s")
     print(f"enqueue, bulk       : {bulk:10,.0f} jobs/s")
     print(f"processing          : {processing:10,.0f} jobs/s ({handled} jobs in {elapsed:.2f}s)")
+    if args.baseline:
+        print(f"processing, bullmq's own Worker: {raw_rate:,.0f} jobs/s (baseline)")
     print(f"pickup latency      : p50 {statistics.median(latencies):.2f} ms, p99 {p99:.2f} ms "
           f"({len(latencies)} samples)")
 
@@ -120,6 +143,8 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--latency-samples", type=int, default=200)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--baseline", action="store_true",
+                        help="also drain N jobs with the bullmq package's Worker, for comparison")
     parser.add_argument("--fsync", default="everysec",
                         help="embedded server appendfsync policy (ignored with REDIS_URL)")
     args = parser.parse_args()

@@ -186,22 +186,21 @@ class WorkerRuntime:
             await self._client.srem(requests, job_id)
             raise UnrecoverableError(CANCELLED_REASON)
 
-        task = asyncio.create_task(self._run_with_timeout(handler, JobContext(job, self.queue)))
+        # The handler runs in the worker's own task for this job (no extra task: it starts
+        # before the worker's next fetches are sent); a cancel request cancels that task.
+        task = asyncio.current_task()
+        assert task is not None
         running = self._running[job_id] = _Running(task)
         try:
-            await asyncio.wait({task})
+            return await self._run_with_timeout(handler, JobContext(job, self.queue))
         except asyncio.CancelledError:
-            # The worker itself is being force-closed: stop the handler too.
-            task.cancel()
-            raise
+            if not running.cancel_requested:
+                raise  # the worker itself is being force-closed
+            task.uncancel()
+            await self._client.srem(requests, job_id)
+            raise UnrecoverableError(CANCELLED_REASON) from None
         finally:
             self._running.pop(job_id, None)
-        if task.cancelled():
-            if running.cancel_requested:
-                await self._client.srem(requests, job_id)
-                raise UnrecoverableError(CANCELLED_REASON)
-            raise asyncio.CancelledError()
-        return task.result()
 
     async def _run_with_timeout(self, handler: Handler, ctx: JobContext) -> Any:
         timeout = self.options.job_timeout_s
