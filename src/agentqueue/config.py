@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # Queue
     queue_prefix: str = Field("bull", validation_alias="QUEUE_PREFIX")
     agent_queue_name: str = Field("agent-queue", validation_alias="AGENT_QUEUE_NAME")
+    ai_jobs_queue_name: str = Field("ai-jobs", validation_alias="AI_JOBS_QUEUE_NAME")
+    ai_tasks_queue_name: str = Field("ai-tasks", validation_alias="AI_TASKS_QUEUE_NAME")
+    agent_tasks_queue_name: str = Field("agent-tasks", validation_alias="AGENT_TASKS_QUEUE_NAME")
     queue_concurrency: int = Field(5, ge=1, le=10_000, validation_alias="QUEUE_CONCURRENCY")
     job_attempts: int = Field(3, ge=1, validation_alias="QUEUE_ATTEMPTS")
     job_backoff_ms: int = Field(2000, ge=0, validation_alias="QUEUE_BACKOFF_MS")
@@ -50,10 +53,20 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
     openai_model: str = Field("gpt-4o-mini", validation_alias="OPENAI_MODEL")
+    anthropic_api_key: SecretStr | None = Field(None, validation_alias="ANTHROPIC_API_KEY")
+    anthropic_base_url: str | None = Field(None, validation_alias="ANTHROPIC_BASE_URL")
+    anthropic_model: str = Field("claude-3-5-haiku-latest", validation_alias="ANTHROPIC_MODEL")
+    prices_file: Path | None = Field(None, validation_alias="AGENTQUEUE_PRICES_FILE")
+    prices_inline: str | None = Field(None, validation_alias="AGENTQUEUE_PRICES")
+    agents_file: Path | None = Field(None, validation_alias="AGENTQUEUE_AGENTS_FILE")
     agent_dataset: Path | None = Field(None, validation_alias="AGENT_DATASET")
     agent_max_steps: int = Field(6, ge=1, validation_alias="AGENT_MAX_STEPS")
 
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+
+    def secret(self, name: str) -> str | None:
+        value: SecretStr | None = getattr(self, name)
+        return value.get_secret_value() if value else None
 
     @property
     def external_redis_url(self) -> str | None:

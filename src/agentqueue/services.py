@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import redis.asyncio as redis
 
-from agentqueue.ai.factory import build_provider, default_tools
+from agentqueue.ai.agents import AgentRegistry
+from agentqueue.ai.factory import available_provider_names, default_tools
+from agentqueue.ai.pricing import PriceTable
 from agentqueue.config import Settings
 from agentqueue.engine.connection import connect
 from agentqueue.engine.embedded import EmbeddedValkey
 from agentqueue.engine.queue import JobQueue, QueueDefaults
 from agentqueue.engine.worker import WorkerOptions, WorkerRuntime
-from agentqueue.handlers.agent_chat import BATCH, CHAT, AgentChatHandlers
+from agentqueue.handlers.agent_chat import AgentChatHandlers
+from agentqueue.handlers.ai_runtime import AiRuntime
+from agentqueue.handlers.ai_tasks import AiTaskHandlers
+from agentqueue.handlers.providers import ProviderPool
 from agentqueue.handlers.sessions import SessionStore
 
 log = logging.getLogger("agentqueue")
@@ -37,7 +43,7 @@ class Services:
     client: redis.Redis
     agent_queue: JobQueue
     embedded: EmbeddedValkey | None = None
-    workers: list[WorkerRuntime] = field(default_factory=list)
+    workers: WorkerGroup | None = None
 
     @classmethod
     async def start(cls, settings: Settings, *, allow_embedded: bool = True) -> Services:
@@ -59,55 +65,105 @@ class Services:
         )
         return cls(settings, url, client, queue, embedded)
 
-    async def start_worker(self) -> WorkerRuntime:
-        worker = build_worker(self.settings, self.redis_url)
-        await worker.start()
-        self.workers.append(worker)
-        return worker
+    @property
+    def provider_names(self) -> list[str]:
+        """Providers a job may ask for, given the keys configured."""
+        return available_provider_names(
+            openai_api_key=self.settings.secret("openai_api_key"),
+            anthropic_api_key=self.settings.secret("anthropic_api_key"),
+        )
+
+    async def start_workers(self) -> None:
+        self.workers = build_workers(self.settings, self.redis_url)
+        await self.workers.start()
 
     async def close(self) -> None:
-        for worker in self.workers:
-            await worker.stop(self.settings.shutdown_grace_s)
-        self.workers.clear()
+        if self.workers is not None:
+            await self.workers.stop(self.settings.shutdown_grace_s)
+            self.workers = None
         await self.agent_queue.close()
         if self.embedded is not None:
             await self.embedded.stop()
 
 
-def build_worker(settings: Settings, redis_url: str) -> WorkerRuntime:
-    """A worker for the agent chat queue with the `chat` and `batch` handlers registered."""
+def build_ai_runtime(settings: Settings, redis_url: str) -> AiRuntime:
+    """Providers, prices, tools, agents and memory, shared by every handler of a worker."""
     dataset = str(settings.agent_dataset) if settings.agent_dataset else None
-    provider = build_provider(
-        settings.ai_provider,
-        dataset_path=dataset,
-        openai_api_key=(
-            settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-        ),
-        openai_base_url=settings.openai_base_url,
-        openai_model=settings.openai_model,
-    )
     tools = default_tools(dataset)
-    session_client = connect(redis_url)
-    sessions = SessionStore(
-        session_client, prefix=settings.queue_prefix, max_messages=settings.max_history_messages,
-    )
-    handlers = AgentChatHandlers(provider, tools, sessions, max_steps=settings.agent_max_steps)
-    worker = WorkerRuntime(
-        settings.agent_queue_name,
-        redis_url,
+    client = connect(redis_url)
+    memory = {"prefix": settings.queue_prefix, "max_messages": settings.max_history_messages}
+    return AiRuntime(
+        providers=ProviderPool(settings),
+        prices=PriceTable.load(file=settings.prices_file, inline=settings.prices_inline),
+        tools=tools,
+        agents=AgentRegistry.load(settings.agents_file, tools.names()),
+        client=client,
+        sessions=SessionStore(client, kind="session", **memory),  # type: ignore[arg-type]
+        conversations=SessionStore(client, kind="conversation", **memory),  # type: ignore[arg-type]
         prefix=settings.queue_prefix,
-        options=WorkerOptions(
-            concurrency=settings.queue_concurrency,
-            job_timeout_s=settings.job_timeout_s,
-            lock_duration_ms=settings.lock_duration_ms,
-            stalled_interval_ms=settings.stalled_interval_ms,
-            keep_completed=settings.keep_completed,
-            keep_failed=settings.keep_failed,
-        ),
+        max_agent_steps=settings.agent_max_steps,
     )
-    worker.register(CHAT, handlers.chat)
-    worker.register(BATCH, handlers.batch)
-    worker.on_shutdown(provider.aclose)
-    worker.on_shutdown(session_client.aclose)
-    log.info("AI provider: %s", provider.name)
-    return worker
+
+
+def queue_names(settings: Settings) -> list[str]:
+    return [
+        settings.agent_queue_name, settings.ai_jobs_queue_name,
+        settings.ai_tasks_queue_name, settings.agent_tasks_queue_name,
+    ]
+
+
+@dataclass
+class WorkerGroup:
+    """The workers of one process, one per queue, and the AI resources they share."""
+
+    workers: list[WorkerRuntime]
+    runtime: AiRuntime
+
+    async def start(self) -> None:
+        for worker in self.workers:
+            await worker.start()
+
+    async def stop(self, grace_s: float) -> None:
+        # Every queue stops taking jobs at once; each lets its active jobs finish.
+        await asyncio.gather(*(worker.stop(grace_s) for worker in self.workers))
+        await self.runtime.aclose()
+        await self.runtime.client.aclose()
+
+
+def build_workers(
+    settings: Settings, redis_url: str, queues: list[str] | None = None
+) -> WorkerGroup:
+    """One worker per queue (all queues by default), sharing one set of AI resources."""
+    runtime = build_ai_runtime(settings, redis_url)
+    chat = AgentChatHandlers(runtime)
+    ai = AiTaskHandlers(runtime)
+    registrations = {
+        settings.agent_queue_name: chat.register,
+        settings.ai_jobs_queue_name: ai.register_ai_jobs,
+        settings.ai_tasks_queue_name: ai.register_ai_tasks,
+        settings.agent_tasks_queue_name: ai.register_agent_tasks,
+    }
+    wanted = queues or list(registrations)
+    unknown = [q for q in wanted if q not in registrations]
+    if unknown:
+        raise ValueError(f"unknown queue(s) {unknown}; known: {list(registrations)}")
+    workers = []
+    for name in wanted:
+        worker = WorkerRuntime(name, redis_url, prefix=settings.queue_prefix,
+                               options=worker_options(settings))
+        registrations[name](worker)
+        workers.append(worker)
+    log.info("AI provider: %s (available: %s)", runtime.providers.default.name,
+             ", ".join(runtime.providers.names))
+    return WorkerGroup(workers, runtime)
+
+
+def worker_options(settings: Settings) -> WorkerOptions:
+    return WorkerOptions(
+        concurrency=settings.queue_concurrency,
+        job_timeout_s=settings.job_timeout_s,
+        lock_duration_ms=settings.lock_duration_ms,
+        stalled_interval_ms=settings.stalled_interval_ms,
+        keep_completed=settings.keep_completed,
+        keep_failed=settings.keep_failed,
+    )

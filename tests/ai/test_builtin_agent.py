@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 
 from agentqueue.ai import AgentStep, ChatMessage, ToolRegistry, build_provider, run_agent
+from agentqueue.ai.embeddings.minilm import EmbeddingModelUnavailable
+from agentqueue.ai.providers import builtin_routing
 from agentqueue.ai.providers.builtin import BuiltinProvider
+from agentqueue.ai.providers.builtin_routing import EntityIndex, Intent, Unanswerable, route
+from agentqueue.ai.tools.dataset import load_dataset
 
 
 @pytest.fixture
@@ -172,3 +176,156 @@ async def test_progress_callback_sees_each_tool_call(
     )
     assert seen == reply.steps
     assert len(seen) == 2
+
+
+# --- rule 9: questions the rules miss, routed by sentence embeddings ----------------------------
+
+
+def rules_alone(question: str) -> Intent:
+    return route(question, [], EntityIndex.from_dataset(load_dataset()))
+
+
+@pytest.mark.parametrize(
+    ("question", "category"),
+    [
+        ("I'm curious about startups that sell snacks", "Food"),
+        ("Which companies make gadgets or software?", "Technology"),
+        ("Any businesses for dogs and cats?", "Pets"),
+        ("Are there any skincare or makeup brands?", "Beauty"),
+        ("Which startups make clothes?", "Fashion"),
+        ("Do you have any companies selling furniture or things for the house?", "Home"),
+    ],
+)
+async def test_paraphrased_category_questions_list_that_category(
+    builtin: BuiltinProvider,
+    tools: ToolRegistry,
+    shipped_rows: list[dict[str, str]],
+    question: str,
+    category: str,
+) -> None:
+    assert rules_alone(question) == Unanswerable()  # no rule understands it
+
+    reply = await run_agent(question, [], builtin, tools)
+
+    assert [(s.name, s.arguments["category"]) for s in reply.steps] == [
+        ("search_companies_by_category", category)
+    ]
+    wanted = [r["company"] for r in shipped_rows if r["category"] == category]
+    others = [r["company"] for r in shipped_rows if r["category"] != category]
+    assert all(company in reply.response for company in wanted)
+    assert not any(company in reply.response for company in others)
+
+
+@pytest.mark.parametrize(
+    ("question", "company"),
+    [
+        ("Tell me about the company that makes hot sauce kits", "Saucery Lab"),
+        ("Who founded the startup selling pickles in seaweed brine?", "Brinewave Pickle Co."),
+        ("Who makes the shortbread shaped like a moon?", "Crumbly Moon Bakery"),
+        ("Is there a company that makes dog treats?", "Barkley Biscuit Co."),
+    ],
+)
+async def test_a_product_described_in_other_words_finds_its_company(
+    builtin: BuiltinProvider,
+    tools: ToolRegistry,
+    shipped_rows: list[dict[str, str]],
+    question: str,
+    company: str,
+) -> None:
+    assert rules_alone(question) == Unanswerable()
+    row = next(r for r in shipped_rows if r["company"] == company)
+
+    reply = await run_agent(question, [], builtin, tools)
+
+    assert [(s.name, s.arguments["name"]) for s in reply.steps] == [("get_company", company)]
+    assert reply.response.startswith(company)
+    assert row["founder"] in reply.response
+
+
+async def test_follow_up_after_an_embedding_routed_answer(
+    builtin: BuiltinProvider, tools: ToolRegistry, shipped_rows: list[dict[str, str]]
+) -> None:
+    question = "I'm curious about startups that sell snacks"
+    listing = await run_agent(question, [], builtin, tools)
+    food = [r for r in shipped_rows if r["category"] == "Food"]
+
+    reply = await run_agent(
+        "Tell me more about the third one", turn(question, listing.response), builtin, tools
+    )
+
+    assert reply.response.startswith(food[2]["company"])
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What's the weather like tomorrow?",
+        "Translate hello into French",
+        "Tell me a joke about dogs",  # about pets, but not a question about the dataset
+        "Recommend a good recipe for dinner",
+        "Should I invest in Bitcoin?",
+        "Who won the world cup in 2018?",
+    ],
+)
+async def test_unrelated_questions_stay_honest(
+    builtin: BuiltinProvider, tools: ToolRegistry, question: str
+) -> None:
+    reply = await run_agent(question, [], builtin, tools)
+    assert reply.steps == []
+    assert reply.response.startswith("The builtin provider can only answer")
+    assert "OPENAI_API_KEY" in reply.response
+
+
+async def test_an_ambiguous_product_question_is_not_guessed(
+    builtin: BuiltinProvider, tools: ToolRegistry
+) -> None:
+    # Two companies make sleep products (a night-light and a sleep mask) in two categories.
+    reply = await run_agent("What startups help people sleep better?", [], builtin, tools)
+    assert reply.steps == []
+    assert "could not tell which category or company" in reply.response
+    assert "Food, Health, Home" in reply.response  # the categories, to ask again
+    assert "builtin provider can only answer" in reply.response
+
+
+async def test_an_investor_question_without_an_investor_says_so(
+    builtin: BuiltinProvider, tools: ToolRegistry
+) -> None:
+    reply = await run_agent("Which shark invested in the most companies?", [], builtin, tools)
+    assert reply.steps == []
+    assert "names no investor" in reply.response
+    assert "Mark Cuban" in reply.response and "Priya Halvorsen" in reply.response
+
+
+async def test_arithmetic_in_words_asks_for_an_expression(
+    builtin: BuiltinProvider, tools: ToolRegistry
+) -> None:
+    reply = await run_agent("What is fifteen percent of eighty?", [], builtin, tools)
+    assert reply.steps == []
+    assert "no expression to calculate" in reply.response
+
+
+async def test_embedding_routing_respects_the_tools_offered(builtin: BuiltinProvider) -> None:
+    reply = await run_agent("Any businesses for dogs and cats?", [], builtin, ToolRegistry())
+    assert reply.steps == []
+    assert "search_companies_by_category tool is not available" in reply.response
+
+
+async def test_without_embedding_routing_rule_8_answers(tools: ToolRegistry) -> None:
+    provider = BuiltinProvider(load_dataset(), embedding_routing=False)
+    reply = await run_agent("Any businesses for dogs and cats?", [], provider, tools)
+    assert reply.steps == []
+    assert reply.response.startswith("The builtin provider can only answer")
+
+
+async def test_without_the_model_rule_8_answers(
+    tools: ToolRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def unavailable(texts: object) -> object:
+        raise EmbeddingModelUnavailable("not installed")
+
+    monkeypatch.setattr(builtin_routing, "embed_texts", unavailable)
+    monkeypatch.setattr(builtin_routing, "_TARGET_CACHE", {})
+    provider = BuiltinProvider(load_dataset())
+    reply = await run_agent("Any businesses for dogs and cats?", [], provider, tools)
+    assert reply.steps == []
+    assert reply.response.startswith("The builtin provider can only answer")

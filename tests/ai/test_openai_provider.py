@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import threading
 
 import pytest
 
@@ -15,7 +17,15 @@ from agentqueue.ai import (
     run_agent,
 )
 from agentqueue.ai.providers.openai_provider import OpenAIProvider
-from tests.support.fake_openai import FakeOpenAI, completion, function_call
+from agentqueue.ai.types import EmbeddingResult
+from tests.support.fake_openai import (
+    FakeOpenAI,
+    RawStream,
+    completion,
+    completion_chunks,
+    fake_vector,
+    function_call,
+)
 
 from .conftest import API_KEY
 
@@ -184,3 +194,225 @@ async def test_an_empty_answer_is_an_error(
     fake_openai.script(completion(None))
     with pytest.raises(ProviderError, match="empty answer"):
         await run_agent("Hello", [], openai_provider, tools)
+
+
+# --- per-call options, structured output, streaming, embeddings ---------------------------
+
+
+def _user(text: str) -> list[ChatMessage]:
+    return [ChatMessage(role="user", content=text)]
+
+
+async def test_per_call_options_are_sent_only_when_given(
+    fake_openai: FakeOpenAI, openai_provider: OpenAIProvider
+) -> None:
+    fake_openai.script(completion("a"), completion("b", model="other-model"))
+
+    await openai_provider.chat(_user("hi"), [])
+    reply = await openai_provider.chat(
+        _user("hi"), [], model="other-model", max_tokens=50, temperature=0.0
+    )
+
+    plain, tuned = (r.body for r in fake_openai.requests)
+    assert plain["model"] == "stub-model"
+    assert not {"max_tokens", "temperature", "response_format", "stream", "tools"} & set(plain)
+    assert (tuned["model"], tuned["max_tokens"], tuned["temperature"]) == ("other-model", 50, 0.0)
+    assert reply.model == "other-model"
+
+
+async def test_json_schema_asks_for_structured_output(
+    fake_openai: FakeOpenAI, openai_provider: OpenAIProvider
+) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"sentiment": {"type": "string"}, "score": {"type": "number"}},
+        "required": ["sentiment", "score"],
+    }
+    fake_openai.script(completion('{"sentiment": "positive", "score": 0.9}'))
+
+    reply = await openai_provider.chat(_user("Love it"), [], json_schema=schema)
+
+    assert json.loads(reply.content or "") == {"sentiment": "positive", "score": 0.9}
+    assert fake_openai.requests[0].body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "result", "schema": schema, "strict": False},
+    }
+
+
+async def test_streamed_text_reaches_on_text_in_pieces(
+    fake_openai: FakeOpenAI, openai_provider: OpenAIProvider
+) -> None:
+    text = "Brinewave Pickle Co. makes small-batch pickles."
+    fake_openai.script(completion(text, prompt_tokens=31, completion_tokens=9, model="m-2024"))
+    pieces: list[str] = []
+
+    async def on_text(piece: str) -> None:
+        pieces.append(piece)
+
+    reply = await openai_provider.chat(_user("What is Brinewave?"), [], on_text=on_text)
+
+    assert len(pieces) > 3
+    assert "".join(pieces) == reply.content == text
+    assert (reply.usage.input_tokens, reply.usage.output_tokens) == (31, 9)
+    assert reply.model == "m-2024"
+    assert reply.tool_calls == []
+    body = fake_openai.requests[0].body
+    assert body["stream"] is True
+    assert body["stream_options"] == {"include_usage": True}
+
+
+async def test_streamed_tool_calls_are_reassembled(
+    fake_openai: FakeOpenAI, openai_provider: OpenAIProvider, tools: ToolRegistry
+) -> None:
+    fake_openai.script(
+        completion(
+            tool_calls=[
+                function_call("call_a", "calculator", {"expression": "2 * (3 + 4)"}),
+                function_call("call_b", "search_deals_by_investor", {"investor": "Mark Cuban"}),
+            ],
+            prompt_tokens=50,
+            completion_tokens=20,
+        )
+    )
+    pieces: list[str] = []
+
+    async def on_text(piece: str) -> None:
+        pieces.append(piece)
+
+    reply = await openai_provider.chat(_user("go"), tools.specs(), on_text=on_text)
+
+    assert pieces == []
+    assert reply.content is None
+    assert [(c.id, c.name, c.arguments, c.arguments_error) for c in reply.tool_calls] == [
+        ("call_a", "calculator", {"expression": "2 * (3 + 4)"}, None),
+        ("call_b", "search_deals_by_investor", {"investor": "Mark Cuban"}, None),
+    ]
+    assert (reply.usage.input_tokens, reply.usage.output_tokens) == (50, 20)
+
+
+async def test_streaming_and_plain_replies_agree(
+    fake_openai: FakeOpenAI, openai_provider: OpenAIProvider
+) -> None:
+    body = completion(
+        "Let me compute that.",
+        tool_calls=[function_call("call_1", "calculator", {"expression": "1 + 1"})],
+        prompt_tokens=12,
+        completion_tokens=4,
+    )
+    fake_openai.script(body, body)
+
+    async def ignore(_piece: str) -> None:
+        pass
+
+    plain = await openai_provider.chat(_user("x"), [])
+    streamed = await openai_provider.chat(_user("x"), [], on_text=ignore)
+    assert streamed == plain
+
+
+async def test_on_text_is_called_while_the_stream_is_still_open(
+    fake_openai: FakeOpenAI, openai_provider: OpenAIProvider
+) -> None:
+    # The server sends the role chunk (event 0) and the first content chunk (event 1), then
+    # waits until the test's callback has seen that text. A provider that buffered the text
+    # until the stream ended could never get there: the server gives up after its timeout and
+    # records False, so this fails rather than hangs.
+    fake_openai.pause = threading.Event()
+    fake_openai.pause_after = 1
+    fake_openai.script(completion("first second third"))
+    pieces: list[str] = []
+
+    async def on_text(piece: str) -> None:
+        pieces.append(piece)
+        assert fake_openai.pause is not None
+        fake_openai.pause.set()
+
+    reply = await openai_provider.chat(_user("go"), [], on_text=on_text)
+
+    assert fake_openai.pause_outcomes == [True]
+    assert pieces[0] == "first "
+    assert reply.content == "first second third"
+
+
+async def test_an_error_event_mid_stream_becomes_provider_error_without_the_key(
+    fake_openai: FakeOpenAI, openai_provider: OpenAIProvider
+) -> None:
+    first = completion_chunks(completion("partial answer"), include_usage=False)[:2]
+    fake_openai.script(
+        RawStream(
+            [
+                *((None, chunk) for chunk in first),
+                (None, {"error": {"message": f"overloaded, key {API_KEY}", "type": "server"}}),
+            ]
+        )
+    )
+    pieces: list[str] = []
+
+    async def on_text(piece: str) -> None:
+        pieces.append(piece)
+
+    with pytest.raises(ProviderError) as caught:
+        await openai_provider.chat(_user("go"), [], on_text=on_text)
+
+    assert "overloaded" in str(caught.value)
+    assert API_KEY not in str(caught.value)
+    assert caught.value.retryable
+
+
+async def test_a_rejected_stream_request_is_not_retryable_and_hides_the_key(
+    fake_openai: FakeOpenAI, openai_provider: OpenAIProvider
+) -> None:
+    fake_openai.script((401, {"error": {"message": f"Incorrect API key provided: {API_KEY}"}}))
+
+    async def on_text(_piece: str) -> None:
+        pass
+
+    with pytest.raises(ProviderError) as caught:
+        await openai_provider.chat(_user("go"), [], on_text=on_text)
+
+    assert "HTTP 401" in str(caught.value)
+    assert API_KEY not in str(caught.value)
+    assert not caught.value.retryable
+
+
+async def test_embeddings_come_back_in_input_order_with_usage(
+    fake_openai: FakeOpenAI, openai_provider: OpenAIProvider
+) -> None:
+    texts = ["pickles", "notes app", "a b c"]
+
+    result = await openai_provider.embed(texts)
+
+    # The fake lists the vectors in reverse order, each with its index.
+    assert result.vectors == [fake_vector(t) for t in texts]
+    assert result.model == "text-embedding-3-small"
+    assert (result.usage.input_tokens, result.usage.output_tokens) == (6, 0)
+    assert result.dimensions == 4
+    (request,) = fake_openai.requests
+    assert request.path == "/v1/embeddings"
+    assert request.body["model"] == "text-embedding-3-small"
+    assert request.body["input"] == texts
+    assert request.headers["authorization"] == f"Bearer {API_KEY}"
+
+
+async def test_embedding_model_from_constructor_and_per_call(fake_openai: FakeOpenAI) -> None:
+    provider = OpenAIProvider(
+        api_key=API_KEY, base_url=fake_openai.base_url, embedding_model="embed-local",
+        max_retries=0,
+    )
+    try:
+        assert (await provider.embed(["x"])).model == "embed-local"
+        assert (await provider.embed(["x"], model="embed-big")).model == "embed-big"
+        assert await provider.embed([]) == EmbeddingResult(vectors=[], model="embed-local")
+    finally:
+        await provider.aclose()
+    assert [r.body["model"] for r in fake_openai.requests] == ["embed-local", "embed-big"]
+
+
+async def test_embedding_errors_hide_the_key(
+    fake_openai: FakeOpenAI, openai_provider: OpenAIProvider
+) -> None:
+    fake_openai.embed_reply = lambda _: (429, {"error": {"message": f"slow down {API_KEY}"}})
+    with pytest.raises(ProviderError) as caught:
+        await openai_provider.embed(["x"])
+    assert "HTTP 429" in str(caught.value)
+    assert API_KEY not in str(caught.value)
+    assert caught.value.retryable

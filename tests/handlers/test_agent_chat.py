@@ -9,12 +9,11 @@ from typing import Any
 import pytest
 import redis.asyncio as redis
 
-from agentqueue.ai import default_tools
-from agentqueue.ai.providers.openai_provider import OpenAIProvider
+from agentqueue.config import Settings
 from agentqueue.engine.queue import JobQueue, QueueDefaults
 from agentqueue.engine.worker import WorkerOptions, WorkerRuntime
 from agentqueue.handlers.agent_chat import BATCH, CHAT, AgentChatHandlers
-from agentqueue.handlers.sessions import SessionStore
+from agentqueue.services import build_ai_runtime
 from tests.support.fake_openai import FakeOpenAI, text_completion
 from tests.support.waiting import eventually
 
@@ -42,17 +41,19 @@ async def queue(client: redis.Redis, prefix: str) -> JobQueue:
 async def worker(
     redis_url: str, prefix: str, client: redis.Redis, fake: FakeOpenAI
 ) -> AsyncIterator[WorkerRuntime]:
-    provider = OpenAIProvider(api_key="sk-test", base_url=fake.base_url, model="m",
-                              max_retries=0)
-    handlers = AgentChatHandlers(provider, default_tools(None), SessionStore(client, prefix=prefix))
+    settings = Settings(  # type: ignore[call-arg]
+        REDIS_URL=redis_url, QUEUE_PREFIX=prefix, OPENAI_API_KEY="sk-test",
+        OPENAI_BASE_URL=fake.base_url, OPENAI_MODEL="m",
+    )
+    ai = build_ai_runtime(settings, redis_url)
     runtime = WorkerRuntime("agent", redis_url, prefix=prefix,
                             options=WorkerOptions(concurrency=2, lock_duration_ms=2000))
-    runtime.register(CHAT, handlers.chat)
-    runtime.register(BATCH, handlers.batch)
-    runtime.on_shutdown(provider.aclose)
+    AgentChatHandlers(ai).register(runtime)
     await runtime.start()
     yield runtime
     await runtime.stop(grace_s=0)
+    await ai.aclose()
+    await ai.client.aclose()
 
 
 async def finished(queue: JobQueue, job_id: str) -> Any:
@@ -94,4 +95,5 @@ async def test_session_turns_reach_the_model_unless_history_is_given(queue, work
         "conversationHistory": [{"role": "user", "content": "only this"}],
     }))
     assert explicit.result["response"] == "answer to three (saw 2 messages)"
-    assert explicit.result["usage"] == {"inputTokens": 10, "outputTokens": 5}
+    assert explicit.result["usage"]["inputTokens"] == 10
+    assert explicit.result["usage"]["outputTokens"] == 5

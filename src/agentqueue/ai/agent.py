@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from agentqueue.ai.providers.base import Provider, ProviderError
+from agentqueue.ai.providers.base import Provider, ProviderError, TextCallback
 from agentqueue.ai.tools.base import ToolRegistry, ToolResult
 from agentqueue.ai.types import AgentReply, AgentStep, ChatMessage, ToolCall, Usage
 
@@ -34,12 +34,17 @@ async def run_agent(
     system_prompt: str | None = None,
     max_steps: int = 6,
     on_step: StepCallback | None = None,
+    on_text: TextCallback | None = None,
+    model: str | None = None,
 ) -> AgentReply:
     """Answer ``message`` in the context of ``history``, running tools as the provider asks.
 
     ``max_steps`` bounds the provider calls in one run; if the last allowed call still asks
     for tools, ``AgentStepLimitExceeded`` is raised. ``on_step`` is awaited after every tool
-    call (to report progress). Provider failures propagate as ``ProviderError``.
+    call (to report progress); ``on_text`` streams the provider's text as it is written.
+    ``model`` overrides the provider's default model. Provider failures propagate as
+    ``ProviderError``. Only the tools in ``tools`` are offered, and a call to any other tool is
+    refused (recorded as an error step), never run.
     """
     if max_steps < 1:
         raise ValueError("max_steps must be at least 1")
@@ -53,7 +58,7 @@ async def run_agent(
     steps: list[AgentStep] = []
 
     for _ in range(max_steps):
-        reply = await provider.chat(messages, specs)
+        reply = await provider.chat(messages, specs, model=model, on_text=on_text)
         usage = usage + reply.usage
         if not reply.tool_calls:
             if reply.content is None or not reply.content.strip():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agentqueue.ai.providers.anthropic_provider import DEFAULT_MODEL as ANTHROPIC_DEFAULT_MODEL
+from agentqueue.ai.providers.anthropic_provider import AnthropicProvider
 from agentqueue.ai.providers.base import Provider, ProviderNotConfigured
 from agentqueue.ai.providers.builtin import BuiltinProvider
 from agentqueue.ai.providers.openai_provider import DEFAULT_MODEL, OpenAIProvider
@@ -11,7 +13,20 @@ from agentqueue.ai.tools.base import ToolRegistry
 from agentqueue.ai.tools.calculator import calculator_tool
 from agentqueue.ai.tools.dataset import dataset_tools, load_dataset
 
-PROVIDER_NAMES = ("auto", "openai", "builtin")
+PROVIDER_NAMES = ("auto", "openai", "anthropic", "builtin")
+
+
+def available_provider_names(
+    openai_api_key: str | None = None, anthropic_api_key: str | None = None
+) -> list[str]:
+    """The providers that can be built with these settings: always builtin, then each provider
+    whose key is set (so an API can refuse a request naming one that is not configured)."""
+    names = ["builtin"]
+    if openai_api_key:
+        names.append("openai")
+    if anthropic_api_key:
+        names.append("anthropic")
+    return names
 
 
 def build_provider(
@@ -20,11 +35,15 @@ def build_provider(
     openai_api_key: str | None = None,
     openai_base_url: str | None = None,
     openai_model: str | None = None,
+    anthropic_api_key: str | None = None,
+    anthropic_base_url: str | None = None,
+    anthropic_model: str | None = None,
     timeout: float = 60.0,
     max_retries: int = 2,
     dataset_path: str | Path | None = None,
 ) -> Provider:
-    """The provider called ``name``; None or "auto" means openai when a key is set, else builtin.
+    """The provider called ``name``. None or "auto" means openai when its key is set, else
+    anthropic when its key is set, else builtin.
 
     ``dataset_path`` lets the builtin provider recognise the dataset's names in questions; pass
     the same path as to ``default_tools``.
@@ -35,7 +54,12 @@ def build_provider(
             f"unknown provider {name!r}; choose one of {', '.join(PROVIDER_NAMES)}"
         )
     if choice == "auto":
-        choice = "openai" if openai_api_key else "builtin"
+        if openai_api_key:
+            choice = "openai"
+        elif anthropic_api_key:
+            choice = "anthropic"
+        else:
+            choice = "builtin"
     if choice == "openai":
         if not openai_api_key:
             raise ProviderNotConfigured("provider 'openai' needs OPENAI_API_KEY")
@@ -43,6 +67,16 @@ def build_provider(
             api_key=openai_api_key,
             base_url=openai_base_url or None,
             model=openai_model or DEFAULT_MODEL,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+    if choice == "anthropic":
+        if not anthropic_api_key:
+            raise ProviderNotConfigured("provider 'anthropic' needs ANTHROPIC_API_KEY")
+        return AnthropicProvider(
+            api_key=anthropic_api_key,
+            base_url=anthropic_base_url or None,
+            model=anthropic_model or ANTHROPIC_DEFAULT_MODEL,
             timeout=timeout,
             max_retries=max_retries,
         )

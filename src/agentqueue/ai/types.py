@@ -107,3 +107,15 @@ class AgentReply(BaseModel):
     model: str
     usage: Usage = Field(default_factory=Usage)
     steps: list[AgentStep] = Field(default_factory=list)
+
+
+class EmbeddingResult(BaseModel):
+    """Vectors for a list of texts, in order."""
+
+    vectors: list[list[float]]
+    model: str
+    usage: Usage = Field(default_factory=Usage)
+
+    @property
+    def dimensions(self) -> int:
+        return len(self.vectors[0]) if self.vectors else 0

@@ -63,12 +63,20 @@ Queue = Annotated[JobQueue, Depends(get_queue)]
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
+def _percent(progress: Any) -> int | float:
+    if isinstance(progress, dict):
+        value = progress.get("percent", 0)
+        return value if isinstance(value, int | float) else 0
+    return progress if isinstance(progress, int | float) else 0
+
+
 def job_out(view: JobView) -> JobOut:
     return JobOut(
         id=view.id,
         name=view.name,
         status=_STATUS.get(view.state, "waiting"),
-        progress=view.progress,
+        progress=_percent(view.progress),
+        partial=view.progress if isinstance(view.progress, dict) else None,
         data=view.data,
         result=view.result,
         createdAt=iso_from_ms(view.created_at_ms),
@@ -83,6 +91,16 @@ def _check_size(services: Services, message: str, field: str) -> None:
     limit = services.settings.max_message_chars
     if len(message) > limit:
         raise ApiError(400, f"{field}: must be at most {limit} characters (MAX_MESSAGE_CHARS)")
+
+
+def _check_provider(services: Services, name: str | None) -> None:
+    if name is None:
+        return
+    available = services.provider_names
+    if name.strip().lower() not in {"auto", *available}:
+        raise ApiError(
+            400, f"provider: {name!r} is not configured; available: {', '.join(available)}"
+        )
 
 
 def _options(metadata: Any) -> dict[str, Any]:
@@ -101,6 +119,7 @@ async def _find(queue: JobQueue, job_id: str) -> JobView:
 async def queue_chat(body: ChatRequest, services: ServicesDep) -> QueuedResponse:
     """Queue a chat message for the agent to answer in the background."""
     _check_size(services, body.message, "message")
+    _check_provider(services, body.provider)
     for i, entry in enumerate(body.conversationHistory or []):
         _check_size(services, entry.content, f"conversationHistory[{i}].content")
     data = body.model_dump(exclude_none=True)
@@ -121,6 +140,7 @@ async def queue_batch(body: BatchRequest, services: ServicesDep) -> BatchQueuedR
     limit = services.settings.max_batch_messages
     if len(body.messages) > limit:
         raise ApiError(400, f"messages: at most {limit} per batch (MAX_BATCH_MESSAGES)")
+    _check_provider(services, body.provider)
     for i, item in enumerate(body.messages):
         _check_size(services, item.message, f"messages[{i}].message")
     data = body.model_dump(exclude_none=True)
@@ -152,7 +172,7 @@ async def get_job_result(job_id: str, queue: Queue) -> dict[str, Any]:
         "success": False,
         "message": "Job is still processing",
         "status": _STATUS.get(view.state, "waiting"),
-        "progress": view.progress,
+        "progress": _percent(view.progress),
     }
 
 

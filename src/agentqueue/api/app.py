@@ -22,7 +22,7 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
         services = await Services.start(settings, allow_embedded=allow_embedded)
         app.state.services = services
         if run_worker:
-            await services.start_worker()
+            await services.start_workers()
         try:
             yield
         finally:

@@ -9,6 +9,8 @@ from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
 # Headroom over a worker's concurrency: the blocking marker wait, lock renewal, stalled checks.
 _POOL_HEADROOM = 10
+# How long a command waits for a free pooled connection before giving up.
+_POOL_WAIT_S = 30
 
 
 def connect(url: str, *, max_connections: int = 50) -> redis.Redis:
@@ -18,10 +20,13 @@ def connect(url: str, *, max_connections: int = 50) -> redis.Redis:
     - socket_timeout=None: a timeout shorter than BZPOPMIN's block stalls idle workers.
     - the pool is sized by the caller: redis-py caps it at 100 otherwise, which silently
       limits a worker's real concurrency.
+    - a blocking pool: a burst beyond the pool's size waits for a free connection instead of
+      failing with "Too many connections".
     - connect timeout and retries so a restarting server is waited for, not fatal.
     """
-    return redis.from_url(
+    pool = redis.BlockingConnectionPool.from_url(
         url,
+        timeout=_POOL_WAIT_S,
         decode_responses=True,
         socket_timeout=None,
         socket_connect_timeout=5,
@@ -31,6 +36,7 @@ def connect(url: str, *, max_connections: int = 50) -> redis.Redis:
         retry=Retry(ExponentialBackoff(cap=2, base=0.05), retries=5),
         retry_on_error=[BusyLoadingError, ConnectionError, TimeoutError],
     )
+    return redis.Redis(connection_pool=pool)
 
 
 def pool_size_for(concurrency: int) -> int:

@@ -9,11 +9,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from agentqueue.ai.agent import run_agent
-from agentqueue.ai.providers.base import Provider, ProviderError
-from agentqueue.ai.tools.base import ToolRegistry
+from agentqueue.ai.providers.base import Provider
 from agentqueue.ai.types import AgentReply, AgentStep, ChatMessage
-from agentqueue.engine.worker import JobContext, PermanentJobError
-from agentqueue.handlers.sessions import SessionStore, new_session_id
+from agentqueue.engine.worker import JobContext, PermanentJobError, WorkerRuntime
+from agentqueue.handlers.ai_runtime import AiRuntime, guarded, usage_fields
+from agentqueue.handlers.metering import JobMeter
+from agentqueue.handlers.sessions import new_session_id
+from agentqueue.handlers.streaming import TextProgress
 from agentqueue.timefmt import iso_now
 
 # Named as the seed's log lines show it: "[AgentQueueProcessor] Processing job 1 for message: …"
@@ -40,10 +42,6 @@ def _reply_fields(reply: AgentReply) -> dict[str, Any]:
     return {
         "provider": reply.provider,
         "model": reply.model,
-        "usage": {
-            "inputTokens": reply.usage.input_tokens,
-            "outputTokens": reply.usage.output_tokens,
-        },
         "toolCalls": [
             {"tool": s.name, "arguments": s.arguments, "output": s.output, "error": s.error}
             for s in reply.steps
@@ -52,52 +50,49 @@ def _reply_fields(reply: AgentReply) -> dict[str, Any]:
 
 
 class AgentChatHandlers:
-    def __init__(
-        self,
-        provider: Provider,
-        tools: ToolRegistry,
-        sessions: SessionStore,
-        *,
-        max_steps: int = 6,
-    ) -> None:
-        self.provider = provider
-        self.tools = tools
-        self.sessions = sessions
-        self.max_steps = max_steps
+    def __init__(self, runtime: AiRuntime) -> None:
+        self.rt = runtime
+
+    def register(self, worker: WorkerRuntime) -> None:
+        worker.register(CHAT, self.chat)
+        worker.register(BATCH, self.batch)
 
     async def _answer(
         self,
         ctx: JobContext,
-        message: str,
+        provider: Provider,
+        item: dict[str, Any],
         session_id: str,
-        history_raw: Any,
         exchange_id: str,
-        on_step: Any = None,
+        stream: ChatProgress | None = None,
     ) -> AgentReply:
+        message = item.get("message", "")
         if not isinstance(message, str) or not message.strip():
             raise PermanentJobError("message must be a non-empty string")
+        history_raw = item.get("conversationHistory")
         # Explicit history wins; otherwise the session remembers earlier turns.
         history = (
             _history(history_raw)
             if history_raw is not None
-            else _history(await self.sessions.history(session_id))
+            else _history(await self.rt.sessions.history(session_id))
         )
-        try:
-            reply = await run_agent(
-                message, history, self.provider, self.tools,
-                max_steps=self.max_steps, on_step=on_step,
-            )
-        except ProviderError as exc:
-            if exc.retryable:
-                raise
-            # Bad credentials or a rejected request: retrying cannot help.
-            raise PermanentJobError(str(exc)) from exc
-        await self.sessions.append_once(
+        reply = await guarded(run_agent(
+            message, history, provider, self.rt.tools,
+            max_steps=self.rt.max_agent_steps,
+            on_step=stream.step if stream else None,
+            on_text=stream,
+            model=item.get("model"),
+        ))
+        await self.rt.sessions.append_once(
             session_id, exchange_id,
             {"role": "user", "content": message},
             {"role": "assistant", "content": reply.response},
         )
         return reply
+
+    def _provider(self, ctx: JobContext) -> tuple[Provider, JobMeter]:
+        name = (ctx.data or {}).get("provider")
+        return self.rt.provider_for(ctx, name if isinstance(name, str) else None)
 
     async def chat(self, ctx: JobContext) -> dict[str, Any]:
         data = ctx.data or {}
@@ -105,19 +100,11 @@ class AgentChatHandlers:
         session_id = data.get("sessionId") or new_session_id()
         log.info('Processing job %s for message: "%s"', ctx.id, _preview(str(message)))
         started = time.monotonic()
+        provider, meter = self._provider(ctx)
         await ctx.progress(10)
-        steps_done = 0
-
-        async def on_step(step: AgentStep) -> None:
-            nonlocal steps_done
-            steps_done += 1
-            # Each tool call moves progress on, never reaching 100 before the answer.
-            await ctx.progress(min(90, 10 + steps_done * 20))
-            await ctx.log(f"tool {step.name}({step.arguments}) -> {step.error or 'ok'}")
-
-        reply = await self._answer(
-            ctx, message, session_id, data.get("conversationHistory"), ctx.id, on_step
-        )
+        stream = ChatProgress(ctx)
+        reply = await self._answer(ctx, provider, data, session_id, ctx.id, stream)
+        await stream.close()
         elapsed_ms = int((time.monotonic() - started) * 1000)
         await ctx.progress(100)
         log.info("Job %s completed in %dms", ctx.id, elapsed_ms)
@@ -127,6 +114,7 @@ class AgentChatHandlers:
             "processingTime": elapsed_ms,
             "timestamp": iso_now(),
             **_reply_fields(reply),
+            **usage_fields(await meter.usage()),
         }
 
     async def batch(self, ctx: JobContext) -> dict[str, Any]:
@@ -136,21 +124,19 @@ class AgentChatHandlers:
             raise PermanentJobError("messages must be a non-empty list")
         log.info("Processing job %s: batch of %d messages", ctx.id, len(items))
         started = time.monotonic()
+        provider, meter = self._provider(ctx)
         results: list[dict[str, Any]] = []
         for index, item in enumerate(items):
             item = item if isinstance(item, dict) else {"message": item}
-            message = item.get("message", "")
+            item.setdefault("model", data.get("model"))
             session_id = item.get("sessionId") or new_session_id()
             item_started = time.monotonic()
             try:
-                reply = await self._answer(
-                    ctx, message, session_id, item.get("conversationHistory"),
-                    f"{ctx.id}:{index}",
-                )
+                reply = await self._answer(ctx, provider, item, session_id, f"{ctx.id}:{index}")
                 results.append({
                     "index": index,
                     "success": True,
-                    "message": message,
+                    "message": item.get("message"),
                     "response": reply.response,
                     "sessionId": session_id,
                     "processingTime": int((time.monotonic() - item_started) * 1000),
@@ -161,7 +147,7 @@ class AgentChatHandlers:
                 results.append({
                     "index": index,
                     "success": False,
-                    "message": message,
+                    "message": item.get("message"),
                     "sessionId": session_id,
                     "error": str(exc),
                 })
@@ -176,4 +162,25 @@ class AgentChatHandlers:
             "failed": len(results) - succeeded,
             "processingTime": elapsed_ms,
             "timestamp": iso_now(),
+            **usage_fields(await meter.usage()),
         }
+
+
+class ChatProgress(TextProgress):
+    """A chat's progress: each tool step moves it on, and the answer streams into it."""
+
+    def __init__(self, ctx: JobContext) -> None:
+        super().__init__(ctx, percent=10)
+        self.steps: list[str] = []
+
+    def payload(self) -> dict[str, Any]:
+        return {**super().payload(), "steps": self.steps}
+
+    async def step(self, step: AgentStep) -> None:
+        self.steps.append(step.name)
+        # Each tool call moves progress on, never reaching 100 before the answer.
+        self.percent = min(90, 10 + len(self.steps) * 20)
+        # Text written before a tool call was the model thinking aloud, not the answer.
+        self.text = ""
+        await self.ctx.log(f"tool {step.name}({step.arguments}) -> {step.error or 'ok'}")
+        await self.flush()

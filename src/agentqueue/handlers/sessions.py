@@ -1,4 +1,5 @@
-"""Conversation memory per session id, kept in Redis so any worker can continue a session."""
+"""Conversation memory per session (or conversation) id, kept in Redis so any worker can
+continue it."""
 
 from __future__ import annotations
 
@@ -17,13 +18,21 @@ def new_session_id() -> str:
 
 
 class SessionStore:
-    def __init__(self, client: redis.Redis, *, prefix: str = "bull", max_messages: int = 100):
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str = "bull",
+        kind: str = "session",
+        max_messages: int = 100,
+    ) -> None:
         self.client = client
         self.prefix = prefix
+        self.kind = kind  # "session" (seed 000) or "conversation" (seed 004)
         self.max_messages = max_messages
 
     def _key(self, session_id: str) -> str:
-        return f"agentqueue:{self.prefix}:session:{session_id}"
+        return f"agentqueue:{self.prefix}:{self.kind}:{session_id}"
 
     async def history(self, session_id: str) -> list[dict[str, Any]]:
         raw = await self.client.lrange(self._key(session_id), -self.max_messages, -1)

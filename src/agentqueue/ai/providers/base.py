@@ -1,14 +1,19 @@
-"""The provider interface: what the agent needs from a language model (or its stand-in).
+"""The provider interface: what the agent and the AI tasks need from a language model.
 
-Only ``chat`` with tools exists today. Streaming, completion and embedding will be added as
-further methods; callers should treat a provider as this protocol and nothing more.
+One method answers a conversation (``chat``): with tools, optionally streaming its text through
+``on_text``, optionally constrained to a JSON schema. ``complete`` is ``chat`` with one user
+message. ``embed`` turns texts into vectors. Callers treat a provider as this protocol only.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, runtime_checkable
 
-from agentqueue.ai.types import ChatMessage, ProviderReply, ToolSpec
+from agentqueue.ai.types import ChatMessage, EmbeddingResult, ProviderReply, ToolSpec
+
+# Called with each piece of text as the model streams it.
+TextCallback = Callable[[str], Awaitable[None]]
 
 
 class ProviderError(Exception):
@@ -37,14 +42,44 @@ class ProviderNotConfigured(ProviderError):
         super().__init__(message, retryable=False)
 
 
+class CapabilityUnavailable(ProviderError):
+    """The provider cannot do this honestly (the builtin provider asked to translate, say).
+
+    The message names the setting that enables it, e.g. ``OPENAI_API_KEY``.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
+
+
 @runtime_checkable
 class Provider(Protocol):
     """A chat model that can ask for tools to be run."""
 
     name: str
+    model: str  # the default model, used when a call names none
 
-    async def chat(self, messages: list[ChatMessage], tools: list[ToolSpec]) -> ProviderReply:
-        """Answer the conversation, or ask for tool calls whose results come back as messages."""
+    async def chat(
+        self,
+        messages: list[ChatMessage],
+        tools: list[ToolSpec],
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        json_schema: dict[str, Any] | None = None,
+        on_text: TextCallback | None = None,
+    ) -> ProviderReply:
+        """Answer the conversation, or ask for tool calls whose results come back as messages.
+
+        ``json_schema``: the answer's content must be a JSON document valid against it (the
+        provider uses its structured-output mode). ``on_text``: stream the answer, awaiting the
+        callback with each piece of text as it arrives; the reply still holds the whole text.
+        """
+        ...
+
+    async def embed(self, texts: list[str], *, model: str | None = None) -> EmbeddingResult:
+        """One vector per text, in order."""
         ...
 
     async def aclose(self) -> None:

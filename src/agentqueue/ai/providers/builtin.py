@@ -28,17 +28,39 @@ Routing of the latest user message, first rule that matches wins:
 8. Otherwise: an honest answer that the builtin provider can only answer dataset questions and
    arithmetic, and that setting ``OPENAI_API_KEY`` (optionally ``OPENAI_BASE_URL``,
    ``OPENAI_MODEL``) enables a language model.
+9. Before rule 8 answers, the embedding fallback (``builtin_routing.EmbeddingRouter``) compares
+   the message, with all-MiniLM-L6-v2 sentence embeddings, to examples of each kind of question
+   the tools answer (about companies, about an investor's deals, arithmetic). Below that kind's
+   similarity threshold (0.35 for companies, 0.60 investor, 0.50 arithmetic) rule 8 stands.
+   Above it, a companies question goes to ``get_company`` for the company whose pitch (the
+   dataset's description) the message matches with cosine >= 0.55 and a lead of 0.15 over the
+   next company ("Who makes the hot sauce kits?" -> Saucery Lab), else to
+   ``search_companies_by_category`` for the category whose "<category> companies" it matches
+   with cosine >= 0.40 and a lead of 0.08 ("I'm curious about startups that sell snacks" ->
+   Food). When no argument clears its bar, and for investor and arithmetic questions (whose
+   arguments, a name or an expression, the rules would have found if present), the answer says
+   what was understood and what is missing, and is otherwise rule 8's: nothing is guessed.
+   Without the model installed, rule 8 answers directly.
 
 A rule whose tool is not among the tools offered to the provider is treated as rule 8.
+
+``embed`` returns all-MiniLM-L6-v2 vectors (384 dimensions, unit length) computed offline with
+numpy (``agentqueue.ai.embeddings``), zero tokens.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from agentqueue.ai.embeddings.minilm import MODEL_NAME as EMBEDDING_MODEL
+from agentqueue.ai.embeddings.minilm import EmbeddingModelUnavailable, embed_texts
+from agentqueue.ai.providers.base import CapabilityUnavailable, TextCallback
 from agentqueue.ai.providers.builtin_answers import Exchange, compose, nth_company
 from agentqueue.ai.providers.builtin_routing import (
     Calculate,
     CategoryCompanies,
     CompanyDetails,
+    EmbeddingRouter,
     EntityIndex,
     Intent,
     InvestorDeals,
@@ -55,7 +77,14 @@ from agentqueue.ai.tools.dataset import (
     SEARCH_DEALS_BY_INVESTOR,
     Dataset,
 )
-from agentqueue.ai.types import ChatMessage, ProviderReply, ToolCall, ToolSpec
+from agentqueue.ai.types import (
+    ChatMessage,
+    EmbeddingResult,
+    ProviderReply,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
 
 BUILTIN_MODEL = "builtin-rules"
 
@@ -65,24 +94,71 @@ class BuiltinProvider:
 
     name = "builtin"
 
-    def __init__(self, dataset: Dataset | None = None) -> None:
-        # The dataset is only read to recognise company, investor and category names in text;
-        # answers always come from tool output.
+    def __init__(self, dataset: Dataset | None = None, *, embedding_routing: bool = True) -> None:
+        # The dataset is only read to recognise company, investor and category names (and, for
+        # the embedding fallback, its categories and pitches) in text; answers always come
+        # from tool output.
         self._entities = EntityIndex.from_dataset(dataset)
         self._categories = list(self._entities.categories.values())
+        self._router = EmbeddingRouter(self._entities) if embedding_routing else None
 
-    async def chat(self, messages: list[ChatMessage], tools: list[ToolSpec]) -> ProviderReply:
+    model = BUILTIN_MODEL
+
+    async def chat(
+        self,
+        messages: list[ChatMessage],
+        tools: list[ToolSpec],
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        json_schema: dict[str, Any] | None = None,
+        on_text: TextCallback | None = None,
+    ) -> ProviderReply:
+        if json_schema is not None:
+            raise CapabilityUnavailable(
+                "the builtin provider cannot write free-form JSON; set OPENAI_API_KEY or "
+                "ANTHROPIC_API_KEY to use a language model"
+            )
         users = [i for i, m in enumerate(messages) if m.role == "user"]
         if not users:
             return self._reply(content=compose(Unanswerable(), [], self._categories))
         last = users[-1]
         intent = route(messages[last].content, messages[:last], self._entities)
+        if intent == Unanswerable() and self._router is not None:  # rule 9, then rule 8
+            intent = await self._router.route(messages[last].content) or intent
         intent = _require_tools(intent, {t.name for t in tools})
         exchanges = _exchanges(messages[last + 1 :])
         call = _next_call(intent, exchanges)
         if call is not None:
             return self._reply(tool_calls=[call])
-        return self._reply(content=compose(intent, exchanges, self._categories))
+        content = compose(intent, exchanges, self._categories)
+        if on_text is not None:
+            await on_text(content)
+        return self._reply(content=content)
+
+    async def embed(self, texts: list[str], *, model: str | None = None) -> EmbeddingResult:
+        """all-MiniLM-L6-v2 vectors, computed in a worker thread; no tokens are billed.
+
+        ``model`` may be None, this provider's default model or all-MiniLM-L6-v2; another
+        embedding model needs a provider that has it.
+        """
+        if not _is_builtin_embedding_model(model):
+            raise CapabilityUnavailable(
+                f"the builtin provider embeds only with {EMBEDDING_MODEL}, not {model!r}; set "
+                "OPENAI_API_KEY to embed with an OpenAI-compatible embedding model"
+            )
+        try:
+            vectors = await embed_texts(texts) if texts else None
+        except EmbeddingModelUnavailable as exc:
+            raise CapabilityUnavailable(
+                f"{exc}; or set OPENAI_API_KEY to embed with OpenAI"
+            ) from exc
+        return EmbeddingResult(
+            vectors=vectors.tolist() if vectors is not None else [],
+            model=EMBEDDING_MODEL,
+            usage=Usage(input_tokens=0, output_tokens=0),
+        )
 
     async def aclose(self) -> None:
         return None
@@ -91,6 +167,14 @@ class BuiltinProvider:
         self, content: str | None = None, tool_calls: list[ToolCall] | None = None
     ) -> ProviderReply:
         return ProviderReply(content=content, tool_calls=tool_calls or [], model=BUILTIN_MODEL)
+
+
+def _is_builtin_embedding_model(model: str | None) -> bool:
+    if model is None or model.strip() in ("", BUILTIN_MODEL):
+        return True
+    return model.strip().casefold().removeprefix("sentence-transformers/") == (
+        EMBEDDING_MODEL.casefold()
+    )
 
 
 def _tools_for(intent: Intent) -> list[str]:

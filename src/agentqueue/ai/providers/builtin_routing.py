@@ -2,17 +2,25 @@
 
 ``route`` turns the latest user message, plus the conversation before it, into an ``Intent``. The
 dataset's company, investor and category names are recognised in text by an ``EntityIndex``.
+When no rule matches, ``EmbeddingRouter`` (rule 9) compares the message with sentence embeddings
+of what the tools do, of the dataset's categories and of its companies' pitches.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+
+from agentqueue.ai.embeddings.minilm import EmbeddingModelUnavailable, Vectors, embed_texts
 from agentqueue.ai.tools.dataset import Dataset, category_key
 from agentqueue.ai.types import ChatMessage
+
+log = logging.getLogger(__name__)
 
 EntityKind = Literal["company", "investor", "category"]
 
@@ -73,12 +81,21 @@ _COMMON_WORDS = frozenset(
 )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class CompanyProfile:
+    name: str
+    category: str
+    description: str
+
+
 @dataclass
 class EntityIndex:
     """Finds the dataset's company, investor and category names in free text."""
 
     aliases: list[tuple[re.Pattern[str], EntityKind, str]] = field(default_factory=list)
     categories: dict[str, str] = field(default_factory=dict)  # category_key -> name
+    investors: list[str] = field(default_factory=list)
+    profiles: list[CompanyProfile] = field(default_factory=list)  # for the embedding fallback
 
     @classmethod
     def from_dataset(cls, dataset: Dataset | None) -> EntityIndex:
@@ -86,6 +103,15 @@ class EntityIndex:
         if dataset is None:
             return index
         index.categories = {category_key(c): c for c in dataset.categories}
+        index.investors = dataset.investors
+        index.profiles = [
+            CompanyProfile(
+                str(row["company"]),
+                str(row.get("category") or ""),
+                " ".join(str(row.get("description") or "").split()),
+            )
+            for row in dataset.rows
+        ]
         for category in dataset.categories:
             index._alias(category.casefold(), "category", category)  # multi-word categories
         index._add_companies(dataset.companies)
@@ -320,3 +346,164 @@ def route(message: str, history: list[ChatMessage], entities: EntityIndex) -> In
     if index is not None and not entities.mentions(message) and not arithmetic_expression(message):
         return _resolve_followup(index, history, entities)
     return _route_fresh(message, entities)
+
+
+# --- rule 9: the embedding fallback ---------------------------------------------------------
+
+# What a question for each kind of tool looks like, with no names in it. A message is compared
+# with every example; a kind's similarity is that of its closest example.
+INTENT_EXAMPLES: dict[str, tuple[str, ...]] = {
+    "companies": (
+        "Which companies are in this category?",
+        "List the startups in an industry.",
+        "Show me businesses that sell a kind of product.",
+        "Are there any companies that make these products?",
+        "Tell me about the company that makes this product.",
+        "Who makes this product?",
+        "Which company sells this?",
+        "Who founded this startup and what deal did it get?",
+        "What does this company sell?",
+    ),
+    "investor": (
+        "Which deals did this investor make?",
+        "What companies did this person invest in?",
+        "Which startups did this shark back?",
+    ),
+    "calculator": (
+        "Calculate this number.",
+        "What is 15 percent of 80?",
+        "Add these numbers together.",
+    ),
+}
+# Cosine similarity (all-MiniLM-L6-v2) the closest example must reach for the message to count as
+# that kind of question. Calibrated on paraphrases and off-topic questions (tests/ai): dataset
+# questions the rules miss score 0.35-0.6 against "companies", off-topic requests ("write a poem",
+# "translate ...", "what's the weather") below 0.3; "investor" and "calculator" need more because
+# questions about money or numbers in general come close to them.
+INTENT_THRESHOLDS = {"companies": 0.35, "investor": 0.60, "calculator": 0.50}
+# A "companies" question is then resolved to a company or a category, or to neither:
+# - a company when the message is this close to its pitch (the dataset's description) and
+#   this much closer than to any other company's pitch;
+COMPANY_THRESHOLD, COMPANY_MARGIN = 0.55, 0.15
+# - else a category when the message is this close to "<category> companies" and this much
+#   closer than to any other category.
+CATEGORY_THRESHOLD, CATEGORY_MARGIN = 0.40, 0.08
+
+_TARGET_CACHE: dict[tuple[str, ...], Vectors] = {}  # texts -> vectors, shared by all routers
+_TARGET_CACHE_MAX = 8
+
+
+async def _embed_targets(texts: tuple[str, ...]) -> Vectors:
+    vectors = _TARGET_CACHE.get(texts)
+    if vectors is None:
+        vectors = await embed_texts(texts)
+        if len(_TARGET_CACHE) >= _TARGET_CACHE_MAX:
+            _TARGET_CACHE.clear()
+        _TARGET_CACHE[texts] = vectors
+    return vectors
+
+
+@dataclass(frozen=True)
+class _Targets:
+    kinds: list[str]  # the kind of each intent example
+    examples: Vectors
+    categories: list[str]
+    category_vectors: Vectors
+    companies: list[str]
+    company_vectors: Vectors
+
+
+def _best_two(similarities: Vectors) -> tuple[int, float, float]:
+    """Index and similarity of the best match, and its lead over the runner-up."""
+    order = np.argsort(-similarities)
+    best = float(similarities[order[0]])
+    runner_up = float(similarities[order[1]]) if len(order) > 1 else -1.0
+    return int(order[0]), best, best - runner_up
+
+
+class EmbeddingRouter:
+    """Rule 9: route a message that no rule understood by sentence-embedding similarity.
+
+    ``route`` returns None when the message is not close enough to any kind of dataset or
+    arithmetic question (rule 8, the honest "I can't", stands). A message that is close to a
+    kind of question but whose argument cannot be resolved (no investor named, no expression,
+    no category or company clearly meant) gets an ``Unanswerable`` saying so: the router never
+    guesses an argument. Without the embedding model installed it always returns None.
+    """
+
+    def __init__(self, entities: EntityIndex) -> None:
+        self._entities = entities
+        self._targets: _Targets | None = None
+        self._unavailable = False
+
+    async def route(self, message: str) -> Intent | None:
+        if self._unavailable or not message.strip() or not self._entities.profiles:
+            return None
+        try:
+            targets = await self._load_targets()
+            vector = (await embed_texts([message]))[0]
+        except EmbeddingModelUnavailable as exc:
+            log.warning("embedding fallback for the builtin provider is off: %s", exc)
+            self._unavailable = True
+            return None
+        return self.decide(vector, targets)
+
+    async def _load_targets(self) -> _Targets:
+        if self._targets is None:
+            kinds = [kind for kind, texts in INTENT_EXAMPLES.items() for _ in texts]
+            examples = [text for texts in INTENT_EXAMPLES.values() for text in texts]
+            categories = list(self._entities.categories.values())
+            profiles = [p for p in self._entities.profiles if p.description]
+            vectors = await _embed_targets(
+                tuple(examples)
+                + tuple(f"{category} companies" for category in categories)
+                + tuple(p.description for p in profiles)
+            )
+            n, m = len(examples), len(categories)
+            self._targets = _Targets(
+                kinds=kinds,
+                examples=vectors[:n],
+                categories=categories,
+                category_vectors=vectors[n : n + m],
+                companies=[p.name for p in profiles],
+                company_vectors=vectors[n + m :],
+            )
+        return self._targets
+
+    def decide(self, vector: Vectors, targets: _Targets) -> Intent | None:
+        kind_scores: dict[str, float] = {}
+        for kind, similarity in zip(targets.kinds, targets.examples @ vector, strict=True):
+            kind_scores[kind] = max(kind_scores.get(kind, -1.0), float(similarity))
+        kind = max(kind_scores, key=lambda k: kind_scores[k])
+        log.debug("embedding fallback: intent similarities %s", kind_scores)
+        if kind_scores[kind] < INTENT_THRESHOLDS[kind]:
+            return None
+        if kind == "investor":
+            names = self._entities.investors
+            example = f' (for example "What deals did {names[0]} make?")' if names else ""
+            listed = f" The dataset's investors are: {', '.join(names)}." if names else ""
+            return Unanswerable(
+                "That looks like a question about investors' deals, but it names no investor "
+                f"from the dataset, and I can only list the deals of a named investor{example}."
+                + listed
+            )
+        if kind == "calculator":
+            return Unanswerable(
+                "That looks like arithmetic, but I found no expression to calculate: write it "
+                'with digits and operators, for example "Calculate 0.15 * 80".'
+            )
+        if len(targets.companies):
+            index, similarity, lead = _best_two(targets.company_vectors @ vector)
+            log.debug("embedding fallback: company %s %.3f (+%.3f)", index, similarity, lead)
+            if similarity >= COMPANY_THRESHOLD and lead >= COMPANY_MARGIN:
+                return CompanyDetails(targets.companies[index])
+        if len(targets.categories):
+            index, similarity, lead = _best_two(targets.category_vectors @ vector)
+            log.debug("embedding fallback: category %s %.3f (+%.3f)", index, similarity, lead)
+            if similarity >= CATEGORY_THRESHOLD and lead >= CATEGORY_MARGIN:
+                return CategoryCompanies(targets.categories[index])
+        return Unanswerable(
+            "That looks like a question about the dataset's companies, but I could not tell "
+            "which category or company it means. Its categories are: "
+            f"{', '.join(sorted(targets.categories))}."
+        )

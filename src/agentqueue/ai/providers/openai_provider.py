@@ -1,27 +1,39 @@
 """A provider for any OpenAI-compatible chat-completions endpoint (OpenAI, Ollama, vLLM, ...).
 
-It translates between the agent's neutral messages and the wire format, and turns every SDK
-failure into a ``ProviderError`` whose message names the endpoint and the cause but never the key.
+It translates between the agent's neutral messages and the wire format, streams answers through
+``on_text`` as the chunks arrive, asks for structured output with ``response_format`` when given
+a JSON schema, embeds texts with the embeddings API, and turns every SDK failure into a
+``ProviderError`` whose message names the endpoint and the cause but never the key.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 import openai
 from openai import AsyncOpenAI
 
-from agentqueue.ai.providers.base import ProviderError
-from agentqueue.ai.types import ChatMessage, ProviderReply, ToolCall, ToolSpec, Usage
+from agentqueue.ai.providers.base import ProviderError, TextCallback
+from agentqueue.ai.types import (
+    ChatMessage,
+    EmbeddingResult,
+    ProviderReply,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-4o-mini"
+DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
+JSON_SCHEMA_NAME = "result"
 _MAX_ERROR_DETAIL = 300
 
 
 class OpenAIProvider:
-    """Chat with tools over the OpenAI chat-completions API."""
+    """Chat with tools, streaming and structured output, and embeddings, over the OpenAI API."""
 
     name = "openai"
 
@@ -30,6 +42,7 @@ class OpenAIProvider:
         *,
         api_key: str,
         model: str = DEFAULT_MODEL,
+        embedding_model: str = DEFAULT_EMBEDDING_MODEL,
         base_url: str | None = None,
         timeout: float = 60.0,
         max_retries: int = 2,
@@ -37,6 +50,7 @@ class OpenAIProvider:
         if not api_key:
             raise ValueError("api_key is required")
         self.model = model
+        self.embedding_model = embedding_model
         self.base_url = base_url or DEFAULT_BASE_URL
         self._api_key = api_key
         self._client = AsyncOpenAI(
@@ -46,19 +60,44 @@ class OpenAIProvider:
     def __repr__(self) -> str:
         return f"OpenAIProvider(model={self.model!r}, base_url={self.base_url!r})"
 
-    async def chat(self, messages: list[ChatMessage], tools: list[ToolSpec]) -> ProviderReply:
+    async def chat(
+        self,
+        messages: list[ChatMessage],
+        tools: list[ToolSpec],
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        json_schema: dict[str, Any] | None = None,
+        on_text: TextCallback | None = None,
+    ) -> ProviderReply:
+        model_name = model or self.model
         request: dict[str, Any] = {
-            "model": self.model,
+            "model": model_name,
             "messages": [to_wire_message(m) for m in messages],
         }
         if tools:
             request["tools"] = [to_wire_tool(t) for t in tools]
+        if max_tokens is not None:
+            request["max_tokens"] = max_tokens
+        if temperature is not None:
+            request["temperature"] = temperature
+        if json_schema is not None:
+            request["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": JSON_SCHEMA_NAME, "schema": json_schema, "strict": False},
+            }
+        if on_text is None:
+            return await self._complete(request, model_name)
+        return await self._stream(request, model_name, on_text)
+
+    async def _complete(self, request: dict[str, Any], model_name: str) -> ProviderReply:
         try:
             response = await self._client.chat.completions.create(**request)
         except openai.OpenAIError as exc:
-            raise self._error(exc) from exc
+            raise self._error(exc, model_name) from exc
         if not response.choices:
-            raise ProviderError(f"{self._where()} returned no choices")
+            raise ProviderError(f"{self._where(model_name)} returned no choices")
         message = response.choices[0].message
         usage = response.usage
         return ProviderReply(
@@ -68,16 +107,88 @@ class OpenAIProvider:
                 input_tokens=usage.prompt_tokens if usage else 0,
                 output_tokens=usage.completion_tokens if usage else 0,
             ),
-            model=response.model or self.model,
+            model=response.model or model_name,
+        )
+
+    async def _stream(
+        self, request: dict[str, Any], model_name: str, on_text: TextCallback
+    ) -> ProviderReply:
+        """Stream the answer: each content delta goes to ``on_text`` the moment it is read."""
+        try:
+            stream = await self._client.chat.completions.create(
+                **request, stream=True, stream_options={"include_usage": True}
+            )
+        except openai.OpenAIError as exc:
+            raise self._error(exc, model_name) from exc
+        text: list[str] = []
+        calls: dict[int, _PartialToolCall] = {}
+        usage = Usage()
+        reply_model = ""
+        saw_choice = False
+        try:
+            while True:
+                try:
+                    chunk = await stream.__anext__()
+                except StopAsyncIteration:
+                    break
+                except openai.OpenAIError as exc:
+                    raise self._error(exc, model_name) from exc
+                except Exception as exc:  # the transport broke mid-stream (connection reset)
+                    raise self._stream_broke(exc, model_name) from exc
+                reply_model = chunk.model or reply_model
+                if chunk.usage is not None:
+                    usage = Usage(
+                        input_tokens=chunk.usage.prompt_tokens or 0,
+                        output_tokens=chunk.usage.completion_tokens or 0,
+                    )
+                if not chunk.choices:
+                    continue
+                saw_choice = True
+                delta = chunk.choices[0].delta
+                for fragment in delta.tool_calls or []:
+                    partial = calls.setdefault(fragment.index, _PartialToolCall())
+                    partial.add(fragment)
+                if delta.content:
+                    text.append(delta.content)
+                    await on_text(delta.content)
+        finally:
+            await stream.close()
+        if not saw_choice:
+            raise ProviderError(f"{self._where(model_name)} returned no choices")
+        return ProviderReply(
+            content="".join(text) if text else None,
+            tool_calls=[calls[index].to_tool_call(index) for index in sorted(calls)],
+            usage=usage,
+            model=reply_model or model_name,
+        )
+
+    async def embed(self, texts: list[str], *, model: str | None = None) -> EmbeddingResult:
+        model_name = model or self.embedding_model
+        if not texts:
+            return EmbeddingResult(vectors=[], model=model_name)
+        try:
+            response = await self._client.embeddings.create(model=model_name, input=texts)
+        except openai.OpenAIError as exc:
+            raise self._error(exc, model_name) from exc
+        data = sorted(response.data, key=lambda item: item.index)
+        if [item.index for item in data] != list(range(len(texts))):
+            raise ProviderError(
+                f"{self._where(model_name)} returned {len(data)} embeddings for {len(texts)} texts"
+            )
+        usage = response.usage
+        return EmbeddingResult(
+            vectors=[[float(x) for x in item.embedding] for item in data],
+            model=response.model or model_name,
+            usage=Usage(input_tokens=usage.prompt_tokens if usage else 0),
         )
 
     async def aclose(self) -> None:
         await self._client.close()
 
-    def _where(self) -> str:
-        return f"OpenAI-compatible API at {self.base_url} (model {self.model})"
+    def _where(self, model_name: str | None = None) -> str:
+        return f"OpenAI-compatible API at {self.base_url} (model {model_name or self.model})"
 
-    def _error(self, exc: openai.OpenAIError) -> ProviderError:
+    def _error(self, exc: openai.OpenAIError, model_name: str) -> ProviderError:
         """A ProviderError that explains ``exc`` without ever quoting the API key."""
         if isinstance(exc, openai.APITimeoutError):
             message, retryable, status = "timed out", True, None
@@ -89,13 +200,46 @@ class OpenAIProvider:
             status = exc.status_code
             retryable = status in (408, 409, 429) or status >= 500
             message = f"answered HTTP {status}: {_detail(exc)}"
+        elif isinstance(exc, openai.APIError):  # an error event in the middle of a stream
+            message, retryable, status = f"reported an error: {exc.message}", True, None
         else:
             message, retryable, status = f"failed: {exc}", True, None
-        text = _truncate(f"{self._where()} {message}")
+        text = _truncate(f"{self._where(model_name)} {message}")
         return ProviderError(self._redact(text), retryable=retryable, status_code=status)
+
+    def _stream_broke(self, exc: Exception, model_name: str) -> ProviderError:
+        text = _truncate(f"{self._where(model_name)} stream broke: {type(exc).__name__}: {exc}")
+        return ProviderError(self._redact(text), retryable=True)
 
     def _redact(self, text: str) -> str:
         return text.replace(self._api_key, "[redacted]")
+
+
+@dataclass
+class _PartialToolCall:
+    """A tool call assembled from streamed fragments (the id and name come first, then the
+    arguments in pieces)."""
+
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+    def add(self, fragment: Any) -> None:
+        if fragment.id and not self.id:
+            self.id = fragment.id
+        function = fragment.function
+        if function is None:
+            return
+        if function.name and not self.name:
+            self.name = function.name
+        if function.arguments:
+            self.arguments.append(function.arguments)
+
+    def to_tool_call(self, index: int) -> ToolCall:
+        call_id = self.id or f"call_{index}"
+        if not self.name:
+            return ToolCall(id=call_id, name="unknown", arguments_error="the tool call had no name")
+        return tool_call_from_json(call_id, self.name, "".join(self.arguments))
 
 
 def _detail(exc: openai.APIStatusError) -> str:
@@ -141,6 +285,18 @@ def to_wire_message(message: ChatMessage) -> dict[str, Any]:
     return wire
 
 
+def tool_call_from_json(call_id: str, name: str, raw: str) -> ToolCall:
+    """A ToolCall from arguments as JSON text; bad JSON becomes ``arguments_error``."""
+    try:
+        arguments = json.loads(raw or "{}")
+    except json.JSONDecodeError as exc:
+        error = f"arguments are not valid JSON: {exc}"
+        return ToolCall(id=call_id, name=name, arguments_error=error)
+    if not isinstance(arguments, dict):
+        return ToolCall(id=call_id, name=name, arguments_error="arguments must be a JSON object")
+    return ToolCall(id=call_id, name=name, arguments=arguments)
+
+
 def _from_wire_tool_call(call: Any) -> ToolCall:
     function = getattr(call, "function", None)
     if function is None:  # a non-function ("custom") tool call: we never offer those
@@ -149,15 +305,4 @@ def _from_wire_tool_call(call: Any) -> ToolCall:
             name=str(getattr(call, "type", "unknown")),
             arguments_error="only function tools are supported",
         )
-    raw = function.arguments or "{}"
-    try:
-        arguments = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        return ToolCall(
-            id=call.id, name=function.name, arguments_error=f"arguments are not valid JSON: {exc}"
-        )
-    if not isinstance(arguments, dict):
-        return ToolCall(
-            id=call.id, name=function.name, arguments_error="arguments must be a JSON object"
-        )
-    return ToolCall(id=call.id, name=function.name, arguments=arguments)
+    return tool_call_from_json(call.id, function.name, function.arguments or "{}")

@@ -76,6 +76,14 @@ class ToolRegistry:
             raise ValueError(f"a tool named {tool.name!r} is already registered")
         self._tools[tool.name] = tool
 
+    def only(self, names: list[str]) -> ToolRegistry:
+        """The subset an agent is allowed; unknown names are an error, not silently dropped."""
+        unknown = [n for n in names if n not in self._tools]
+        if unknown:
+            known = ", ".join(self._tools)
+            raise ValueError(f"unknown tool(s): {', '.join(unknown)}; known: {known}")
+        return ToolRegistry([self._tools[n] for n in names])
+
     def get(self, name: str) -> Tool | None:
         return self._tools.get(name)
 
@@ -99,7 +107,9 @@ class ToolRegistry:
         tool = self._tools.get(name)
         if tool is None:
             known = ", ".join(self._tools) or "none"
-            return ToolResult(error=f"unknown tool {name!r} (available tools: {known})")
+            return ToolResult(
+                error=f"unknown tool {name!r}: not available to this agent (available: {known})"
+            )
         try:
             return ToolResult(output=await tool.run(args))
         except ToolError as exc:

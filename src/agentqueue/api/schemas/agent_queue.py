@@ -26,7 +26,14 @@ class Metadata(BaseModel):
     priority: Literal["high", "normal", "low"] | None = None
 
 
-class ChatRequest(BaseModel):
+class ProviderChoice(BaseModel):
+    provider: str | None = Field(
+        None, description="openai, anthropic or builtin (must be configured); default: env"
+    )
+    model: str | None = Field(None, max_length=200, description="the provider's default if unset")
+
+
+class ChatRequest(ProviderChoice):
     message: str = Field(min_length=1, max_length=MESSAGE_HARD_LIMIT)
     sessionId: str | None = Field(None, max_length=200)
     conversationHistory: list[HistoryEntry] | None = None
@@ -40,7 +47,7 @@ class BatchItem(BaseModel):
     conversationHistory: list[HistoryEntry] | None = None
 
 
-class BatchRequest(BaseModel):
+class BatchRequest(ProviderChoice):
     messages: list[BatchItem] = Field(min_length=1)
     userId: str | None = Field(None, max_length=200)
     metadata: Metadata | None = None
@@ -65,7 +72,10 @@ class JobOut(BaseModel):
     id: str
     name: str
     status: SeedStatus
-    progress: Any
+    progress: int | float
+    partial: dict[str, Any] | None = Field(
+        None, description="while the agent works: its tool steps and the answer streamed so far"
+    )
     data: Any
     result: Any = None
     createdAt: str | None

@@ -1,0 +1,153 @@
+"""1,000 jobs that each wait on a simulated 1 s provider call, through one worker process.
+
+    python bench/provider_wait.py [--jobs 1000] [--concurrency 1000] [--delay 1.0]
+
+The provider is a local HTTP server speaking the OpenAI chat-completions protocol that answers
+every request after `--delay` seconds (run in its own process, so it costs the worker nothing).
+Jobs are `generate-completion` jobs on the `ai-tasks` queue run by the real worker stack (handler,
+metering, the official openai SDK). The physical floor is `delay` per wave of `concurrency` jobs;
+the script prints the wall time and that floor. Uses REDIS_URL if set, else an embedded Valkey.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import multiprocessing
+import os
+import socket
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from agentqueue.config import Settings
+from agentqueue.engine.connection import connect
+from agentqueue.engine.embedded import EmbeddedValkey
+from agentqueue.engine.queue import JobQueue, QueueDefaults
+from agentqueue.services import build_workers
+
+
+def slow_openai_app(delay: float) -> Any:
+    """Answers chat completions after `delay` seconds, as JSON or as a server-sent stream."""
+    message = {"role": "assistant", "content": "done"}
+    usage = {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11}
+    head = {"id": "chatcmpl-bench", "created": 0, "model": "bench"}
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        raw = b""
+        while True:
+            event = await receive()
+            raw += event.get("body", b"")
+            if not event.get("more_body"):
+                break
+        stream = bool(json.loads(raw or b"{}").get("stream"))
+        await asyncio.sleep(delay)
+        if stream:
+            chunks = [
+                {**head, "object": "chat.completion.chunk",
+                 "choices": [{"index": 0, "delta": message, "finish_reason": "stop"}]},
+                {**head, "object": "chat.completion.chunk", "choices": [], "usage": usage},
+            ]
+            body = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+            kind = b"text/event-stream"
+        else:
+            body = json.dumps({**head, "object": "chat.completion", "usage": usage, "choices": [
+                {"index": 0, "finish_reason": "stop", "message": message}]})
+            kind = b"application/json"
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", kind)]})
+        await send({"type": "http.response.body", "body": body.encode()})
+
+    return app
+
+
+def serve_fake(port: int, delay: float) -> None:
+    uvicorn.run(slow_openai_app(delay), host="127.0.0.1", port=port, log_level="warning",
+                backlog=4096, limit_concurrency=10_000)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_port(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise RuntimeError("fake provider did not start")
+
+
+async def bench(url: str, args: argparse.Namespace, fake_port: int) -> None:
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    settings = Settings(
+        REDIS_URL=url, QUEUE_PREFIX=prefix, QUEUE_CONCURRENCY=args.concurrency,
+        OPENAI_API_KEY="sk-bench", OPENAI_BASE_URL=f"http://127.0.0.1:{fake_port}/v1",
+    )
+    client = connect(url)
+    keep_all = QueueDefaults(keep_completed=args.jobs, keep_failed=args.jobs)
+    queue = JobQueue(settings.ai_tasks_queue_name, client, prefix=prefix, defaults=keep_all)
+    await queue.add_bulk([("generate-completion", {"message": f"job {i}"})
+                          for i in range(args.jobs)])
+    workers = build_workers(settings, url, [settings.ai_tasks_queue_name])
+    started = time.perf_counter()
+    await workers.start()
+    while True:
+        counts = await queue.counts()
+        if counts["completed"] + counts["failed"] >= args.jobs:
+            break
+        await asyncio.sleep(0.02)
+    wall = time.perf_counter() - started
+    await workers.stop(5)
+    floor = math.ceil(args.jobs / args.concurrency) * args.delay
+    print(f"redis: {url}  jobs: {args.jobs}  concurrency: {args.concurrency}  "
+          f"provider delay: {args.delay}s")
+    print(f"completed: {counts['completed']}  failed: {counts['failed']}")
+    print(f"wall time: {wall:.2f}s  (floor {floor:.2f}s, overhead {wall - floor:+.2f}s)")
+    keys = [k async for k in client.scan_iter(match=f"*{prefix}*", count=1000)]
+    for i in range(0, len(keys), 1000):
+        await client.delete(*keys[i:i + 1000])
+    await queue.close()
+    await client.aclose()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=1000)
+    parser.add_argument("--delay", type=float, default=1.0)
+    args = parser.parse_args()
+    port = free_port()
+    fake = multiprocessing.Process(target=serve_fake, args=(port, args.delay), daemon=True)
+    fake.start()
+    try:
+        await wait_port(port)
+        url = os.environ.get("REDIS_URL")
+        if url:
+            await bench(url, args, port)
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            server = EmbeddedValkey(Path(tmp), appendfsync="everysec")
+            await bench(await server.start(), args, port)
+            await server.stop()
+    finally:
+        fake.terminate()
+        fake.join()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

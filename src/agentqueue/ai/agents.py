@@ -1,0 +1,70 @@
+"""Agent definitions: a name, a system prompt, a provider and model, and the tools it may use.
+
+Seed 002's tasks name an agent by `agent_id`. Definitions come from a JSON file
+(`AGENTQUEUE_AGENTS_FILE`, read by the caller) shaped as a list of objects:
+
+    [{"id": "analyst", "name": "Deal analyst", "systemPrompt": "...",
+      "provider": "openai", "model": "gpt-4o-mini", "tools": ["calculator"]}]
+
+The agent `default` always exists: every tool, the default provider.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+DEFAULT_AGENT_ID = "default"
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a helpful assistant. Use the tools you are given to look facts up and to calculate; "
+    "answer only from what they return."
+)
+
+
+class AgentDefinition(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+    name: str = ""
+    system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT, alias="systemPrompt", max_length=20_000)
+    provider: str | None = None
+    model: str | None = None
+    # None: every tool; a list: only these.
+    tools: list[str] | None = None
+    max_steps: int | None = Field(None, alias="maxSteps", ge=1, le=50)
+
+
+class AgentConfigError(ValueError):
+    pass
+
+
+class AgentRegistry:
+    def __init__(self, agents: list[AgentDefinition]) -> None:
+        self._agents = {DEFAULT_AGENT_ID: AgentDefinition(id=DEFAULT_AGENT_ID, name="Default")}
+        for agent in agents:
+            self._agents[agent.id] = agent
+
+    @classmethod
+    def load(cls, path: Path | None, known_tools: list[str]) -> AgentRegistry:
+        if path is None:
+            return cls([])
+        try:
+            raw = json.loads(Path(path).read_text())
+            agents = TypeAdapter(list[AgentDefinition]).validate_python(raw)
+        except (OSError, json.JSONDecodeError, ValidationError) as exc:
+            raise AgentConfigError(f"cannot load agents from {path}: {exc}") from exc
+        for agent in agents:
+            unknown = sorted(set(agent.tools or []) - set(known_tools))
+            if unknown:
+                raise AgentConfigError(
+                    f"agent {agent.id!r} names unknown tools {unknown}; known: {known_tools}"
+                )
+        return cls(agents)
+
+    def get(self, agent_id: str) -> AgentDefinition | None:
+        return self._agents.get(agent_id)
+
+    def ids(self) -> list[str]:
+        return list(self._agents)

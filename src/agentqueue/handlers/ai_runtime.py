@@ -1,0 +1,92 @@
+"""What every AI job handler shares: providers, prices, tools, agents, conversation memory,
+and one way to run a provider call for a job (metered, reused on retry, errors classified)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import redis.asyncio as redis
+from pydantic import BaseModel, ValidationError
+
+from agentqueue.ai.agent import AgentStepLimitExceeded
+from agentqueue.ai.agents import AgentRegistry
+from agentqueue.ai.pricing import PriceTable
+from agentqueue.ai.providers.base import Provider, ProviderError
+from agentqueue.ai.tasks import TaskInputError, TaskOutput
+from agentqueue.ai.tools.base import ToolRegistry
+from agentqueue.engine.worker import JobContext, PermanentJobError
+from agentqueue.handlers.metering import JobMeter, JobUsage, MeteredProvider
+from agentqueue.handlers.providers import ProviderPool
+from agentqueue.handlers.sessions import SessionStore
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger("agentqueue.handlers")
+
+
+@dataclass
+class AiRuntime:
+    providers: ProviderPool
+    prices: PriceTable
+    tools: ToolRegistry
+    agents: AgentRegistry
+    client: redis.Redis
+    sessions: SessionStore
+    conversations: SessionStore
+    prefix: str
+    max_agent_steps: int = 6
+
+    def provider_for(self, ctx: JobContext, name: str | None) -> tuple[Provider, JobMeter]:
+        """The job's provider, wrapped so its calls are metered and reused across retries."""
+        try:
+            provider = self.providers.get(name)
+        except ProviderError as exc:
+            raise PermanentJobError(str(exc)) from exc
+        meter = JobMeter(self.client, prefix=self.prefix, queue=ctx.queue, job_id=ctx.id)
+        if provider.name == "builtin":
+            return provider, meter  # no tokens, nothing to pay for twice
+        return MeteredProvider(provider, meter, self.prices, attempt=ctx.attempt), meter
+
+    async def aclose(self) -> None:
+        await self.providers.aclose()
+
+
+def parse_input(model: type[M], ctx: JobContext) -> M:
+    """The job's data as `model`, or a permanent failure naming what is wrong."""
+    try:
+        return model.model_validate(ctx.data or {})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'data'}: {e['msg']}" for e in exc.errors()
+        )
+        raise PermanentJobError(f"invalid job data: {problems}") from exc
+
+
+async def guarded(call: Awaitable[T]) -> T:
+    """Run a task; failures that retrying cannot fix fail the job at once."""
+    try:
+        return await call
+    except TaskInputError as exc:
+        raise PermanentJobError(str(exc)) from exc
+    except ProviderError as exc:
+        if exc.retryable:
+            raise
+        raise PermanentJobError(str(exc)) from exc
+    except AgentStepLimitExceeded as exc:
+        raise PermanentJobError(str(exc)) from exc
+
+
+def usage_fields(usage: JobUsage) -> dict[str, Any]:
+    """Usage as every AI job result carries it (seed 003's `tokenUsed`, `costCents` included)."""
+    return {
+        "usage": usage.to_result(),
+        "tokenUsed": usage.total_tokens,
+        "costCents": usage.cost_cents,
+    }
+
+
+def task_result(out: TaskOutput, usage: JobUsage) -> dict[str, Any]:
+    return {**out.output, "provider": out.provider, "model": out.model, **usage_fields(usage)}

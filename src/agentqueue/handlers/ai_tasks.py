@@ -1,0 +1,216 @@
+"""Job handlers for the AI tasks: seed 003's `ai-jobs` (summarize, classify, sentiment, translate,
+extract), seed 004's `ai-tasks` (generate-completion, generate-embeddings) and seed 002's agent
+tasks (`agent-task`)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from agentqueue.ai import tasks
+from agentqueue.ai.agent import run_agent
+from agentqueue.ai.types import AgentStep, ChatMessage
+from agentqueue.engine.worker import JobContext, PermanentJobError, WorkerRuntime
+from agentqueue.handlers.ai_runtime import AiRuntime, guarded, parse_input, task_result
+from agentqueue.handlers.inputs import (
+    ClassifyInput,
+    CompletionInput,
+    EmbeddingsInput,
+    ExtractInput,
+    JobInput,
+    SentimentInput,
+    SummarizeInput,
+    TranslateInput,
+)
+from agentqueue.handlers.streaming import TextProgress
+
+# Named as the seed 003 processor logs: "Processing job … of type SUMMARIZE for org …"
+log = logging.getLogger("AIJobsProcessor")
+
+SUMMARIZE, CLASSIFY, SENTIMENT, TRANSLATE, EXTRACT = (
+    "summarize", "classify", "sentiment", "translate", "extract",
+)
+AI_JOB_TYPES = (SUMMARIZE, CLASSIFY, SENTIMENT, TRANSLATE, EXTRACT)
+GENERATE_COMPLETION, GENERATE_EMBEDDINGS = "generate-completion", "generate-embeddings"
+AGENT_TASK = "agent-task"
+
+Handler = Callable[[JobContext], Awaitable[dict[str, Any]]]
+
+
+class AiTaskHandlers:
+    def __init__(self, runtime: AiRuntime) -> None:
+        self.rt = runtime
+
+    def register_ai_jobs(self, worker: WorkerRuntime) -> None:
+        for name, handler in {
+            SUMMARIZE: self.summarize, CLASSIFY: self.classify, SENTIMENT: self.sentiment,
+            TRANSLATE: self.translate, EXTRACT: self.extract,
+        }.items():
+            worker.register(name, self._logged(name, handler))
+
+    def register_ai_tasks(self, worker: WorkerRuntime) -> None:
+        worker.register(GENERATE_COMPLETION, self._logged(GENERATE_COMPLETION, self.completion))
+        worker.register(GENERATE_EMBEDDINGS, self._logged(GENERATE_EMBEDDINGS, self.embeddings))
+
+    def register_agent_tasks(self, worker: WorkerRuntime) -> None:
+        worker.register(AGENT_TASK, self._logged(AGENT_TASK, self.agent_task))
+
+    def _logged(self, name: str, handler: Handler) -> Handler:
+        async def run(ctx: JobContext) -> dict[str, Any]:
+            org = (ctx.data or {}).get("organizationId") or "-"
+            log.info("Processing job %s of type %s for org %s", ctx.id, name.upper(), org)
+            started = time.monotonic()
+            result = await handler(ctx)
+            log.info(
+                "Job %s completed successfully in %dms. Tokens: %s, Cost: $%.4f",
+                ctx.id, (time.monotonic() - started) * 1000, result.get("tokenUsed", 0),
+                result.get("costCents", 0) / 100,
+            )
+            return result
+
+        return run
+
+    async def _finish(self, ctx: JobContext, meter: Any, out: tasks.TaskOutput) -> dict[str, Any]:
+        await ctx.progress(100)
+        return task_result(out, await meter.usage())
+
+    # -- seed 003 -----------------------------------------------------------------------------
+
+    async def summarize(self, ctx: JobContext) -> dict[str, Any]:
+        data = parse_input(SummarizeInput, ctx)
+        provider, meter = self.rt.provider_for(ctx, data.provider)
+        await ctx.progress(10)
+        stream = TextProgress(ctx)
+        out = await guarded(tasks.summarize(
+            data.text, provider, model=data.model, max_sentences=data.maxSentences,
+            on_text=stream,
+        ))
+        await stream.close()
+        return await self._finish(ctx, meter, out)
+
+    async def classify(self, ctx: JobContext) -> dict[str, Any]:
+        data = parse_input(ClassifyInput, ctx)
+        provider, meter = self.rt.provider_for(ctx, data.provider)
+        await ctx.progress(10)
+        out = await guarded(tasks.classify(data.text, provider, labels=data.labels,
+                                           model=data.model))
+        return await self._finish(ctx, meter, out)
+
+    async def sentiment(self, ctx: JobContext) -> dict[str, Any]:
+        data = parse_input(SentimentInput, ctx)
+        provider, meter = self.rt.provider_for(ctx, data.provider)
+        await ctx.progress(10)
+        out = await guarded(tasks.sentiment(data.text, provider, model=data.model))
+        return await self._finish(ctx, meter, out)
+
+    async def translate(self, ctx: JobContext) -> dict[str, Any]:
+        data = parse_input(TranslateInput, ctx)
+        provider, meter = self.rt.provider_for(ctx, data.provider)
+        await ctx.progress(10)
+        stream = TextProgress(ctx)
+        out = await guarded(tasks.translate(
+            data.text, data.targetLanguage, provider, source_language=data.sourceLanguage,
+            model=data.model, on_text=stream,
+        ))
+        await stream.close()
+        return await self._finish(ctx, meter, out)
+
+    async def extract(self, ctx: JobContext) -> dict[str, Any]:
+        data = parse_input(ExtractInput, ctx)
+        provider, meter = self.rt.provider_for(ctx, data.provider)
+        await ctx.progress(10)
+        out = await guarded(tasks.extract(data.text, data.schema_, provider, names=data.names,
+                                          model=data.model))
+        return await self._finish(ctx, meter, out)
+
+    # -- seed 004 -----------------------------------------------------------------------------
+
+    async def completion(self, ctx: JobContext) -> dict[str, Any]:
+        data = parse_input(CompletionInput, ctx)
+        provider, meter = self.rt.provider_for(ctx, data.provider)
+        await ctx.progress(10)
+        messages = [ChatMessage(role=m.role, content=m.content) for m in data.messages or []]
+        if data.conversationId:
+            stored = await self.rt.conversations.history(data.conversationId)
+            messages = [ChatMessage.model_validate(m) for m in stored] + messages
+        if data.message is not None:
+            messages.append(ChatMessage(role="user", content=data.message))
+        await ctx.progress(30)
+        stream = TextProgress(ctx, percent=60)
+        out = await guarded(tasks.complete(
+            messages, provider, model=data.model, max_tokens=data.maxTokens,
+            temperature=data.temperature, on_text=stream,
+        ))
+        await stream.close()
+        await ctx.progress(80)
+        if data.conversationId:
+            # The reply joins the stored conversation once, even if this job is retried after.
+            turn = [{"role": "user", "content": data.message}] if data.message else []
+            await self.rt.conversations.append_once(
+                data.conversationId, ctx.id,
+                *turn, {"role": "assistant", "content": out.output["content"]},
+            )
+        result = await self._finish(ctx, meter, out)
+        result["conversationId"] = data.conversationId
+        result["tokens"] = result["tokenUsed"]
+        return result
+
+    async def embeddings(self, ctx: JobContext) -> dict[str, Any]:
+        data = parse_input(EmbeddingsInput, ctx)
+        provider, meter = self.rt.provider_for(ctx, data.provider)
+        await ctx.progress(10)
+        out = await guarded(tasks.embed(data.all_texts, provider, model=data.model))
+        return await self._finish(ctx, meter, out)
+
+    # -- seed 002 -----------------------------------------------------------------------------
+
+    async def agent_task(self, ctx: JobContext) -> dict[str, Any]:
+        raw = ctx.data or {}
+        agent_id = raw.get("agent_id") or raw.get("agentId") or "default"
+        agent = self.rt.agents.get(str(agent_id))
+        if agent is None:
+            raise PermanentJobError(f"unknown agent {agent_id!r}; known: {self.rt.agents.ids()}")
+        data = parse_input(JobInput, ctx)
+        prompt = _task_prompt(raw)
+        if not prompt:
+            raise PermanentJobError("an agent task needs a `title`, `description` or `prompt`")
+        provider, meter = self.rt.provider_for(ctx, data.provider or agent.provider)
+        tools = self.rt.tools if agent.tools is None else self.rt.tools.only(agent.tools)
+        await ctx.progress(10)
+        steps = 0
+
+        async def on_step(step: AgentStep) -> None:
+            nonlocal steps
+            steps += 1
+            if step.error and step.name not in tools:
+                await ctx.log(f"refused tool {step.name!r}: agent {agent.id!r} may not use it")
+            else:
+                await ctx.log(f"tool {step.name} -> {step.error or 'ok'}")
+            await ctx.progress({"percent": min(90, 10 + 15 * steps), "step": step.name})
+
+        reply = await guarded(run_agent(
+            prompt, [], provider, tools, system_prompt=agent.system_prompt,
+            max_steps=agent.max_steps or self.rt.max_agent_steps, on_step=on_step,
+            model=data.model or agent.model,
+        ))
+        await ctx.progress(100)
+        usage = await meter.usage()
+        return {
+            "agentId": agent.id,
+            "response": reply.response,
+            "provider": reply.provider,
+            "model": reply.model,
+            "toolCalls": [s.model_dump(exclude={"tool_call_id"}) for s in reply.steps],
+            **task_result(tasks.TaskOutput(output={}, provider=reply.provider,
+                                           model=reply.model), usage),
+        }
+
+
+def _task_prompt(data: dict[str, Any]) -> str:
+    """Seed 002 tasks carry a title, a description and a context object."""
+    parts = [str(data[k]) for k in ("prompt", "title", "description") if data.get(k)]
+    if data.get("context"):
+        parts.append(f"Context: {data['context']}")
+    return "\n".join(parts)

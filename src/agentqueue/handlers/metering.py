@@ -1,0 +1,194 @@
+"""Usage accounting and call reuse for one job, across all of its attempts.
+
+`MeteredProvider` wraps the provider a job uses:
+- every call that reaches the provider is written once to the job's usage ledger (tokens and
+  cost), so the job's usage is the sum over all attempts without counting any call twice;
+- every successful reply is remembered by the request that produced it, so a retried job that
+  makes the same request again gets the stored reply instead of paying for it a second time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from typing import Any
+
+import redis.asyncio as redis
+from pydantic import BaseModel
+
+from agentqueue.ai.pricing import PriceTable
+from agentqueue.ai.providers.base import Provider, TextCallback
+from agentqueue.ai.types import ChatMessage, EmbeddingResult, ProviderReply, ToolSpec, Usage
+
+LEDGER_TTL_S = 30 * 24 * 3600
+CACHE_TTL_S = 7 * 24 * 3600
+
+
+class CallRecord(BaseModel):
+    provider: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    priced: bool
+
+
+class JobUsage(BaseModel):
+    """A job's usage over every provider call of every attempt."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    calls: int = 0
+    unpriced_models: list[str] = []
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @property
+    def cost_cents(self) -> float:
+        return round(self.cost_usd * 100, 6)
+
+    def to_result(self) -> dict[str, Any]:
+        """The shape job results carry."""
+        out: dict[str, Any] = {
+            "inputTokens": self.input_tokens,
+            "outputTokens": self.output_tokens,
+            "totalTokens": self.total_tokens,
+            "costUsd": round(self.cost_usd, 8),
+            "calls": self.calls,
+        }
+        if self.unpriced_models:
+            out["costNote"] = (
+                "no price known for " + ", ".join(self.unpriced_models) + "; counted as 0 "
+                "(add it with AGENTQUEUE_PRICES_FILE or AGENTQUEUE_PRICES)"
+            )
+        return out
+
+
+class JobMeter:
+    """The ledger and reply cache of one job, in Redis so any worker's retry sees them."""
+
+    def __init__(self, client: redis.Redis, *, prefix: str, queue: str, job_id: str) -> None:
+        base = f"agentqueue:{prefix}:{queue}"
+        self.client = client
+        self.ledger_key = f"{base}:usage:{job_id}"
+        self.cache_key = f"{base}:calls:{job_id}"
+
+    async def record(self, call_id: str, record: CallRecord) -> None:
+        async with self.client.pipeline(transaction=True) as pipe:
+            # HSETNX: a call id is written once, whatever happens after.
+            pipe.hsetnx(self.ledger_key, call_id, record.model_dump_json())
+            pipe.expire(self.ledger_key, LEDGER_TTL_S)
+            await pipe.execute()
+
+    async def usage(self) -> JobUsage:
+        raw = await self.client.hvals(self.ledger_key)
+        total = JobUsage()
+        unpriced: set[str] = set()
+        for item in raw:
+            call = CallRecord.model_validate_json(item)
+            total.input_tokens += call.input_tokens
+            total.output_tokens += call.output_tokens
+            total.cost_usd += call.cost_usd
+            total.calls += 1
+            if not call.priced:
+                unpriced.add(call.model)
+        total.unpriced_models = sorted(unpriced)
+        return total
+
+    async def cached(self, key: str) -> str | None:
+        value = await self.client.hget(self.cache_key, key)
+        return None if value is None else str(value)
+
+    async def remember(self, key: str, value: str) -> None:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(self.cache_key, key, value)
+            pipe.expire(self.cache_key, CACHE_TTL_S)
+            await pipe.execute()
+
+
+def _digest(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class MeteredProvider:
+    """A provider that meters and reuses calls for one attempt of one job."""
+
+    def __init__(
+        self, inner: Provider, meter: JobMeter, prices: PriceTable, *, attempt: int
+    ) -> None:
+        self.inner = inner
+        self.meter = meter
+        self.prices = prices
+        self.attempt = attempt
+        self.name = inner.name
+        self.model = inner.model
+        self._calls = 0
+        self._seen: Counter[str] = Counter()
+
+    def _cache_key(self, payload: dict[str, Any]) -> str:
+        digest = _digest({"provider": self.name, **payload})
+        # The same request made twice in one run is two calls: number the occurrences.
+        self._seen[digest] += 1
+        return f"{digest}#{self._seen[digest]}"
+
+    async def _record(self, model: str, usage: Usage) -> None:
+        self._calls += 1
+        cost = self.prices.cost(model, usage)
+        await self.meter.record(
+            f"attempt-{self.attempt}:call-{self._calls}",
+            CallRecord(
+                provider=self.name, model=model, input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens, cost_usd=cost.usd, priced=cost.priced,
+            ),
+        )
+
+    async def chat(
+        self,
+        messages: list[ChatMessage],
+        tools: list[ToolSpec],
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        json_schema: dict[str, Any] | None = None,
+        on_text: TextCallback | None = None,
+    ) -> ProviderReply:
+        key = self._cache_key({
+            "kind": "chat", "model": model or self.model,
+            "messages": [m.model_dump() for m in messages],
+            "tools": [t.model_dump() for t in tools],
+            "max_tokens": max_tokens, "temperature": temperature, "json_schema": json_schema,
+        })
+        stored = await self.meter.cached(key)
+        if stored is not None:
+            reply = ProviderReply.model_validate_json(stored)
+            if on_text is not None and reply.content:
+                await on_text(reply.content)
+            # Already paid for (and counted) by an earlier attempt.
+            return reply.model_copy(update={"usage": Usage()})
+        reply = await self.inner.chat(
+            messages, tools, model=model, max_tokens=max_tokens, temperature=temperature,
+            json_schema=json_schema, on_text=on_text,
+        )
+        await self._record(reply.model, reply.usage)
+        await self.meter.remember(key, reply.model_dump_json())
+        return reply
+
+    async def embed(self, texts: list[str], *, model: str | None = None) -> EmbeddingResult:
+        key = self._cache_key({"kind": "embed", "model": model or "", "texts": texts})
+        stored = await self.meter.cached(key)
+        if stored is not None:
+            return EmbeddingResult.model_validate_json(stored).model_copy(
+                update={"usage": Usage()}
+            )
+        result = await self.inner.embed(texts, model=model)
+        await self._record(result.model, result.usage)
+        await self.meter.remember(key, result.model_dump_json())
+        return result
+
+    async def aclose(self) -> None:
+        """The inner provider is shared by many jobs: it is closed by its owner, not here."""
