@@ -10,8 +10,21 @@ import typer
 import uvicorn
 
 from agentqueue.config import Settings, get_settings
+from agentqueue.keys_cli import database_url, keys_app
 
 app = typer.Typer(help="agentqueue: background AI-agent work over the BullMQ protocol.")
+app.add_typer(keys_app, name="keys", help="API keys: create, list, revoke.")
+db_app = typer.Typer(help="The records database (DATABASE_URL, or SQLite in the data dir).")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations (also done on every start)."""
+    from agentqueue.records.migrations import upgrade
+
+    asyncio.run(upgrade(database_url(get_settings())))
+    typer.echo("database is up to date")
 
 
 def _setup_logging(settings: Settings) -> None:
@@ -62,12 +75,13 @@ def worker(
 
 
 async def _run_worker(settings: Settings, queues: list[str] | None) -> None:
-    from agentqueue.services import build_workers
+    from agentqueue.services import build_workers, open_records
 
     url = settings.external_redis_url
     if url is None:
         raise typer.BadParameter("set REDIS_URL (or REDIS_HOST) to the Redis the API uses")
-    workers = build_workers(settings, url, queues)
+    records = await open_records(settings)
+    workers = build_workers(settings, url, queues, records=records)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -76,6 +90,7 @@ async def _run_worker(settings: Settings, queues: list[str] | None) -> None:
     await stop.wait()
     logging.getLogger("agentqueue").info("Shutting down worker")
     await workers.stop(settings.shutdown_grace_s)
+    await records.close()
 
 
 if __name__ == "__main__":

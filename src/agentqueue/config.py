@@ -29,6 +29,17 @@ class Settings(BaseSettings):
     # fsync policy of the embedded server's AOF: "always" loses no accepted job on a crash.
     embedded_appendfsync: str = Field("always", validation_alias="AGENTQUEUE_EMBEDDED_APPENDFSYNC")
 
+    # Records (SQL). Default: SQLite file in the data directory.
+    database_url: str | None = Field(None, validation_alias="DATABASE_URL")
+    # Auth: JWT for the seeds' admin endpoints; per-key rate limit; request limits.
+    jwt_secret: SecretStr | None = Field(None, validation_alias="JWT_SECRET")
+    rate_limit_per_minute: int = Field(600, ge=0, validation_alias="RATE_LIMIT_PER_MINUTE")
+    max_body_bytes: int = Field(1_000_000, ge=1024, validation_alias="MAX_BODY_BYTES")
+    max_page_size: int = Field(100, ge=1, validation_alias="MAX_PAGE_SIZE")
+    repair_interval_s: float = Field(30.0, gt=0, validation_alias="REPAIR_INTERVAL_SECONDS")
+    # Records untouched for less than this are left to their writers.
+    repair_settle_s: float = Field(5.0, ge=0, validation_alias="REPAIR_SETTLE_SECONDS")
+
     # Queue
     queue_prefix: str = Field("bull", validation_alias="QUEUE_PREFIX")
     agent_queue_name: str = Field("agent-queue", validation_alias="AGENT_QUEUE_NAME")
@@ -67,6 +78,13 @@ class Settings(BaseSettings):
     def secret(self, name: str) -> str | None:
         value: SecretStr | None = getattr(self, name)
         return value.get_secret_value() if value else None
+
+    @property
+    def records_url(self) -> str:
+        """DATABASE_URL, or the SQLite file beside the embedded server's data."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'agentqueue.db'}"
 
     @property
     def external_redis_url(self) -> str | None:

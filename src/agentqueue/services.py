@@ -20,7 +20,13 @@ from agentqueue.handlers.agent_chat import AgentChatHandlers
 from agentqueue.handlers.ai_runtime import AiRuntime
 from agentqueue.handlers.ai_tasks import AiTaskHandlers
 from agentqueue.handlers.providers import ProviderPool
+from agentqueue.handlers.record_sync import RecordSync
 from agentqueue.handlers.sessions import SessionStore
+from agentqueue.keys_cli import database_url
+from agentqueue.records.migrations import upgrade
+from agentqueue.records.store import Records
+from agentqueue.repair import RepairService
+from agentqueue.submission import JobSubmitter
 
 log = logging.getLogger("agentqueue")
 
@@ -36,14 +42,18 @@ def queue_defaults(settings: Settings) -> QueueDefaults:
 
 @dataclass
 class Services:
-    """What the API needs at run time: the Redis client and the queues over it."""
+    """What the API needs at run time: Redis, the queues, the records, and (with `serve`)
+    this process's workers and the repair service."""
 
     settings: Settings
     redis_url: str
     client: redis.Redis
-    agent_queue: JobQueue
+    queues: dict[str, JobQueue]
+    records: Records
+    submitter: JobSubmitter
     embedded: EmbeddedValkey | None = None
     workers: WorkerGroup | None = None
+    repair: RepairService | None = None
 
     @classmethod
     async def start(cls, settings: Settings, *, allow_embedded: bool = True) -> Services:
@@ -58,12 +68,19 @@ class Services:
                 appendfsync=settings.embedded_appendfsync,
             )
             url = await embedded.start()
+        records = await open_records(settings)
         client = connect(url)
-        queue = JobQueue(
-            settings.agent_queue_name, client,
-            prefix=settings.queue_prefix, defaults=queue_defaults(settings),
-        )
-        return cls(settings, url, client, queue, embedded)
+        queues = {
+            name: JobQueue(name, client, prefix=settings.queue_prefix,
+                           defaults=queue_defaults(settings))
+            for name in queue_names(settings)
+        }
+        return cls(settings, url, client, queues, records, JobSubmitter(queues, records),
+                   embedded)
+
+    @property
+    def agent_queue(self) -> JobQueue:
+        return self.queues[self.settings.agent_queue_name]
 
     @property
     def provider_names(self) -> list[str]:
@@ -74,16 +91,33 @@ class Services:
         )
 
     async def start_workers(self) -> None:
-        self.workers = build_workers(self.settings, self.redis_url)
+        self.workers = build_workers(self.settings, self.redis_url, records=self.records)
         await self.workers.start()
 
+    def start_repair(self) -> None:
+        self.repair = RepairService(self.records, self.queues,
+                                    interval_s=self.settings.repair_interval_s,
+                                    settle_s=self.settings.repair_settle_s)
+        self.repair.start()
+
     async def close(self) -> None:
+        if self.repair is not None:
+            await self.repair.stop()
         if self.workers is not None:
             await self.workers.stop(self.settings.shutdown_grace_s)
             self.workers = None
-        await self.agent_queue.close()
+        for queue in self.queues.values():
+            await queue.close()
+        await self.records.close()
         if self.embedded is not None:
             await self.embedded.stop()
+
+
+async def open_records(settings: Settings) -> Records:
+    """The records database, migrated to the current schema."""
+    url = database_url(settings)
+    await upgrade(url)
+    return await Records.connect(url)
 
 
 def build_ai_runtime(settings: Settings, redis_url: str) -> AiRuntime:
@@ -131,7 +165,11 @@ class WorkerGroup:
 
 
 def build_workers(
-    settings: Settings, redis_url: str, queues: list[str] | None = None
+    settings: Settings,
+    redis_url: str,
+    queues: list[str] | None = None,
+    *,
+    records: Records | None = None,
 ) -> WorkerGroup:
     """One worker per queue (all queues by default), sharing one set of AI resources."""
     runtime = build_ai_runtime(settings, redis_url)
@@ -147,10 +185,14 @@ def build_workers(
     unknown = [q for q in wanted if q not in registrations]
     if unknown:
         raise ValueError(f"unknown queue(s) {unknown}; known: {list(registrations)}")
+    sync = (
+        RecordSync(records, runtime.client, prefix=settings.queue_prefix)
+        if records is not None else None
+    )
     workers = []
     for name in wanted:
         worker = WorkerRuntime(name, redis_url, prefix=settings.queue_prefix,
-                               options=worker_options(settings))
+                               options=worker_options(settings), listener=sync)
         registrations[name](worker)
         workers.append(worker)
     log.info("AI provider: %s (available: %s)", runtime.providers.default.name,

@@ -303,16 +303,24 @@ async def test_recent_jobs_filter_and_limit(http: httpx.AsyncClient) -> None:
     assert {"id", "status", "progress", "data", "result", "createdAt", "finishedAt"} <= set(done[0])
 
 
-async def test_clean_removes_finished_jobs(http: httpx.AsyncClient) -> None:
+async def test_clean_drops_finished_jobs_from_redis_but_records_keep_them(
+    http: httpx.AsyncClient,
+) -> None:
     job_id = await queue_chat(http, message="Calculate 3 * 3")
-    await wait_for_status(http, job_id, "completed")
+    done = await wait_for_status(http, job_id, "completed")
     kept = await http.post("/agent/queue/clean")
     assert kept.json()["message"] == "Cleaned jobs older than 86400000ms"
-    assert (await http.get(f"/agent/queue/job/{job_id}")).status_code == 200
     cleaned = await http.post("/agent/queue/clean?olderThan=0")
     assert cleaned.json()["removed"] >= 1
-    assert (await http.get(f"/agent/queue/job/{job_id}")).status_code == 404
     assert (await http.get("/agent/queue/stats")).json()["stats"]["completed"] == 0
+    # Gone from Redis, still answered from its durable record, result and all.
+    after = (await http.get(f"/agent/queue/job/{job_id}")).json()["job"]
+    assert after["status"] == "completed" and after["result"] == done["result"]
+    assert after["finishedAt"] is not None
+    listed = (await http.get("/agent/queue/jobs?status=completed&limit=100")).json()["jobs"]
+    assert job_id in [j["id"] for j in listed]
+    result = (await http.get(f"/agent/queue/job/{job_id}/result")).json()
+    assert result["success"] is True and "9" in result["result"]["response"]
 
 
 async def test_health_and_docs(http: httpx.AsyncClient) -> None:

@@ -39,9 +39,10 @@ def node_modules() -> Path:
 
 
 @pytest.fixture
-async def env(redis_url: str) -> AsyncIterator[dict[str, str]]:
+async def env(redis_url: str, tmp_path: Path) -> AsyncIterator[dict[str, str]]:
     prefix = f"aqtest-{uuid.uuid4().hex[:10]}"
-    yield {"REDIS_URL": redis_url, "QUEUE_PREFIX": prefix, "PORT": str(free_port())}
+    yield {"REDIS_URL": redis_url, "QUEUE_PREFIX": prefix, "PORT": str(free_port()),
+           "AGENTQUEUE_DATA_DIR": str(tmp_path / "data")}
     conn = connect(redis_url)
     await delete_prefix(conn, prefix)
     await conn.aclose()

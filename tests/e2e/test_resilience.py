@@ -30,9 +30,12 @@ def fake_openai() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture
-async def env(redis_url: str, fake_openai: FakeOpenAI) -> AsyncIterator[dict[str, str]]:
+async def env(
+    redis_url: str, fake_openai: FakeOpenAI, tmp_path: Path
+) -> AsyncIterator[dict[str, str]]:
     prefix = f"aqtest-{uuid.uuid4().hex[:10]}"
     yield {
+        "AGENTQUEUE_DATA_DIR": str(tmp_path / "data"),  # shared by the test's processes
         "REDIS_URL": redis_url,
         "QUEUE_PREFIX": prefix,
         "AI_PROVIDER": "openai",

@@ -31,8 +31,10 @@ class AgentqueueProcess:
         self.command = command
         self.log_path = log_path
         self.port = int(env.get("PORT", "0"))
+        # The records database lives in the data dir: a test never writes into the checkout.
+        assert "AGENTQUEUE_DATA_DIR" in env or "DATABASE_URL" in env, "give the process a data dir"
         full_env = {k: v for k, v in os.environ.items()
-                    if k not in ("REDIS_URL", "REDIS_HOST", "OPENAI_API_KEY")}
+                    if k not in ("REDIS_URL", "REDIS_HOST", "OPENAI_API_KEY", "DATABASE_URL")}
         full_env.update(env)
         self._log = log_path.open("ab")
         self.proc = subprocess.Popen(

@@ -5,10 +5,22 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
+from agentqueue.api.access import (
+    Caller,
+    FoundJob,
+    ServicesDep,
+    find_job,
+    get_services,
+    owner_of,
+    scope_of,
+)
+from agentqueue.api.auth import Principal, admin_principal
 from agentqueue.api.errors import ApiError
+from agentqueue.api.job_actions import cancel_job as cancel_found
+from agentqueue.api.job_actions import retry_job as retry_found
 from agentqueue.api.schemas.agent_queue import (
     BatchQueuedResponse,
     BatchRequest,
@@ -25,9 +37,10 @@ from agentqueue.api.schemas.agent_queue import (
     StatsResponse,
 )
 from agentqueue.engine.jobs import JobView
-from agentqueue.engine.queue import CancelOutcome, JobNotRetryable, JobQueue
+from agentqueue.engine.queue import JobQueue
 from agentqueue.handlers.agent_chat import BATCH, CHAT
 from agentqueue.handlers.sessions import new_session_id
+from agentqueue.records.views import JobRecordView
 from agentqueue.services import Services
 from agentqueue.timefmt import iso_from_ms, iso_now
 
@@ -50,17 +63,21 @@ _PRIORITY = {"high": 1, "normal": 5, "low": 10}
 HEALTH_TIMEOUT_S = 2.0
 
 
-def get_services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
 def get_queue(services: Annotated[Services, Depends(get_services)]) -> JobQueue:
     return services.agent_queue
 
 
 Queue = Annotated[JobQueue, Depends(get_queue)]
-ServicesDep = Annotated[Services, Depends(get_services)]
+Admin = Annotated[Principal, Depends(admin_principal)]
+# Record status -> seed 000 status (a record does not know delayed or paused).
+_RECORD_STATUS = {
+    "pending": "waiting", "queued": "waiting", "active": "active", "completed": "completed",
+    "failed": "failed", "cancelled": "failed",
+}
+_RECORD_FILTER = {
+    "waiting": ["pending", "queued"], "active": ["active"], "completed": ["completed"],
+    "failed": ["failed", "cancelled"],
+}
 
 
 def _percent(progress: Any) -> int | float:
@@ -87,6 +104,34 @@ def job_out(view: JobView) -> JobOut:
     )
 
 
+def record_out(record: JobRecordView) -> JobOut:
+    """A job Redis no longer holds, from its durable record."""
+    return JobOut(
+        id=record.job_id,
+        name=record.type,
+        status=_RECORD_STATUS.get(record.status, "waiting"),
+        progress=_percent(record.progress),
+        data=record.data,
+        result=record.result,
+        createdAt=_iso(record.created_at),
+        processedAt=_iso(record.started_at),
+        finishedAt=_iso(record.finished_at),
+        attemptsMade=record.attempts_made,
+        failedReason=record.error,
+    )
+
+
+def _iso(moment: Any) -> str | None:
+    return iso_from_ms(int(moment.timestamp() * 1000)) if moment else None
+
+
+def found_out(found: FoundJob) -> JobOut:
+    if found.live is not None:
+        return job_out(found.live)
+    assert found.record is not None
+    return record_out(found.record)
+
+
 def _check_size(services: Services, message: str, field: str) -> None:
     limit = services.settings.max_message_chars
     if len(message) > limit:
@@ -103,20 +148,17 @@ def _check_provider(services: Services, name: str | None) -> None:
         )
 
 
-def _options(metadata: Any) -> dict[str, Any]:
+def _priority(metadata: Any) -> int | None:
     priority = getattr(metadata, "priority", None)
-    return {"priority": _PRIORITY[priority]} if priority else {}
+    return _PRIORITY[priority] if priority else None
 
 
-async def _find(queue: JobQueue, job_id: str) -> JobView:
-    view = await queue.get(job_id)
-    if view is None:
-        raise ApiError(404, f"Job {job_id} not found")
-    return view
+async def _find(services: Services, caller: Principal, job_id: str) -> FoundJob:
+    return await find_job(services, caller, services.settings.agent_queue_name, job_id)
 
 
 @router.post("/chat", status_code=201, response_model=QueuedResponse)
-async def queue_chat(body: ChatRequest, services: ServicesDep) -> QueuedResponse:
+async def queue_chat(body: ChatRequest, services: ServicesDep, caller: Caller) -> QueuedResponse:
     """Queue a chat message for the agent to answer in the background."""
     _check_size(services, body.message, "message")
     _check_provider(services, body.provider)
@@ -125,7 +167,11 @@ async def queue_chat(body: ChatRequest, services: ServicesDep) -> QueuedResponse
     data = body.model_dump(exclude_none=True)
     # Created here, not in the worker, so every retry continues the same session.
     data["sessionId"] = body.sessionId or new_session_id()
-    job_id = await services.agent_queue.add(CHAT, data, **_options(body.metadata))
+    record = await services.submitter.submit(
+        queue=services.settings.agent_queue_name, name=CHAT, data=data, owner=owner_of(caller),
+        priority=_priority(body.metadata),
+    )
+    job_id = record.job_id
     return QueuedResponse(
         jobId=job_id,
         message="Chat job queued successfully",
@@ -135,7 +181,9 @@ async def queue_chat(body: ChatRequest, services: ServicesDep) -> QueuedResponse
 
 
 @router.post("/batch", status_code=201, response_model=BatchQueuedResponse)
-async def queue_batch(body: BatchRequest, services: ServicesDep) -> BatchQueuedResponse:
+async def queue_batch(
+    body: BatchRequest, services: ServicesDep, caller: Caller
+) -> BatchQueuedResponse:
     """Queue several messages answered one after another in one job, one result each."""
     limit = services.settings.max_batch_messages
     if len(body.messages) > limit:
@@ -144,7 +192,11 @@ async def queue_batch(body: BatchRequest, services: ServicesDep) -> BatchQueuedR
     for i, item in enumerate(body.messages):
         _check_size(services, item.message, f"messages[{i}].message")
     data = body.model_dump(exclude_none=True)
-    job_id = await services.agent_queue.add(BATCH, data, **_options(body.metadata))
+    record = await services.submitter.submit(
+        queue=services.settings.agent_queue_name, name=BATCH, data=data, owner=owner_of(caller),
+        priority=_priority(body.metadata),
+    )
+    job_id = record.job_id
     return BatchQueuedResponse(
         jobId=job_id,
         messageCount=len(body.messages),
@@ -155,47 +207,40 @@ async def queue_batch(body: BatchRequest, services: ServicesDep) -> BatchQueuedR
 
 
 @router.get("/job/{job_id}", response_model=JobResponse, response_model_exclude_none=False)
-async def get_job(job_id: str, queue: Queue) -> JobResponse:
+async def get_job(job_id: str, services: ServicesDep, caller: Caller) -> JobResponse:
     """A job's status, progress, data, result and timestamps."""
-    return JobResponse(job=job_out(await _find(queue, job_id)))
+    return JobResponse(job=found_out(await _find(services, caller, job_id)))
 
 
 @router.get("/job/{job_id}/result")
-async def get_job_result(job_id: str, queue: Queue) -> dict[str, Any]:
+async def get_job_result(job_id: str, services: ServicesDep, caller: Caller) -> dict[str, Any]:
     """Only the result: the answer, or why there is none yet."""
-    view = await _find(queue, job_id)
-    if view.state == "completed":
-        return {"success": True, "result": view.result}
-    if view.state in ("failed", "cancelled"):
-        return {"success": False, "message": "Job failed", "error": view.failed_reason}
+    job = found_out(await _find(services, caller, job_id))
+    if job.status == "completed":
+        return {"success": True, "result": job.result}
+    if job.status == "failed":
+        return {"success": False, "message": "Job failed", "error": job.failedReason}
     return {
         "success": False,
         "message": "Job is still processing",
-        "status": _STATUS.get(view.state, "waiting"),
-        "progress": _percent(view.progress),
+        "status": job.status,
+        "progress": job.progress,
     }
 
 
 @router.delete("/job/{job_id}", response_model=MessageResponse)
-async def cancel_job(job_id: str, queue: Queue) -> MessageResponse:
+async def cancel_job(job_id: str, services: ServicesDep, caller: Caller) -> MessageResponse:
     """Cancel a waiting, delayed or active job. It ends as failed, not retried."""
-    outcome = await queue.cancel(job_id)
-    if outcome is CancelOutcome.NOT_FOUND:
-        raise ApiError(404, f"Job {job_id} not found")
-    if outcome is CancelOutcome.ALREADY_FINISHED:
-        raise ApiError(409, f"Job {job_id} has already finished")
+    found = await _find(services, caller, job_id)
+    await cancel_found(services, services.settings.agent_queue_name, job_id, found)
     return MessageResponse(message="Job cancelled successfully")
 
 
 @router.post("/job/{job_id}/retry", response_model=MessageResponse)
-async def retry_job(job_id: str, queue: Queue) -> MessageResponse:
+async def retry_job(job_id: str, services: ServicesDep, caller: Caller) -> MessageResponse:
     """Run a failed job again, with a fresh set of attempts."""
-    try:
-        await queue.retry(job_id)
-    except KeyError:
-        raise ApiError(404, f"Job {job_id} not found") from None
-    except JobNotRetryable as exc:
-        raise ApiError(409, f"Job {job_id} cannot be retried: {exc}") from None
+    found = await _find(services, caller, job_id)
+    await retry_found(services, services.settings.agent_queue_name, job_id, found)
     return MessageResponse(message="Job retry initiated")
 
 
@@ -204,29 +249,59 @@ def _stats(counts: dict[str, int]) -> Stats:
 
 
 @router.get("/stats", response_model=StatsResponse)
-async def stats(queue: Queue) -> StatsResponse:
-    """Counts of jobs in each state."""
-    return StatsResponse(stats=_stats(await queue.counts()), timestamp=iso_now())
+async def stats(services: ServicesDep, caller: Caller) -> StatsResponse:
+    """Counts of jobs in each state (the caller's own jobs, unless an admin)."""
+    if caller.is_admin:
+        counts = await services.agent_queue.counts()
+    else:
+        by_status = await services.records.counts(
+            queues=[services.settings.agent_queue_name], **scope_of(caller)
+        )
+        counts = dict.fromkeys(("waiting", "active", "completed", "failed", "delayed",
+                                "paused"), 0)
+        for status, n in by_status.items():
+            counts[_RECORD_STATUS.get(status, "waiting")] += n
+    return StatsResponse(stats=_stats(counts), timestamp=iso_now())
 
 
 @router.get("/jobs", response_model=JobsResponse)
 async def recent_jobs(
-    queue: Queue,
+    services: ServicesDep,
+    caller: Caller,
     limit: Annotated[int, Query(ge=1, le=1000, description="How many jobs, newest first")] = 10,
     status: Annotated[
         Literal["waiting", "active", "completed", "failed", "delayed", "paused"] | None,
         Query(description="Only jobs with this status"),
     ] = None,
 ) -> JobsResponse:
-    """Recent jobs, newest first."""
-    views = await queue.list_jobs(_FILTER[status] if status else None, limit)
-    jobs = [job_out(v) for v in views]
+    """Recent jobs, newest first: the caller's own, unless an admin. Kept in the records, so
+    jobs Redis has already dropped are listed too."""
+    limit = min(limit, services.settings.max_page_size)
+    if status in ("delayed", "paused"):
+        # Only Redis knows these; the records say which of them the caller may see.
+        views = await services.agent_queue.list_jobs(_FILTER[status], limit)
+        jobs = [job_out(v) for v in views if await _may_see(services, caller, v.id)]
+    else:
+        records, _ = await services.records.list_jobs(
+            queues=[services.settings.agent_queue_name],
+            statuses=_RECORD_FILTER[status] if status else None,
+            limit=limit, **scope_of(caller),
+        )
+        jobs = [record_out(r) for r in records]
     return JobsResponse(count=len(jobs), jobs=jobs)
+
+
+async def _may_see(services: Services, caller: Principal, job_id: str) -> bool:
+    if caller.is_admin:
+        return True
+    record = await services.records.get(services.settings.agent_queue_name, job_id)
+    return record is not None and caller.can_see(record.user_id, record.org_id)
 
 
 @router.post("/clean", response_model=CleanResponse)
 async def clean(
     queue: Queue,
+    _: Admin,
     olderThan: Annotated[int, Query(ge=0, description="Age in milliseconds")] = 86_400_000,
 ) -> CleanResponse:
     """Remove completed and failed jobs that finished more than `olderThan` ms ago."""
@@ -235,14 +310,14 @@ async def clean(
 
 
 @router.post("/pause", response_model=MessageResponse)
-async def pause(queue: Queue) -> MessageResponse:
+async def pause(queue: Queue, _: Admin) -> MessageResponse:
     """Stop workers taking new jobs; active jobs finish."""
     await queue.pause()
     return MessageResponse(message="Queue paused")
 
 
 @router.post("/resume", response_model=MessageResponse)
-async def resume(queue: Queue) -> MessageResponse:
+async def resume(queue: Queue, _: Admin) -> MessageResponse:
     await queue.resume()
     return MessageResponse(message="Queue resumed")
 

@@ -8,8 +8,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from agentqueue import __version__
-from agentqueue.api import agent_queue
+from agentqueue.api import agent_queue, ai, jobs, usage, v1
+from agentqueue.api.auth import Authenticator
 from agentqueue.api.errors import install_error_handlers
+from agentqueue.api.limits import BodySizeLimit, RateLimiter
 from agentqueue.config import Settings
 from agentqueue.services import Services
 
@@ -21,6 +23,13 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await Services.start(settings, allow_embedded=allow_embedded)
         app.state.services = services
+        app.state.auth = Authenticator(services.records, settings.secret("jwt_secret"))
+        if settings.rate_limit_per_minute:
+            app.state.rate_limiter = RateLimiter(
+                services.client, limit=settings.rate_limit_per_minute, window_s=60,
+                key_prefix=f"agentqueue:{settings.queue_prefix}:ratelimit",
+            )
+        services.start_repair()
         if run_worker:
             await services.start_workers()
         try:
@@ -35,5 +44,8 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.include_router(agent_queue.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    for router in (agent_queue.router, jobs.router, v1.router, v1.admin_router, ai.router,
+                   usage.router):
+        app.include_router(router)
     return app

@@ -36,7 +36,8 @@ def connect(url: str, *, max_connections: int = 50) -> redis.Redis:
         retry=Retry(ExponentialBackoff(cap=2, base=0.05), retries=5),
         retry_on_error=[BusyLoadingError, ConnectionError, TimeoutError],
     )
-    return redis.Redis(connection_pool=pool)
+    # from_pool: closing the client closes its pool too.
+    return redis.Redis.from_pool(pool)
 
 
 def pool_size_for(concurrency: int) -> int:

@@ -23,6 +23,13 @@ ALL_STATES: tuple[str, ...] = (
     "active", "waiting", "prioritized", "paused", "delayed", "completed", "failed",
 )
 CANCELLED_REASON = "Cancelled by user"
+# Decrement the id counter only if it still holds the value our own add left there.
+_GIVE_BACK_ID = """
+if tonumber(redis.call("GET", KEYS[1]) or "0") == tonumber(ARGV[1]) then
+  return redis.call("DECR", KEYS[1])
+end
+return false
+"""
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,8 @@ class JobQueue:
         self.client = client
         self.defaults = defaults or QueueDefaults()
         self._queue = Queue(name, {"connection": client, "prefix": prefix})
+        self._id_key = f"{prefix}:{name}:id"
+        self._give_back_id = client.register_script(_GIVE_BACK_ID)
         self._tombstones = f"agentqueue:{prefix}:{name}:cancelled"
         self._tombstone_order = f"agentqueue:{prefix}:{name}:cancelled-order"
 
@@ -91,6 +100,30 @@ class JobQueue:
         """Add one job; `options` are BullMQ job options (delay, priority, attempts, jobId…)."""
         job = await self._queue.add(name, data, {**self.defaults.job_options(), **options})
         return str(job.id)
+
+    async def next_id(self) -> str:
+        """Reserve the id BullMQ would give the next job (same counter), to use as `jobId`.
+
+        Lets a caller write its own record of the job before the job exists in Redis. Add the
+        job with `add_reserved`, which keeps the ids free of gaps.
+        """
+        return str(await self.client.incr(self._id_key))
+
+    async def add_reserved(self, job_id: str, name: str, data: Any, **options: Any) -> None:
+        """Add a job under an id from `next_id`.
+
+        BullMQ's add script counts every add, custom id or not, which would leave every other
+        id unused. Give that count back when no one else has counted since (a compare-and-
+        decrement): ids stay 1, 2, 3… and an id is never handed out twice.
+        """
+        await self.add(name, data, jobId=job_id, **options)
+        await self._give_back_id(keys=[self._id_key], args=[int(job_id) + 1])
+
+    async def advance_ids(self, at_least: int) -> None:
+        """Make sure the id counter is at least `at_least` (ids already used elsewhere)."""
+        current = int(await self.client.get(self._id_key) or 0)
+        if current < at_least:
+            await self.client.incrby(self._id_key, at_least - current)
 
     async def add_bulk(self, jobs: list[tuple[str, Any]]) -> list[str]:
         opts = self.defaults.job_options()
@@ -233,6 +266,13 @@ class JobQueue:
         if excess:
             await self.client.hdel(self._tombstones, *excess)
             await self.client.zrem(self._tombstone_order, *excess)
+
+    async def forget_tombstone(self, job_id: str) -> None:
+        """Drop the tombstone of a job about to be queued again under the same id."""
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hdel(self._tombstones, job_id)
+            pipe.zrem(self._tombstone_order, job_id)
+            await pipe.execute()
 
     async def _tombstone(self, job_id: str) -> JobView | None:
         raw = await self.client.hget(self._tombstones, job_id)

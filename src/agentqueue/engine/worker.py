@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import redis.asyncio as redis
 from bullmq import Job, UnrecoverableError, Worker
@@ -37,6 +37,7 @@ class JobContext:
 
     job: Job
     queue: str
+    listener: JobListener | None = None
 
     @property
     def id(self) -> str:
@@ -57,12 +58,31 @@ class JobContext:
 
     async def progress(self, value: int | float | dict[str, Any]) -> None:
         await self.job.updateProgress(value)
+        if self.listener is not None:
+            await self.listener.on_progress(self, value)
 
     async def log(self, line: str) -> None:
         await self.job.log(line)
 
 
 Handler = Callable[[JobContext], Awaitable[Any]]
+
+
+class JobListener(Protocol):
+    """Told about each job's transitions (to keep durable records, say).
+
+    `on_active` is awaited before the handler runs; `on_completed` and `on_failed` run after the
+    outcome is stored in Redis, so a listener that fails or is killed leaves Redis correct and
+    its own store behind, to be repaired (never the other way round).
+    """
+
+    async def on_active(self, ctx: JobContext) -> None: ...
+
+    async def on_progress(self, ctx: JobContext, progress: Any) -> None: ...
+
+    async def on_completed(self, queue: str, job: Job, result: Any) -> None: ...
+
+    async def on_failed(self, queue: str, job: Job, error: str, will_retry: bool) -> None: ...
 
 
 @dataclass
@@ -93,8 +113,11 @@ class WorkerRuntime:
         *,
         prefix: str = "bull",
         options: WorkerOptions | None = None,
+        listener: JobListener | None = None,
     ) -> None:
         self.queue = queue
+        self.listener = listener
+        self._listener_tasks: set[asyncio.Task[None]] = set()
         self.redis_url = redis_url
         self.prefix = prefix
         self.options = options or WorkerOptions()
@@ -139,6 +162,7 @@ class WorkerRuntime:
         )
         self._worker.on("error", self._on_error)
         self._worker.on("failed", self._on_failed)
+        self._worker.on("completed", self._on_completed)
         self._listener = asyncio.create_task(self._listen_for_cancels(), name="cancel-listener")
         log.info(
             "Worker on queue %r started (concurrency %d, handlers: %s)",
@@ -166,6 +190,8 @@ class WorkerRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
         self._worker = None
+        if self._listener_tasks:
+            await asyncio.gather(*self._listener_tasks, return_exceptions=True)
         for hook in self._shutdown_hooks:
             try:
                 await hook()
@@ -191,8 +217,14 @@ class WorkerRuntime:
         task = asyncio.current_task()
         assert task is not None
         running = self._running[job_id] = _Running(task)
+        ctx = JobContext(job, self.queue, self.listener)
         try:
-            return await self._run_with_timeout(handler, JobContext(job, self.queue))
+            if self.listener is not None:
+                try:
+                    await self.listener.on_active(ctx)
+                except Exception as exc:  # a record store hiccup must not fail the job
+                    log.warning("Job listener failed on job %s: %s", job_id, exc)
+            return await self._run_with_timeout(handler, ctx)
         except asyncio.CancelledError:
             if not running.cancel_requested:
                 raise  # the worker itself is being force-closed
@@ -271,6 +303,25 @@ class WorkerRuntime:
             "Job %s failed (attempt %d of %d)%s: %s",
             job.id, job.attemptsMade, attempts, "; will retry" if retrying else "", err,
         )
+        if self.listener is not None:
+            self._tell(self.listener.on_failed(self.queue, job, str(err), retrying))
+
+    def _on_completed(self, job: Job, result: Any, *args: Any) -> None:
+        if self.listener is not None:
+            self._tell(self.listener.on_completed(self.queue, job, result))
+
+    def _tell(self, call: Awaitable[None]) -> None:
+        """Run a listener call in the background (bullmq's events are synchronous)."""
+
+        async def guarded() -> None:
+            try:
+                await call
+            except Exception as exc:  # the record is repaired later; the job stands
+                log.warning("Job listener failed: %s", exc)
+
+        task = asyncio.create_task(guarded())
+        self._listener_tasks.add(task)
+        task.add_done_callback(self._listener_tasks.discard)
 
     def _on_error(self, err: Exception, *args: Any) -> None:
         # Connection errors are retried by the worker loop; say so once, without a traceback.

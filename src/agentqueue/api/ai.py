@@ -1,0 +1,56 @@
+"""The AI tasks API of seed 004: queue a completion, read its job, cancel it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from agentqueue.api.access import Caller, ServicesDep, find_job, owner_of
+from agentqueue.api.job_actions import cancel_job
+from agentqueue.api.submit import model_data, validated_data
+from agentqueue.catalog import job_types
+from agentqueue.handlers.inputs import CompletionInput
+
+router = APIRouter(tags=["AI tasks (seed 004)"])
+COMPLETION = "generate-completion"
+
+
+@router.post("/ai/queue", status_code=201)
+async def queue_ai_task(
+    body: CompletionInput, services: ServicesDep, caller: Caller
+) -> dict[str, Any]:
+    """Queue a completion; with `conversationId` the reply joins that conversation."""
+    job_type = job_types(services.settings)[COMPLETION]
+    data = validated_data(services, job_type, model_data(body), field="")
+    data.setdefault("userId", caller.user_id)
+    record = await services.submitter.submit(
+        queue=job_type.queue, name=COMPLETION, data=data, owner=owner_of(caller),
+    )
+    return {"jobId": record.job_id, "status": "queued"}
+
+
+@router.get("/ai/jobs/{job_id}")
+async def get_ai_job(job_id: str, services: ServicesDep, caller: Caller) -> dict[str, Any]:
+    """State (waiting, active, completed, failed), progress 0-100, result, failedReason."""
+    found = await find_job(services, caller, services.settings.ai_tasks_queue_name, job_id)
+    live, record = found.live, found.record
+    progress = live.progress if live else (record.progress if record else 0)
+    if isinstance(progress, dict):
+        progress = progress.get("percent", 0)
+    return {
+        "id": job_id,
+        "state": "failed" if found.state == "cancelled" else found.state,
+        "progress": progress or 0,
+        "result": live.result if live else (record.result if record else None),
+        "failedReason": live.failed_reason if live else (record.error if record else None),
+        "attempts": live.attempts_made if live else (record.attempts_made if record else 0),
+    }
+
+
+@router.delete("/ai/jobs/{job_id}")
+async def cancel_ai_job(job_id: str, services: ServicesDep, caller: Caller) -> dict[str, Any]:
+    queue = services.settings.ai_tasks_queue_name
+    found = await find_job(services, caller, queue, job_id)
+    await cancel_job(services, queue, job_id, found)
+    return {"message": "Job cancelled"}

@@ -1,0 +1,193 @@
+"""Generic background jobs (seed 001), at `/api/jobs`.
+
+Jobs of every type live here, whatever queue runs them, so a job's id is `<queue>:<job id>`
+(BullMQ numbers jobs per queue). Progress reads as current/total/message.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from agentqueue.api.access import Caller, FoundJob, ServicesDep, find_job, owner_of, scope_of
+from agentqueue.api.errors import ApiError
+from agentqueue.api.job_actions import cancel_job, retry_job
+from agentqueue.api.submit import validated_data
+from agentqueue.catalog import job_types
+from agentqueue.records.views import JobRecordView
+from agentqueue.services import Services
+
+router = APIRouter(prefix="/api/jobs", tags=["background jobs (seed 001)"])
+
+Status = Literal["pending", "active", "completed", "failed", "cancelled"]
+# seed 001 status -> record statuses
+_STATUSES: dict[str, list[str]] = {
+    "pending": ["pending", "queued"], "active": ["active"], "completed": ["completed"],
+    "failed": ["failed"], "cancelled": ["cancelled"],
+}
+
+
+class CreateJob(BaseModel):
+    type: str = Field(description="a job type agentqueue runs, e.g. summarize or chat")
+    name: str | None = Field(None, max_length=200)
+    description: str | None = Field(None, max_length=2000)
+    data: dict[str, Any] = Field(default_factory=dict)
+    priority: int = Field(0, ge=0, le=100, description="higher runs first")
+    maxAttempts: int = Field(3, ge=1, le=20)
+
+
+class Progress(BaseModel):
+    current: float
+    total: float
+    percentage: float
+    message: str | None = None
+
+
+class JobOut(BaseModel):
+    id: str
+    type: str
+    name: str | None
+    description: str | None
+    status: Status
+    progress: Progress
+    data: Any
+    result: Any
+    error: str | None
+    attempts: int
+    maxAttempts: int
+    priority: int
+    userId: str
+    organizationId: str | None
+    createdAt: str | None
+    startedAt: str | None
+    completedAt: str | None
+
+
+class JobList(BaseModel):
+    jobs: list[JobOut]
+    total: int
+    limit: int
+    offset: int
+
+
+def _progress(raw: Any, message: str | None = None) -> Progress:
+    if isinstance(raw, dict):
+        if "current" in raw and "total" in raw:
+            total = float(raw["total"]) or 1.0
+            return Progress(current=raw["current"], total=raw["total"],
+                            percentage=round(100 * float(raw["current"]) / total, 2),
+                            message=raw.get("message"))
+        raw = raw.get("percent", 0)
+    value = float(raw) if isinstance(raw, int | float) else 0.0
+    return Progress(current=value, total=100, percentage=value, message=message)
+
+
+def _iso(moment: Any) -> str | None:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z") if moment else None
+
+
+def job_out(record: JobRecordView, live_progress: Any = None) -> JobOut:
+    status = "pending" if record.status == "queued" else record.status
+    return JobOut(
+        id=f"{record.queue}:{record.job_id}", type=record.type, name=record.name,
+        description=record.description, status=status,
+        progress=_progress(live_progress if live_progress is not None else record.progress),
+        data=record.data, result=record.result, error=record.error,
+        attempts=record.attempts_made, maxAttempts=record.max_attempts,
+        priority=record.priority, userId=record.user_id, organizationId=record.org_id,
+        createdAt=_iso(record.created_at), startedAt=_iso(record.started_at),
+        completedAt=_iso(record.finished_at),
+    )
+
+
+def _split(job_ref: str) -> tuple[str, str]:
+    queue, sep, job_id = job_ref.rpartition(":")
+    if not sep or not queue or not job_id:
+        raise ApiError(404, f"Job {job_ref} not found")
+    return queue, job_id
+
+
+async def _find(services: Services, caller: Caller, job_ref: str) -> tuple[str, str, FoundJob]:
+    queue, job_id = _split(job_ref)
+    if queue not in services.queues:
+        raise ApiError(404, f"Job {job_ref} not found")
+    found = await find_job(services, caller, queue, job_id)
+    if found.record is None:  # a job added to Redis directly has no seed 001 shape
+        raise ApiError(404, f"Job {job_ref} not found")
+    return queue, job_id, found
+
+
+async def _current(services: Services, queue: str, job_id: str) -> JobOut:
+    record = await services.records.get(queue, job_id)
+    assert record is not None
+    live = await services.queues[queue].get(job_id)
+    return job_out(record, live.progress if live and record.status == "active" else None)
+
+
+@router.post("", status_code=201, response_model=JobOut)
+async def create_job(body: CreateJob, services: ServicesDep, caller: Caller) -> JobOut:
+    """Create a job of a known type; it is recorded, then queued."""
+    types = job_types(services.settings)
+    job_type = types.get(body.type)
+    if job_type is None:
+        raise ApiError(400, f"type: unknown job type {body.type!r}; known: {', '.join(types)}")
+    data = validated_data(services, job_type, body.data)
+    record = await services.submitter.submit(
+        queue=job_type.queue, name=job_type.name, data=data, owner=owner_of(caller),
+        title=body.name, description=body.description,
+        # BullMQ runs lower numbers first; seed 001 runs higher numbers first.
+        priority=101 - body.priority if body.priority else None,
+        attempts=body.maxAttempts,
+    )
+    return job_out(record)
+
+
+@router.get("/stats")
+async def stats(services: ServicesDep, caller: Caller) -> dict[str, Any]:
+    """Counts of the caller's jobs by status (all jobs for admins)."""
+    counts = await services.records.counts(**scope_of(caller))
+    out = {status: sum(counts.get(s, 0) for s in covered) for status, covered in _STATUSES.items()}
+    finished = out["completed"] + out["failed"]
+    return {
+        "total": sum(counts.values()), **out,
+        "successRate": round(out["completed"] / finished, 4) if finished else None,
+    }
+
+
+@router.get("", response_model=JobList)
+async def list_jobs(
+    services: ServicesDep,
+    caller: Caller,
+    type: str | None = None,
+    status: Status | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JobList:
+    limit = min(limit, services.settings.max_page_size)
+    records, total = await services.records.list_jobs(
+        types=[type] if type else None, statuses=_STATUSES[status] if status else None,
+        limit=limit, offset=offset, **scope_of(caller),
+    )
+    return JobList(jobs=[job_out(r) for r in records], total=total, limit=limit, offset=offset)
+
+
+@router.get("/{job_ref}", response_model=JobOut)
+async def get_job(job_ref: str, services: ServicesDep, caller: Caller) -> JobOut:
+    queue, job_id, found = await _find(services, caller, job_ref)
+    return await _current(services, queue, job_id)
+
+
+@router.patch("/{job_ref}/cancel", response_model=JobOut)
+async def cancel(job_ref: str, services: ServicesDep, caller: Caller) -> JobOut:
+    queue, job_id, found = await _find(services, caller, job_ref)
+    await cancel_job(services, queue, job_id, found)
+    return await _current(services, queue, job_id)
+
+
+@router.post("/{job_ref}/retry", response_model=JobOut)
+async def retry(job_ref: str, services: ServicesDep, caller: Caller) -> JobOut:
+    queue, job_id, found = await _find(services, caller, job_ref)
+    await retry_job(services, queue, job_id, found)
+    return await _current(services, queue, job_id)

@@ -1,0 +1,39 @@
+"""Validating a job's data for its type before it is accepted (the same rules the worker uses)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from agentqueue.api.errors import ApiError, describe_validation_error
+from agentqueue.catalog import JobType
+from agentqueue.services import Services
+
+
+def validated_data(
+    services: Services, job_type: JobType, data: dict[str, Any], *, field: str = "data"
+) -> dict[str, Any]:
+    """`data` checked against the job type's input model: 400 naming the field otherwise."""
+    if job_type.input is not None:
+        try:
+            job_type.input.model_validate(data)
+        except ValidationError as exc:
+            raise ApiError(400, _prefixed(describe_validation_error(exc), field)) from None
+    provider = data.get("provider")
+    if provider is not None:
+        available = services.provider_names
+        if not isinstance(provider, str) or provider.strip().lower() not in {"auto", *available}:
+            raise ApiError(400, f"{field}.provider: {provider!r} is not configured; available: "
+                                f"{', '.join(available)}")
+    return data
+
+
+def _prefixed(message: str, field: str) -> str:
+    if not field:
+        return message
+    return "; ".join(f"{field}.{part}" for part in message.split("; "))
+
+
+def model_data(body: BaseModel) -> dict[str, Any]:
+    return body.model_dump(exclude_none=True, by_alias=True)

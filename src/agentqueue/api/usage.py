@@ -1,0 +1,46 @@
+"""Tokens and cost from the records: by day, model and job type."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from agentqueue.api.access import Caller, Scope, ServicesDep, scope_of
+from agentqueue.api.auth import forbidden
+
+router = APIRouter(prefix="/api/usage", tags=["usage"])
+
+
+@router.get("")
+async def usage(
+    services: ServicesDep,
+    caller: Caller,
+    since: Annotated[date | None, Query(description="first day, YYYY-MM-DD (UTC)")] = None,
+    organizationId: Annotated[  # noqa: N803 - the seeds' spelling
+        str | None, Query(description="an organization's usage (admins; org admins: their own)")
+    ] = None,
+) -> dict[str, Any]:
+    """The caller's usage; an organization's for its admins; anyone's for admins."""
+    scope: Scope = scope_of(caller)
+    if organizationId is not None:
+        if not (caller.is_admin or (caller.is_org_admin and caller.org_id == organizationId)):
+            raise forbidden("only admins and that organization's admins see its usage")
+        scope = {"org_id": organizationId}
+    rows = await services.records.usage(since=since, **scope)
+    items = [
+        {"day": r.day.isoformat(), "model": r.model, "type": r.type, "jobs": r.jobs,
+         "inputTokens": r.input_tokens, "outputTokens": r.output_tokens,
+         "costUsd": round(r.cost_usd, 8)}
+        for r in rows
+    ]
+    return {
+        "usage": items,
+        "totals": {
+            "jobs": sum(r.jobs for r in rows),
+            "inputTokens": sum(r.input_tokens for r in rows),
+            "outputTokens": sum(r.output_tokens for r in rows),
+            "costUsd": round(sum(r.cost_usd for r in rows), 8),
+        },
+    }

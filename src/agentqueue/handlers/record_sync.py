@@ -1,0 +1,67 @@
+"""Keeps each job's SQL record in step with what the worker does to it.
+
+Transitions are written after Redis has them (see `JobListener`): a worker killed in between
+leaves the record behind, and the repair service brings it up to date.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis.asyncio as redis
+from bullmq import Job
+
+from agentqueue.engine.queue import CANCELLED_REASON
+from agentqueue.engine.worker import JobContext
+from agentqueue.handlers.metering import JobMeter
+from agentqueue.records.store import Records
+
+# Progress is written to the record at most this often (the live value is in Redis).
+PROGRESS_WRITE_INTERVAL_S = 1.0
+
+
+class RecordSync:
+    def __init__(self, records: Records, client: redis.Redis, *, prefix: str) -> None:
+        self.records = records
+        self.client = client
+        self.prefix = prefix
+        self._last_progress: dict[tuple[str, str], float] = {}
+
+    async def on_active(self, ctx: JobContext) -> None:
+        await self.records.mark(ctx.queue, ctx.id, "active", attempt=ctx.attempt)
+
+    async def on_progress(self, ctx: JobContext, progress: Any) -> None:
+        key = (ctx.queue, ctx.id)
+        now = time.monotonic()
+        if now - self._last_progress.get(key, 0.0) < PROGRESS_WRITE_INTERVAL_S:
+            return
+        self._last_progress[key] = now
+        await self.records.set_progress(ctx.queue, ctx.id, progress)
+
+    async def _usage(self, queue: str, job_id: str) -> tuple[int, int, float]:
+        usage = await JobMeter(self.client, prefix=self.prefix, queue=queue, job_id=job_id).usage()
+        return usage.input_tokens, usage.output_tokens, usage.cost_usd
+
+    async def on_completed(self, queue: str, job: Job, result: Any) -> None:
+        job_id = str(job.id)
+        self._last_progress.pop((queue, job_id), None)
+        provider = result.get("provider") if isinstance(result, dict) else None
+        model = result.get("model") if isinstance(result, dict) else None
+        await self.records.mark(
+            queue, job_id, "completed", attempt=int(job.attemptsMade or 0), result=result,
+            progress=100, usage=await self._usage(queue, job_id), provider=provider, model=model,
+        )
+
+    async def on_failed(self, queue: str, job: Job, error: str, will_retry: bool) -> None:
+        job_id = str(job.id)
+        usage = await self._usage(queue, job_id)
+        if will_retry:
+            # Waiting out its backoff: queued again, with this attempt's error kept.
+            await self.records.mark(queue, job_id, "queued", attempt=int(job.attemptsMade or 0),
+                                    message=f"attempt failed, will retry: {error}", usage=usage)
+            return
+        self._last_progress.pop((queue, job_id), None)
+        status = "cancelled" if error == CANCELLED_REASON else "failed"
+        await self.records.mark(queue, job_id, status, attempt=int(job.attemptsMade or 0),
+                                error=error, message=error, usage=usage)

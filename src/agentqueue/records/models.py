@@ -1,0 +1,150 @@
+"""Declarative models of the job records: jobs, their status history, API keys.
+
+Every timestamp is set by the application (never by the database clock) and comes back as a
+timezone-aware UTC `datetime` on every dialect: SQLite has no time zones, so `UTCDateTime` stores
+naive UTC there and puts the zone back on the way out.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+STATUSES: tuple[str, ...] = ("pending", "queued", "active", "completed", "failed", "cancelled")
+TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+
+# Names every constraint and index the same way in the models and in the migrations, so
+# autogenerate compares like with like on both dialects.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every dialect (naive UTC in SQLite's text column)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: records store aware UTC datetimes only")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            # Fixed-width text, so comparisons and ORDER BY stay chronological.
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def json_type(*, none_as_null: bool = False) -> JSON:
+    """JSON everywhere, JSONB on PostgreSQL."""
+    return JSON(none_as_null=none_as_null).with_variant(
+        JSONB(none_as_null=none_as_null), "postgresql"
+    )
+
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGSERIAL.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+Money = Numeric(20, 10, asdecimal=False)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class JobRecord(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("queue", "job_id"),
+        Index("ix_jobs_user_id_created_at", "user_id", "created_at"),
+        Index("ix_jobs_org_id_created_at", "org_id", "created_at"),
+        Index("ix_jobs_queue_status", "queue", "status"),
+        Index("ix_jobs_type", "type"),
+        Index("ix_jobs_status_updated_at", "status", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    queue: Mapped[str] = mapped_column(String())
+    job_id: Mapped[str] = mapped_column(String())
+    type: Mapped[str] = mapped_column(String())
+    name: Mapped[str | None] = mapped_column(String())
+    description: Mapped[str | None] = mapped_column(Text())
+    status: Mapped[str] = mapped_column(String(16))
+    data: Mapped[Any] = mapped_column(json_type())
+    result: Mapped[Any | None] = mapped_column(json_type(none_as_null=True), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text())
+    progress: Mapped[Any | None] = mapped_column(json_type(none_as_null=True), nullable=True)
+    attempts_made: Mapped[int] = mapped_column(Integer(), default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer(), default=1)
+    priority: Mapped[int] = mapped_column(Integer(), default=0)
+    user_id: Mapped[str] = mapped_column(String())
+    org_id: Mapped[str | None] = mapped_column(String())
+    input_tokens: Mapped[int] = mapped_column(BigInteger(), default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger(), default=0)
+    cost_usd: Mapped[float] = mapped_column(Money, default=0.0)
+    provider: Mapped[str | None] = mapped_column(String())
+    model: Mapped[str | None] = mapped_column(String())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class JobEvent(Base):
+    __tablename__ = "job_events"
+    __table_args__ = (Index("ix_job_events_job_pk_id", "job_pk", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    job_pk: Mapped[int] = mapped_column(BigInteger(), ForeignKey("jobs.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int | None] = mapped_column(Integer())
+    message: Mapped[str | None] = mapped_column(Text())
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_prefix", "prefix"),)
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True, autoincrement=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    user_id: Mapped[str] = mapped_column(String())
+    org_id: Mapped[str | None] = mapped_column(String())
+    is_admin: Mapped[bool] = mapped_column(Boolean(), default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

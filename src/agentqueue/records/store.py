@@ -1,0 +1,532 @@
+"""The job records repository: one `Records` object per process, shared by API and worker code.
+
+Every method opens its own short transaction and returns Pydantic views, never ORM objects.
+`Records.connect` does not migrate: callers run `agentqueue.records.migrations.upgrade` first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, CursorResult, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from agentqueue.records.db import make_engine, writer
+from agentqueue.records.models import STATUSES, TERMINAL, ApiKey, JobEvent, JobRecord
+from agentqueue.records.views import (
+    ApiKeyView,
+    JobEventView,
+    JobOwner,
+    JobRecordView,
+    UsageRow,
+)
+
+API_KEY_PREFIX = "aq_"
+API_KEY_SHOWN_CHARS = 12
+# last_used_at is refreshed at most this often, so checking a key is a read, not a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+Clock = Callable[[], datetime]
+
+
+class JobExistsError(ValueError):
+    """`create_job` for a (queue, job_id) that already has a record."""
+
+    def __init__(self, queue: str, job_id: str) -> None:
+        super().__init__(f"a record for job {job_id!r} in queue {queue!r} already exists")
+        self.queue = queue
+        self.job_id = job_id
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def hash_api_key(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def _check_status(status: str) -> None:
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
+
+
+def _aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r}: pass an aware (UTC) datetime")
+    return moment.astimezone(UTC)
+
+
+class utc_day(FunctionElement[date]):  # noqa: N801 - reads as the SQL function it renders
+    """The UTC calendar day of a timestamp column (a date on PostgreSQL, text on SQLite)."""
+
+    name = "utc_day"
+    inherit_cache = True
+
+
+@compiles(utc_day, "postgresql")
+def _utc_day_postgresql(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST(timezone('UTC', {compiler.process(element.clauses, **kw)}) AS DATE)"
+
+
+@compiles(utc_day, "sqlite")
+def _utc_day_sqlite(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
+    # Stored as naive UTC text 'YYYY-MM-DD HH:MM:SS.ffffff'.
+    return f"date({compiler.process(element.clauses, **kw)})"
+
+
+class Records:
+    """Durable job records, their status history, usage, and API keys."""
+
+    def __init__(self, engine: AsyncEngine, *, clock: Clock | None = None) -> None:
+        self._engine = engine
+        self._reads = async_sessionmaker(engine, expire_on_commit=False)
+        self._writes = async_sessionmaker(writer(engine), expire_on_commit=False)
+        self._clock = clock or utc_now
+
+    @classmethod
+    async def connect(
+        cls, url: str, *, schema: str | None = None, clock: Clock | None = None
+    ) -> Records:
+        """Open the database at `url` (`sqlite+aiosqlite:///path`, `postgresql+asyncpg://…`;
+        plain `sqlite:`/`postgresql:`/`postgres:` URLs get the async driver). `schema`
+        (PostgreSQL only) sets the search_path. `clock` returns the current aware datetime
+        (tests pin it). Does not migrate: run `migrations.upgrade(url)` first."""
+        engine = make_engine(url, schema=schema)
+        try:
+            async with engine.connect():
+                pass
+        except BaseException:
+            await engine.dispose()
+            raise
+        return cls(engine, clock=clock)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    def _now(self) -> datetime:
+        return _aware(self._clock())
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncSession]:
+        async with self._writes() as session, session.begin():
+            yield session
+
+    # -- jobs -------------------------------------------------------------------------------
+
+    async def create_job(
+        self,
+        *,
+        queue: str,
+        job_id: str,
+        type: str,
+        data: Any,
+        owner: JobOwner,
+        name: str | None = None,
+        description: str | None = None,
+        max_attempts: int = 1,
+        priority: int = 0,
+        status: str = "queued",
+    ) -> JobRecordView:
+        """Write the record and its first history event. Raises `JobExistsError` if
+        (queue, job_id) already has one."""
+        _check_status(status)
+        now = self._now()
+        job = JobRecord(
+            queue=queue,
+            job_id=job_id,
+            type=type,
+            name=name,
+            description=description,
+            status=status,
+            data=data,
+            result=None,
+            error=None,
+            progress=None,
+            attempts_made=0,
+            max_attempts=max_attempts,
+            priority=priority,
+            user_id=owner.user_id,
+            org_id=owner.org_id,
+            input_tokens=0,
+            output_tokens=0,
+            cost_usd=0.0,
+            created_at=now,
+            queued_at=now if status == "queued" else None,
+            started_at=now if status == "active" else None,
+            finished_at=now if status in TERMINAL else None,
+            updated_at=now,
+        )
+        try:
+            async with self._writing() as session:
+                session.add(job)
+                await session.flush()
+                session.add(JobEvent(job_pk=job.id, status=status, attempt=0, at=now))
+        except IntegrityError as exc:
+            if await self.get(queue, job_id) is not None:
+                raise JobExistsError(queue, job_id) from exc
+            raise
+        return JobRecordView.model_validate(job)
+
+    async def mark(
+        self,
+        queue: str,
+        job_id: str,
+        status: str,
+        *,
+        attempt: int | None = None,
+        message: str | None = None,
+        result: Any = None,
+        error: str | None = None,
+        progress: Any = None,
+        usage: tuple[int, int, float] | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> bool:
+        """Move the record to `status` and append a history event. False if there is no record.
+
+        Arguments left as None leave the record's value alone; `usage` is the job's running
+        TOTAL (input tokens, output tokens, cost in USD) and replaces the stored one, so a retry
+        never double-counts. The same (status, attempt) as the last event adds no second event.
+        A terminal record (completed/failed/cancelled) ignores every status but 'queued' (a
+        manual retry, which clears finished_at) and a repeat of its own status (which may still
+        fill in fields). 'completed' clears the error of earlier attempts unless one is given.
+        """
+        _check_status(status)
+        now = self._now()
+        async with self._writing() as session:
+            job = await session.scalar(
+                select(JobRecord)
+                .where(JobRecord.queue == queue, JobRecord.job_id == job_id)
+                .with_for_update()
+            )
+            if job is None:
+                return False
+            previous = job.status
+            if previous in TERMINAL and status not in (previous, "queued"):
+                return True  # a late event for an attempt that is over
+            if attempt is not None:
+                job.attempts_made = attempt
+            if status != previous:
+                if previous in TERMINAL:  # manual retry: open again (the last error stays)
+                    job.finished_at = None
+                if status == "queued":
+                    job.queued_at = now
+                if status == "completed" and error is None:
+                    job.error = None
+            if status == "queued" and job.queued_at is None:
+                job.queued_at = now
+            if status == "active" and job.started_at is None:
+                job.started_at = now
+            if status in TERMINAL and job.finished_at is None:
+                job.finished_at = now
+            job.status = status
+            if result is not None:
+                job.result = result
+            if error is not None:
+                job.error = error
+            if progress is not None:
+                job.progress = progress
+            if usage is not None:
+                job.input_tokens, job.output_tokens = int(usage[0]), int(usage[1])
+                job.cost_usd = float(usage[2])
+            if provider is not None:
+                job.provider = provider
+            if model is not None:
+                job.model = model
+            job.updated_at = now
+
+            event_attempt = job.attempts_made
+            last = await session.scalar(
+                select(JobEvent)
+                .where(JobEvent.job_pk == job.id)
+                .order_by(JobEvent.id.desc())
+                .limit(1)
+            )
+            if last is None or (last.status, last.attempt) != (status, event_attempt):
+                if message is None and status in ("failed", "cancelled"):
+                    message = error
+                session.add(
+                    JobEvent(
+                        job_pk=job.id, status=status, attempt=event_attempt, message=message, at=now
+                    )
+                )
+        return True
+
+    async def set_progress(self, queue: str, job_id: str, progress: Any) -> None:
+        """Store progress (no history event). Ignored once the job is terminal."""
+        async with self._writing() as session:
+            await session.execute(
+                update(JobRecord)
+                .where(
+                    JobRecord.queue == queue,
+                    JobRecord.job_id == job_id,
+                    JobRecord.status.not_in(TERMINAL),
+                )
+                .values(progress=progress, updated_at=self._now())
+                .execution_options(synchronize_session=False)
+            )
+
+    async def highest_numeric_job_id(self, queue: str) -> int:
+        """The largest numeric job id among the queue's most recent records (0 if none).
+
+        BullMQ numbers jobs from a counter in Redis; if Redis lost it (a new server, a flush)
+        while the records kept theirs, new ids would collide with recorded ones.
+        """
+        async with self._reads() as session:
+            recent = await session.scalars(
+                select(JobRecord.job_id).where(JobRecord.queue == queue)
+                .order_by(JobRecord.id.desc()).limit(1000)
+            )
+            return max((int(i) for i in recent if i.isdigit()), default=0)
+
+    async def get(self, queue: str, job_id: str) -> JobRecordView | None:
+        async with self._reads() as session:
+            job = await session.scalar(
+                select(JobRecord).where(JobRecord.queue == queue, JobRecord.job_id == job_id)
+            )
+            return None if job is None else JobRecordView.model_validate(job)
+
+    @staticmethod
+    def _filters(
+        *,
+        queues: Sequence[str] | None = None,
+        types: Sequence[str] | None = None,
+        statuses: Sequence[str] | None = None,
+        user_id: str | None = None,
+        org_id: str | None = None,
+    ) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
+        if queues is not None:
+            conditions.append(JobRecord.queue.in_(list(queues)))
+        if types is not None:
+            conditions.append(JobRecord.type.in_(list(types)))
+        if statuses is not None:
+            conditions.append(JobRecord.status.in_(list(statuses)))
+        if user_id is not None:
+            conditions.append(JobRecord.user_id == user_id)
+        if org_id is not None:
+            conditions.append(JobRecord.org_id == org_id)
+        return conditions
+
+    async def list_jobs(
+        self,
+        *,
+        queues: list[str] | None = None,
+        types: list[str] | None = None,
+        statuses: list[str] | None = None,
+        user_id: str | None = None,
+        org_id: str | None = None,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> tuple[list[JobRecordView], int]:
+        """A page of records, newest first, and the number of all records matching."""
+        conditions = self._filters(
+            queues=queues, types=types, statuses=statuses, user_id=user_id, org_id=org_id
+        )
+        async with self._reads() as session:
+            total = await session.scalar(
+                select(func.count()).select_from(JobRecord).where(*conditions)
+            )
+            jobs = await session.scalars(
+                select(JobRecord)
+                .where(*conditions)
+                .order_by(JobRecord.created_at.desc(), JobRecord.id.desc())
+                .limit(max(0, limit))
+                .offset(max(0, offset))
+            )
+            return [JobRecordView.model_validate(job) for job in jobs], int(total or 0)
+
+    async def counts(
+        self,
+        *,
+        queues: list[str] | None = None,
+        user_id: str | None = None,
+        org_id: str | None = None,
+    ) -> dict[str, int]:
+        """Records per status; every status is a key (0 when none)."""
+        conditions = self._filters(queues=queues, user_id=user_id, org_id=org_id)
+        counts = dict.fromkeys(STATUSES, 0)
+        async with self._reads() as session:
+            rows = await session.execute(
+                select(JobRecord.status, func.count()).where(*conditions).group_by(JobRecord.status)
+            )
+            for status, count in rows:
+                counts[status] = int(count)
+        return counts
+
+    async def history(self, queue: str, job_id: str) -> list[JobEventView]:
+        """The record's status events, oldest first ([] if there is no record)."""
+        async with self._reads() as session:
+            events = await session.scalars(
+                select(JobEvent)
+                .join(JobRecord, JobRecord.id == JobEvent.job_pk)
+                .where(JobRecord.queue == queue, JobRecord.job_id == job_id)
+                .order_by(JobEvent.id)
+            )
+            return [JobEventView.model_validate(event) for event in events]
+
+    async def usage(
+        self,
+        *,
+        user_id: str | None = None,
+        org_id: str | None = None,
+        since: date | None = None,
+    ) -> list[UsageRow]:
+        """Finished jobs' tokens and cost, grouped by UTC day of finished_at, model and type;
+        ordered by day, model, type. `since` is the first day included."""
+        day = utc_day(JobRecord.finished_at).label("day")
+        conditions = self._filters(user_id=user_id, org_id=org_id)
+        conditions.append(JobRecord.finished_at.is_not(None))
+        if since is not None:
+            conditions.append(JobRecord.finished_at >= datetime.combine(since, time(), UTC))
+        statement = (
+            select(
+                day,
+                JobRecord.model,
+                JobRecord.type,
+                func.count(),
+                func.sum(JobRecord.input_tokens),
+                func.sum(JobRecord.output_tokens),
+                func.sum(JobRecord.cost_usd),
+            )
+            .where(*conditions)
+            .group_by(day, JobRecord.model, JobRecord.type)
+        )
+        async with self._reads() as session:
+            rows = (await session.execute(statement)).all()
+        usage = [
+            UsageRow(
+                day=value if isinstance(value, date) else date.fromisoformat(str(value)),
+                model=model,
+                type=type_,
+                jobs=int(jobs),
+                input_tokens=int(input_tokens or 0),
+                output_tokens=int(output_tokens or 0),
+                cost_usd=float(cost or 0.0),
+            )
+            for value, model, type_, jobs, input_tokens, output_tokens, cost in rows
+        ]
+        usage.sort(key=lambda row: (row.day, row.model is not None, row.model or "", row.type))
+        return usage
+
+    async def in_status_since(
+        self, statuses: list[str], before: datetime, limit: int = 500
+    ) -> list[JobRecordView]:
+        """Records in one of `statuses` not updated since `before` (oldest update first):
+        candidates for drift repair against the queue."""
+        async with self._reads() as session:
+            jobs = await session.scalars(
+                select(JobRecord)
+                .where(JobRecord.status.in_(statuses), JobRecord.updated_at < _aware(before))
+                .order_by(JobRecord.updated_at, JobRecord.id)
+                .limit(limit)
+            )
+            return [JobRecordView.model_validate(job) for job in jobs]
+
+    async def delete_job(self, queue: str, job_id: str) -> bool:
+        """Delete the record and its history. False if there was none."""
+        async with self._writing() as session:
+            result = await session.execute(
+                delete(JobRecord)
+                .where(JobRecord.queue == queue, JobRecord.job_id == job_id)
+                .execution_options(synchronize_session=False)
+            )
+            return cast(CursorResult[Any], result).rowcount > 0
+
+    # -- API keys ---------------------------------------------------------------------------
+
+    async def create_api_key(
+        self, *, user_id: str, org_id: str | None, is_admin: bool
+    ) -> tuple[str, ApiKeyView]:
+        """A new key: the plaintext (returned this once; only its sha256 is stored) and its view."""
+        plaintext = API_KEY_PREFIX + secrets.token_urlsafe(30)  # 30 bytes: 40 url-safe chars
+        key = ApiKey(
+            key_hash=hash_api_key(plaintext),
+            prefix=plaintext[:API_KEY_SHOWN_CHARS],
+            user_id=user_id,
+            org_id=org_id,
+            is_admin=is_admin,
+            created_at=self._now(),
+            revoked_at=None,
+            last_used_at=None,
+        )
+        async with self._writing() as session:
+            session.add(key)
+        return plaintext, ApiKeyView.model_validate(key)
+
+    async def find_api_key(self, plaintext: str) -> ApiKeyView | None:
+        """The key's view, or None if unknown or revoked. Refreshes last_used_at (at most once
+        a minute, so most checks write nothing)."""
+        key_hash = hash_api_key(plaintext)
+        async with self._reads() as session:
+            key = await session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
+            if key is None or key.revoked_at is not None:
+                return None
+            view = ApiKeyView.model_validate(key)
+        now = self._now()
+        if view.last_used_at is None or now - view.last_used_at >= LAST_USED_RESOLUTION:
+            async with self._writing() as session:
+                await session.execute(
+                    update(ApiKey)
+                    .where(
+                        ApiKey.id == view.id,
+                        or_(
+                            ApiKey.last_used_at.is_(None),
+                            ApiKey.last_used_at <= now - LAST_USED_RESOLUTION,
+                        ),
+                    )
+                    .values(last_used_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+            view = view.model_copy(update={"last_used_at": now})
+        return view
+
+    async def list_api_keys(self) -> list[ApiKeyView]:
+        """Every key, revoked ones included, oldest first."""
+        async with self._reads() as session:
+            keys = await session.scalars(select(ApiKey).order_by(ApiKey.id))
+            return [ApiKeyView.model_validate(key) for key in keys]
+
+    async def revoke_api_key(self, key: str) -> bool:
+        """Revoke by id (digits), by the 12-character prefix shown in lists, or by the full key.
+        False if no such key is active."""
+        if key.isdigit():
+            match: ColumnElement[bool] = ApiKey.id == int(key)
+        elif len(key) > API_KEY_SHOWN_CHARS:
+            match = ApiKey.key_hash == hash_api_key(key)
+        else:
+            match = ApiKey.prefix == key
+        async with self._writing() as session:
+            result = await session.execute(
+                update(ApiKey)
+                .where(match, ApiKey.revoked_at.is_(None))
+                .values(revoked_at=self._now())
+                .execution_options(synchronize_session=False)
+            )
+            return cast(CursorResult[Any], result).rowcount > 0
+
+    async def has_api_keys(self) -> bool:
+        """Whether any key is active (not revoked)."""
+        async with self._reads() as session:
+            found = await session.scalar(
+                select(ApiKey.id).where(ApiKey.revoked_at.is_(None)).limit(1)
+            )
+            return found is not None

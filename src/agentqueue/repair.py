@@ -1,0 +1,109 @@
+"""The repair service: brings job records back in line with Redis after a crash.
+
+A small maintenance loop in the style of River's: every `interval_s` it looks at records that
+have not moved for a while and
+- a `queued` record whose job is missing from Redis, and never started, is queued again (the
+  API or a worker died between writing the record and queueing the job);
+- a `queued` or `active` record whose job finished in Redis takes the outcome from Redis (a
+  worker died between finishing the job and writing the record);
+- an `active` record whose job vanished from Redis is marked failed, saying so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from agentqueue.engine.queue import JobQueue
+from agentqueue.handlers.metering import JobMeter
+from agentqueue.records.store import Records
+from agentqueue.records.views import JobRecordView
+
+log = logging.getLogger("agentqueue.repair")
+
+VANISHED = "the job vanished from the queue before its outcome was recorded"
+
+
+@dataclass
+class RepairReport:
+    requeued: int = 0
+    updated: int = 0
+
+
+class RepairService:
+    def __init__(
+        self,
+        records: Records,
+        queues: dict[str, JobQueue],
+        *,
+        interval_s: float = 30.0,
+        settle_s: float = 5.0,
+    ) -> None:
+        self.records = records
+        self.queues = queues
+        self.interval_s = interval_s
+        # Records younger than this are left alone: their writer may still be at work.
+        self.settle_s = settle_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="record-repair")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                report = await self.run_once()
+                if report.requeued or report.updated:
+                    log.info("Repaired records: %d queued again, %d brought up to date",
+                             report.requeued, report.updated)
+            except Exception as exc:  # Redis or the database away: try again next round
+                log.warning("Record repair failed: %s", exc)
+
+    async def run_once(self) -> RepairReport:
+        report = RepairReport()
+        before = datetime.now(UTC) - timedelta(seconds=self.settle_s)
+        for record in await self.records.in_status_since(["queued", "active"], before):
+            queue = self.queues.get(record.queue)
+            if queue is not None:
+                await self._repair(record, queue, report)
+        return report
+
+    async def _repair(self, record: JobRecordView, queue: JobQueue, report: RepairReport) -> None:
+        view = await queue.get(record.job_id)
+        if view is None:
+            if record.status == "queued" and record.started_at is None:
+                options = {"jobId": record.job_id, "attempts": record.max_attempts}
+                await queue.add(record.type, record.data, **options)
+                await self.records.mark(record.queue, record.job_id, "queued",
+                                        message="queued again: the job was missing from Redis")
+                report.requeued += 1
+            else:
+                await self.records.mark(record.queue, record.job_id, "failed",
+                                        error=VANISHED, message=VANISHED)
+                report.updated += 1
+            return
+        if view.state not in ("completed", "failed", "cancelled"):
+            return
+        meter = JobMeter(queue.client, prefix=queue.prefix, queue=queue.name, job_id=view.id)
+        spent = await meter.usage()
+        usage = (spent.input_tokens, spent.output_tokens, spent.cost_usd)
+        if view.state == "completed":
+            await self.records.mark(record.queue, record.job_id, "completed",
+                                    attempt=view.attempts_made, result=view.result, usage=usage,
+                                    progress=100, message="outcome copied from Redis")
+        else:
+            await self.records.mark(record.queue, record.job_id, view.state,
+                                    attempt=view.attempts_made, error=view.failed_reason,
+                                    usage=usage, message="outcome copied from Redis")
+        report.updated += 1

@@ -1,0 +1,263 @@
+"""Seeds 001, 003 and 004 over one `agentqueue serve`, with real API keys and JWTs, and every
+job endpoint checked for ownership: someone else's job is a 404, never a 403."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+
+from agentqueue.engine.connection import connect
+from tests.conftest import delete_prefix
+from tests.support.processes import CLI, AgentqueueProcess, agentqueue, free_port
+from tests.support.waiting import eventually
+
+JWT_SECRET = "test-secret-with-enough-length-for-hs256"
+
+
+@pytest.fixture(scope="module")
+async def service(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[dict[str, Any]]:
+    data = tmp_path_factory.mktemp("data")
+    env = {
+        "PORT": str(free_port()), "AGENTQUEUE_DATA_DIR": str(data),
+        "QUEUE_PREFIX": f"aqtest-{uuid.uuid4().hex[:10]}", "JWT_SECRET": JWT_SECRET,
+        "MAX_BODY_BYTES": "4096",
+    }
+    if os.environ.get("REDIS_URL"):
+        env["REDIS_URL"] = os.environ["REDIS_URL"]
+
+    def key(*args: str) -> str:
+        done = subprocess.run([CLI, "keys", "create", *args], env={**os.environ, **env},
+                              capture_output=True, text=True, check=True, timeout=60)
+        return done.stdout.strip()
+
+    keys = {
+        "alice": key("--user", "alice", "--org", "acme"),
+        "bob": key("--user", "bob", "--org", "acme"),
+        "carol": key("--user", "carol", "--org", "globex"),
+        "root": key("--user", "root", "--org", "ops", "--admin"),
+    }
+    log = tmp_path_factory.mktemp("logs") / "serve.log"
+    with agentqueue("serve", env, log) as proc:
+        await proc.wait_healthy()
+        yield {"proc": proc, "keys": keys, "env": env}
+    if "REDIS_URL" in env:
+        conn = connect(env["REDIS_URL"])
+        await delete_prefix(conn, env["QUEUE_PREFIX"])
+        await conn.aclose()
+
+
+def client(service: dict[str, Any], who: str | None) -> httpx.AsyncClient:
+    proc: AgentqueueProcess = service["proc"]
+    headers = {"Authorization": f"Bearer {service['keys'][who]}"} if who else {}
+    return httpx.AsyncClient(base_url=proc.base_url, headers=headers, timeout=30)
+
+
+def token(sub: str, role: str = "admin", org: str = "ops", **extra: Any) -> str:
+    claims = {"sub": sub, "org": org, "role": role, "exp": int(time.time()) + 600, **extra}
+    return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+
+
+async def poll(http: httpx.AsyncClient, path: str, done: Any, what: str) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        body: dict[str, Any] = (await http.get(path)).json()
+        return body if done(body) else None
+
+    return await eventually(probe, what=what)
+
+
+async def test_with_keys_configured_every_request_needs_one(service) -> None:
+    async with client(service, None) as anonymous:
+        answer = await anonymous.get("/api/jobs")
+        assert answer.status_code == 401 and answer.headers["www-authenticate"] == "Bearer"
+        assert "keys create" in answer.json()["message"]
+    async with client(service, None) as forged:
+        forged.headers["Authorization"] = "Bearer aq_not-a-real-key"
+        assert (await forged.get("/v1/jobs")).status_code == 401
+
+
+async def test_seed_001_jobs_lifecycle_and_bad_input(service) -> None:
+    async with client(service, "alice") as http:
+        created = await http.post("/api/jobs", json={
+            "type": "sentiment", "name": "Review mood", "description": "one review",
+            "data": {"text": "What a wonderful, delightful day!"}, "priority": 5,
+            "maxAttempts": 2,
+        })
+        assert created.status_code == 201, created.text
+        job = created.json()
+        assert job["status"] == "pending" and job["name"] == "Review mood"
+        assert job["userId"] == "alice" and job["organizationId"] == "acme"
+        assert job["maxAttempts"] == 2 and job["id"].startswith("ai-jobs:")
+        done = await poll(http, f"/api/jobs/{job['id']}", lambda j: j["status"] == "completed",
+                          "the seed 001 job to complete")
+        assert done["result"]["sentiment"] == "positive"
+        assert done["progress"]["percentage"] == 100 and done["progress"]["total"] == 100
+        assert done["startedAt"] and done["completedAt"]
+
+        listed = (await http.get("/api/jobs", params={"type": "sentiment",
+                                                      "status": "completed"})).json()
+        assert job["id"] in [j["id"] for j in listed["jobs"]] and listed["total"] >= 1
+        stats = (await http.get("/api/jobs/stats")).json()
+        assert stats["completed"] >= 1 and stats["total"] >= stats["completed"]
+
+        retry = await http.post(f"/api/jobs/{job['id']}/retry")
+        assert retry.status_code == 409
+        cancel = await http.patch(f"/api/jobs/{job['id']}/cancel")
+        assert cancel.status_code == 409
+
+        bad = await http.post("/api/jobs", json={"type": "teleport", "data": {}})
+        assert bad.status_code == 400 and "type" in bad.json()["message"]
+        missing = await http.post("/api/jobs", json={"type": "summarize", "data": {}})
+        assert missing.status_code == 400 and "data.text" in missing.json()["message"]
+        unconfigured = await http.post("/api/jobs", json={
+            "type": "sentiment", "data": {"text": "x", "provider": "anthropic"}})
+        assert unconfigured.status_code == 400 and "anthropic" in unconfigured.json()["message"]
+        assert (await http.get("/api/jobs?limit=abc")).status_code == 400
+        assert (await http.get("/api/jobs?status=exploded")).status_code == 400
+        big = await http.post("/api/jobs", json={"type": "sentiment",
+                                                 "data": {"text": "x" * 10_000}})
+        assert big.status_code == 413 and big.json()["success"] is False
+
+
+async def test_seed_003_v1_jobs_usage_fields_and_admin(service) -> None:
+    async with client(service, "carol") as http:
+        created = await http.post("/v1/jobs/summarize", json={
+            "text": "The city approved a transport budget. It adds forty electric buses. "
+                    "The weather was mild. Officials expect the buses by spring."})
+        assert created.status_code == 201
+        job = created.json()
+        assert job["status"] == "QUEUED" and job["type"] == "SUMMARIZE"
+        done = await poll(http, f"/v1/jobs/{job['id']}", lambda j: j["status"] == "SUCCEEDED",
+                          "the seed 003 job to succeed")
+        assert set(done["output"]) >= {"summary", "originalLength", "summaryLength"}
+        assert done["tokenUsed"] == 0 and done["costCents"] == 0 and done["completedAt"]
+        assert done["input"]["text"].startswith("The city")
+        failed = await http.post("/v1/jobs/translate", json={"text": "hi", "targetLanguage": "fr"})
+        bad = await poll(http, f"/v1/jobs/{failed.json()['id']}",
+                         lambda j: j["status"] == "FAILED", "translation offline to fail")
+        assert "OPENAI_API_KEY" in bad["error"]
+        listing = (await http.get("/v1/jobs?limit=10&offset=0")).json()
+        assert {j["id"] for j in listing["jobs"]} >= {job["id"], failed.json()["id"]}
+        assert (await http.post("/v1/jobs/classify", json={"text": ""})).status_code == 400
+        # Admin endpoints want an admin: carol's key is not one.
+        assert (await http.get("/v1/admin/queue/metrics")).status_code == 403
+
+    async with client(service, None) as admin:
+        admin.headers["Authorization"] = f"Bearer {token('ops-lead')}"
+        metrics = (await admin.get("/v1/admin/queue/metrics")).json()
+        assert metrics["queue"] == "ai-jobs" and metrics["total"] >= 2
+        everything = (await admin.get("/v1/admin/queue/metrics/all")).json()
+        assert {"aiJobs", "aiTasks", "agentQueue", "agentTasks"} <= set(everything)
+        assert (await admin.post("/v1/admin/queue/pause?queue=ai-tasks")).json()["success"]
+        assert everything["aiTasks"]["queue"] == "ai-tasks"
+        assert (await admin.get("/v1/admin/queue/metrics?queue=ai-tasks")).json()["paused"]
+        assert (await admin.post("/v1/admin/queue/resume?queue=ai-tasks")).json()["success"]
+        cleaned = await admin.post("/v1/admin/queue/clean?queue=ai-jobs&olderThan=0")
+        assert cleaned.json()["removed"] >= 1
+        assert (await admin.post("/v1/admin/queue/pause?queue=nope")).status_code == 404
+        admin.headers["Authorization"] = f"Bearer {token('eve', role='user')}"
+        assert (await admin.get("/v1/admin/queue/metrics")).status_code == 403
+        admin.headers["Authorization"] = "Bearer " + jwt.encode(
+            {"sub": "x", "role": "admin", "exp": int(time.time()) + 60}, "w" * 40, "HS256")
+        assert (await admin.get("/v1/admin/queue/metrics")).status_code == 401
+
+    async with client(service, "carol") as http:
+        # Cleaned from Redis, still there with its output: records outlive retention.
+        kept = (await http.get(f"/v1/jobs/{job['id']}")).json()
+        assert kept["status"] == "SUCCEEDED" and kept["output"]["summary"]
+
+
+async def test_seed_004_ai_queue(service) -> None:
+    async with client(service, "bob") as http:
+        queued = await http.post("/ai/queue", json={"conversationId": "c-1", "message": "Hi"})
+        assert queued.status_code == 201
+        body = queued.json()
+        assert body["status"] == "queued"
+        job = await poll(http, f"/ai/jobs/{body['jobId']}", lambda j: j["state"] == "failed",
+                         "the offline completion to fail")
+        assert "OPENAI_API_KEY" in job["failedReason"] and job["attempts"] == 1
+        assert (await http.post("/ai/queue", json={"message": ""})).status_code == 400
+        assert (await http.delete(f"/ai/jobs/{body['jobId']}")).status_code == 409
+
+
+async def test_usage_by_day_model_and_type(service) -> None:
+    async with client(service, "alice") as http:
+        usage = (await http.get("/api/usage")).json()
+        assert usage["usage"] and all(row["type"] for row in usage["usage"])
+        assert usage["totals"]["jobs"] == sum(r["jobs"] for r in usage["usage"])
+        other = await http.get("/api/usage?organizationId=globex")
+        assert other.status_code == 403
+    async with client(service, "root") as admin:
+        globex = (await admin.get("/api/usage?organizationId=globex")).json()
+        assert globex["totals"]["jobs"] >= 2  # carol's summarize and translate
+
+
+async def test_someone_elses_job_is_not_found_on_every_endpoint(service) -> None:
+    async with client(service, "alice") as alice:
+        chat = (await alice.post("/agent/queue/chat", json={"message": "Calculate 2+2"})).json()
+        seed1 = (await alice.post("/api/jobs", json={"type": "sentiment",
+                                                     "data": {"text": "fine"}})).json()
+        v1 = (await alice.post("/v1/jobs/sentiment", json={"text": "fine"})).json()
+        ai = (await alice.post("/ai/queue", json={"message": "hello"})).json()
+        await poll(alice, f"/agent/queue/job/{chat['jobId']}",
+                   lambda b: b["job"]["status"] == "completed", "alice's chat")
+
+    probes = [
+        ("GET", f"/agent/queue/job/{chat['jobId']}"),
+        ("GET", f"/agent/queue/job/{chat['jobId']}/result"),
+        ("DELETE", f"/agent/queue/job/{chat['jobId']}"),
+        ("POST", f"/agent/queue/job/{chat['jobId']}/retry"),
+        ("GET", f"/api/jobs/{seed1['id']}"),
+        ("PATCH", f"/api/jobs/{seed1['id']}/cancel"),
+        ("POST", f"/api/jobs/{seed1['id']}/retry"),
+        ("GET", f"/v1/jobs/{v1['id']}"),
+        ("GET", f"/ai/jobs/{ai['jobId']}"),
+        ("DELETE", f"/ai/jobs/{ai['jobId']}"),
+    ]
+    async with client(service, "carol") as carol:  # another organization
+        for method, path in probes:
+            answer = await carol.request(method, path)
+            assert answer.status_code == 404, (method, path, answer.text)
+        # Listings and counts leave alice's jobs out.
+        assert seed1["id"] not in [j["id"] for j in (await carol.get("/api/jobs")).json()["jobs"]]
+        assert v1["id"] not in [j["id"] for j in (await carol.get("/v1/jobs")).json()["jobs"]]
+        recent = (await carol.get("/agent/queue/jobs?limit=100")).json()["jobs"]
+        assert chat["jobId"] not in [j["id"] for j in recent]
+        assert (await carol.post("/agent/queue/pause")).status_code == 403
+    async with client(service, "bob") as bob:  # same organization, not its admin
+        assert (await bob.get(f"/api/jobs/{seed1['id']}")).status_code == 404
+        assert (await bob.get(f"/agent/queue/job/{chat['jobId']}")).status_code == 404
+    async with client(service, None) as org_admin:
+        org_admin.headers["Authorization"] = f"Bearer {token('dana', 'org_admin', 'acme')}"
+        assert (await org_admin.get(f"/api/jobs/{seed1['id']}")).status_code == 200
+        org_admin.headers["Authorization"] = f"Bearer {token('erin', 'org_admin', 'globex')}"
+        assert (await org_admin.get(f"/api/jobs/{seed1['id']}")).status_code == 404
+    async with client(service, "root") as root:  # an admin key sees everything
+        for method, path in probes[:1] + probes[4:5] + probes[7:9]:
+            assert (await root.request(method, path)).status_code == 200, path
+
+
+async def test_the_record_keeps_the_status_history(service, tmp_path: Path) -> None:
+    from agentqueue.records.store import Records
+
+    async with client(service, "alice") as http:
+        job = (await http.post("/v1/jobs/sentiment", json={"text": "good"})).json()
+        await poll(http, f"/v1/jobs/{job['id']}", lambda j: j["status"] == "SUCCEEDED",
+                   "the job to succeed")
+    db = Path(service["env"]["AGENTQUEUE_DATA_DIR"]) / "agentqueue.db"
+    records = await Records.connect(f"sqlite+aiosqlite:///{db}")
+    try:
+        history = await records.history("ai-jobs", job["id"])
+    finally:
+        await records.close()
+    assert [e.status for e in history] == ["queued", "active", "completed"]

@@ -1,0 +1,90 @@
+"""The repair service brings records back in line with Redis after crashes."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from agentqueue.engine.connection import connect
+from agentqueue.engine.queue import JobQueue
+from tests.conftest import delete_prefix
+from tests.support.processes import agentqueue, free_port
+from tests.support.waiting import eventually
+
+
+@pytest.fixture
+async def env(redis_url: str, tmp_path: Path) -> AsyncIterator[dict[str, str]]:
+    prefix = f"aqtest-{uuid.uuid4().hex[:10]}"
+    yield {
+        "REDIS_URL": redis_url, "QUEUE_PREFIX": prefix, "PORT": str(free_port()),
+        "AGENTQUEUE_DATA_DIR": str(tmp_path / "data"),
+        "REPAIR_INTERVAL_SECONDS": "0.3", "REPAIR_SETTLE_SECONDS": "0.5",
+    }
+    conn = connect(redis_url)
+    await delete_prefix(conn, prefix)
+    await conn.aclose()
+
+
+async def v1_job(http: httpx.AsyncClient, job_id: str, status: str) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        job: dict[str, Any] = (await http.get(f"/v1/jobs/{job_id}")).json()
+        return job if job["status"] == status else None
+
+    return await eventually(probe, timeout=30, what=f"job {job_id} {status}")
+
+
+async def test_a_job_finished_by_a_worker_killed_before_its_record_write_is_repaired(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    # The worker writes its records to a database of its own, as good as never: the state a
+    # worker SIGKILLed between finishing a job in Redis and writing the record leaves behind.
+    lost = {**env, "AGENTQUEUE_DATA_DIR": str(tmp_path / "elsewhere")}
+    with agentqueue("api", env, tmp_path / "api.log") as api:
+        await api.wait_healthy()
+        async with httpx.AsyncClient(base_url=api.base_url, timeout=30) as http:
+            job = (await http.post("/v1/jobs/sentiment", json={"text": "lovely"})).json()
+            redis_queue = JobQueue("ai-jobs", connect(env["REDIS_URL"]),
+                                   prefix=env["QUEUE_PREFIX"])
+            with agentqueue("worker", lost, tmp_path / "worker.log") as worker:
+
+                async def finished_in_redis() -> bool:
+                    view = await redis_queue.get(job["id"])
+                    return view is not None and view.state == "completed"
+
+                await eventually(finished_in_redis, what="the worker to finish the job")
+                worker.signal(signal.SIGKILL)
+                worker.wait_exit()
+            await redis_queue.close()
+            await redis_queue.client.aclose()
+            repaired = await v1_job(http, job["id"], "SUCCEEDED")
+            assert repaired["output"]["sentiment"] == "positive"
+
+
+async def test_a_recorded_job_missing_from_redis_is_queued_again(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    with agentqueue("serve", env, tmp_path / "serve.log") as serve:
+        await serve.wait_healthy()
+        async with httpx.AsyncClient(base_url=serve.base_url, timeout=30) as http:
+            await http.post("/v1/admin/queue/pause?queue=ai-jobs")
+            job = (await http.post("/v1/jobs/sentiment", json={"text": "awful"})).json()
+            # Lose the job from Redis, as a crash between the record and the queue write would.
+            redis_queue = JobQueue("ai-jobs", connect(env["REDIS_URL"]),
+                                   prefix=env["QUEUE_PREFIX"])
+            assert await redis_queue._queue.backend.remove(job["id"], True)
+
+            async def back_in_redis() -> bool:
+                return await redis_queue.get(job["id"]) is not None
+
+            await eventually(back_in_redis, what="the repair service to queue the job again")
+            await redis_queue.close()
+            await redis_queue.client.aclose()
+            await http.post("/v1/admin/queue/resume?queue=ai-jobs")
+            done = await v1_job(http, job["id"], "SUCCEEDED")
+            assert done["output"]["sentiment"] == "negative"
