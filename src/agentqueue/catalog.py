@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from agentqueue.config import Settings
 from agentqueue.handlers import inputs
+from agentqueue.handlers.webhooks import WebhookInput
 
 
 @dataclass(frozen=True)
@@ -32,5 +33,6 @@ def job_types(settings: Settings) -> dict[str, JobType]:
             JobType("generate-completion", ai_tasks, inputs.CompletionInput),
             JobType("generate-embeddings", ai_tasks, inputs.EmbeddingsInput),
             JobType("agent-task", settings.agent_tasks_queue_name, None),
+            JobType("webhook", settings.webhooks_queue_name, WebhookInput),
         )
     }

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, validation_alias="DATABASE_URL")
     # Auth: JWT for the seeds' admin endpoints; per-key rate limit; request limits.
     jwt_secret: SecretStr | None = Field(None, validation_alias="JWT_SECRET")
+    webhook_secret: SecretStr | None = Field(None, validation_alias="WEBHOOK_SECRET")
     rate_limit_per_minute: int = Field(600, ge=0, validation_alias="RATE_LIMIT_PER_MINUTE")
     max_body_bytes: int = Field(1_000_000, ge=1024, validation_alias="MAX_BODY_BYTES")
     max_page_size: int = Field(100, ge=1, validation_alias="MAX_PAGE_SIZE")
@@ -45,6 +46,7 @@ class Settings(BaseSettings):
     agent_queue_name: str = Field("agent-queue", validation_alias="AGENT_QUEUE_NAME")
     ai_jobs_queue_name: str = Field("ai-jobs", validation_alias="AI_JOBS_QUEUE_NAME")
     ai_tasks_queue_name: str = Field("ai-tasks", validation_alias="AI_TASKS_QUEUE_NAME")
+    webhooks_queue_name: str = Field("webhooks", validation_alias="WEBHOOKS_QUEUE_NAME")
     agent_tasks_queue_name: str = Field("agent-tasks", validation_alias="AGENT_TASKS_QUEUE_NAME")
     queue_concurrency: int = Field(5, ge=1, le=10_000, validation_alias="QUEUE_CONCURRENCY")
     job_attempts: int = Field(3, ge=1, validation_alias="QUEUE_ATTEMPTS")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from agentqueue.handlers.ai_tasks import AiTaskHandlers
 from agentqueue.handlers.providers import ProviderPool
 from agentqueue.handlers.record_sync import RecordSync
 from agentqueue.handlers.sessions import SessionStore
+from agentqueue.handlers.webhooks import WebhookHandler
 from agentqueue.keys_cli import database_url
 from agentqueue.records.migrations import upgrade
 from agentqueue.records.store import Records
@@ -31,13 +33,35 @@ from agentqueue.submission import JobSubmitter
 log = logging.getLogger("agentqueue")
 
 
-def queue_defaults(settings: Settings) -> QueueDefaults:
-    return QueueDefaults(
-        attempts=settings.job_attempts,
-        backoff_ms=settings.job_backoff_ms,
-        keep_completed=settings.keep_completed,
-        keep_failed=settings.keep_failed,
-    )
+HOUR, DAY, WEEK = 3600, 86_400, 604_800
+
+
+def queue_defaults(settings: Settings, queue: str) -> QueueDefaults:
+    """Each queue's attempts, backoff and retention, as its seed says.
+
+    QUEUE_ATTEMPTS, QUEUE_BACKOFF_MS, QUEUE_KEEP_COMPLETED and QUEUE_KEEP_FAILED, when set,
+    apply to every queue.
+    """
+    s = settings
+    profiles = {
+        # seed 000: 3 attempts from 2 s, the last 100 completed and 100 failed
+        s.agent_queue_name: QueueDefaults(3, 2000, 100, 100),
+        # seed 003: 3 attempts (webhooks 5) from 2 s; completed kept 1 h, failed 7 days
+        s.ai_jobs_queue_name: QueueDefaults(3, 2000, 1000, 5000, HOUR, WEEK),
+        s.webhooks_queue_name: QueueDefaults(5, 2000, 1000, 5000, HOUR, WEEK),
+        # seed 004: 3 attempts from 5 s, the last 100 completed and 500 failed
+        s.ai_tasks_queue_name: QueueDefaults(3, 5000, 100, 500),
+        # seed 002: 3 attempts from 2 s; completed 24 h / 1000, failed 7 days / 5000
+        s.agent_tasks_queue_name: QueueDefaults(3, 2000, 1000, 5000, DAY, WEEK),
+    }
+    overrides = {
+        field: getattr(s, setting)
+        for field, setting in (("attempts", "job_attempts"), ("backoff_ms", "job_backoff_ms"),
+                               ("keep_completed", "keep_completed"),
+                               ("keep_failed", "keep_failed"))
+        if setting in s.model_fields_set
+    }
+    return dataclasses.replace(profiles.get(queue, QueueDefaults()), **overrides)
 
 
 @dataclass
@@ -72,7 +96,7 @@ class Services:
         client = connect(url)
         queues = {
             name: JobQueue(name, client, prefix=settings.queue_prefix,
-                           defaults=queue_defaults(settings))
+                           defaults=queue_defaults(settings, name))
             for name in queue_names(settings)
         }
         return cls(settings, url, client, queues, records, JobSubmitter(queues, records),
@@ -141,7 +165,7 @@ def build_ai_runtime(settings: Settings, redis_url: str) -> AiRuntime:
 
 def queue_names(settings: Settings) -> list[str]:
     return [
-        settings.agent_queue_name, settings.ai_jobs_queue_name,
+        settings.agent_queue_name, settings.ai_jobs_queue_name, settings.webhooks_queue_name,
         settings.ai_tasks_queue_name, settings.agent_tasks_queue_name,
     ]
 
@@ -180,6 +204,8 @@ def build_workers(
         settings.ai_jobs_queue_name: ai.register_ai_jobs,
         settings.ai_tasks_queue_name: ai.register_ai_tasks,
         settings.agent_tasks_queue_name: ai.register_agent_tasks,
+        settings.webhooks_queue_name: WebhookHandler(
+            secret=settings.secret("webhook_secret")).register,
     }
     wanted = queues or list(registrations)
     unknown = [q for q in wanted if q not in registrations]

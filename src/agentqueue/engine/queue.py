@@ -38,16 +38,22 @@ class QueueDefaults:
 
     attempts: int = 3
     backoff_ms: int = 2000
-    keep_completed: int = 100
+    keep_completed: int = 100  # how many finished jobs Redis keeps…
     keep_failed: int = 100
+    keep_completed_s: int | None = None  # …and, if set, for how long (seconds)
+    keep_failed_s: int | None = None
 
     def job_options(self) -> dict[str, Any]:
         return {
             "attempts": self.attempts,
             "backoff": {"type": "exponential", "delay": self.backoff_ms},
-            "removeOnComplete": self.keep_completed,
-            "removeOnFail": self.keep_failed,
+            "removeOnComplete": _keep(self.keep_completed, self.keep_completed_s),
+            "removeOnFail": _keep(self.keep_failed, self.keep_failed_s),
         }
+
+
+def _keep(count: int, age_s: int | None) -> int | dict[str, int]:
+    return {"count": count, "age": age_s} if age_s else count
 
 
 class CancelOutcome(Enum):
