@@ -2,8 +2,8 @@
 
 A small maintenance loop in the style of River's: every `interval_s` it looks at records that
 have not moved for a while and
-- a `queued` record whose job is missing from Redis, and never started, is queued again (the
-  API or a worker died between writing the record and queueing the job);
+- a `pending` or `queued` record whose job is missing from Redis, and never started, is queued
+  again (the API died between writing the record and queueing the job);
 - a `queued` or `active` record whose job finished in Redis takes the outcome from Redis (a
   worker died between finishing the job and writing the record);
 - an `active` record whose job vanished from Redis is marked failed, saying so.
@@ -73,7 +73,8 @@ class RepairService:
     async def run_once(self) -> RepairReport:
         report = RepairReport()
         before = datetime.now(UTC) - timedelta(seconds=self.settle_s)
-        for record in await self.records.in_status_since(["queued", "active"], before):
+        for record in await self.records.in_status_since(["pending", "queued", "active"],
+                                                         before):
             queue = self.queues.get(record.queue)
             if queue is not None:
                 await self._repair(record, queue, report)
@@ -82,7 +83,7 @@ class RepairService:
     async def _repair(self, record: JobRecordView, queue: JobQueue, report: RepairReport) -> None:
         view = await queue.get(record.job_id)
         if view is None:
-            if record.status == "queued" and record.started_at is None:
+            if record.status in ("pending", "queued") and record.started_at is None:
                 options = {"jobId": record.job_id, "attempts": record.max_attempts}
                 await queue.add(record.type, record.data, **options)
                 await self.records.mark(record.queue, record.job_id, "queued",

@@ -1,10 +1,11 @@
 """Accepting a job: its record is written before it is queued, and before the API answers.
 
 The job's id is reserved from BullMQ's own counter first, so the record and the Redis job share
-it (ids stay "1", "2", … as BullMQ users expect). The record is created `queued`: a worker may
-take the job the instant it is in Redis, so nothing may set the status after the add. A record
-left `queued` without its Redis job (a crash between the two writes) is queued again by the
-repair service; the job is never lost.
+it (ids stay "1", "2", … as BullMQ users expect). The record goes `pending` → `queued` (seed
+002's lifecycle) before the job is added: a worker may take the job the instant it is in Redis,
+so nothing but the worker may set the status after the add. A record left `queued` without its
+Redis job (a crash between the writes) is queued again by the repair service; the job is never
+lost.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class JobSubmitter:
         create = functools.partial(
             self.records.create_job, queue=queue, type=name, data=data, owner=owner, name=title,
             description=description, max_attempts=attempts or jobs.defaults.attempts,
-            priority=priority or 0, status="queued",
+            priority=priority or 0, status="pending",
         )
         try:
             record = await create(job_id=job_id)
@@ -65,6 +66,9 @@ class JobSubmitter:
             await jobs.advance_ids(highest)
             job_id = await jobs.next_id()
             record = await create(job_id=job_id)
+        # Queued before it is in Redis: once it is, a worker may take it at any instant, and
+        # nothing but the worker may move the record on.
+        await self.records.mark(queue, job_id, "queued")
         options: dict[str, Any] = {}
         if priority:
             options["priority"] = priority
@@ -78,4 +82,4 @@ class JobSubmitter:
             # Redis refused it: the record says so, the caller gets an error (no silent queueing).
             await self.records.mark(queue, job_id, "failed", error="could not be queued")
             raise
-        return record
+        return record.model_copy(update={"status": "queued"})

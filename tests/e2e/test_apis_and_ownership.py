@@ -260,4 +260,5 @@ async def test_the_record_keeps_the_status_history(service, tmp_path: Path) -> N
         history = await records.history("ai-jobs", job["id"])
     finally:
         await records.close()
-    assert [e.status for e in history] == ["queued", "active", "completed"]
+    # seed 002's lifecycle: pending -> queued -> running (active) -> completed
+    assert [e.status for e in history] == ["pending", "queued", "active", "completed"]

@@ -42,7 +42,7 @@ from agentqueue.handlers.agent_chat import BATCH, CHAT
 from agentqueue.handlers.sessions import new_session_id
 from agentqueue.records.views import JobRecordView
 from agentqueue.services import Services
-from agentqueue.timefmt import iso_from_ms, iso_now
+from agentqueue.timefmt import iso_from_datetime, iso_from_ms, iso_now
 
 PREFIX = "/agent/queue"
 router = APIRouter(prefix=PREFIX, tags=["agent queue (seed 000)"])
@@ -113,16 +113,13 @@ def record_out(record: JobRecordView) -> JobOut:
         progress=_percent(record.progress),
         data=record.data,
         result=record.result,
-        createdAt=_iso(record.created_at),
-        processedAt=_iso(record.started_at),
-        finishedAt=_iso(record.finished_at),
+        createdAt=iso_from_datetime(record.created_at),
+        processedAt=iso_from_datetime(record.started_at),
+        finishedAt=iso_from_datetime(record.finished_at),
         attemptsMade=record.attempts_made,
         failedReason=record.error,
     )
 
-
-def _iso(moment: Any) -> str | None:
-    return iso_from_ms(int(moment.timestamp() * 1000)) if moment else None
 
 
 def found_out(found: FoundJob) -> JobOut:

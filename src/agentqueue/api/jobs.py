@@ -18,6 +18,7 @@ from agentqueue.api.submit import validated_data
 from agentqueue.catalog import job_types
 from agentqueue.records.views import JobRecordView
 from agentqueue.services import Services
+from agentqueue.timefmt import iso_from_datetime
 
 router = APIRouter(prefix="/api/jobs", tags=["background jobs (seed 001)"])
 
@@ -84,9 +85,6 @@ def _progress(raw: Any, message: str | None = None) -> Progress:
     return Progress(current=value, total=100, percentage=value, message=message)
 
 
-def _iso(moment: Any) -> str | None:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z") if moment else None
-
 
 def job_out(record: JobRecordView, live_progress: Any = None) -> JobOut:
     status = "pending" if record.status == "queued" else record.status
@@ -97,8 +95,9 @@ def job_out(record: JobRecordView, live_progress: Any = None) -> JobOut:
         data=record.data, result=record.result, error=record.error,
         attempts=record.attempts_made, maxAttempts=record.max_attempts,
         priority=record.priority, userId=record.user_id, organizationId=record.org_id,
-        createdAt=_iso(record.created_at), startedAt=_iso(record.started_at),
-        completedAt=_iso(record.finished_at),
+        createdAt=iso_from_datetime(record.created_at),
+        startedAt=iso_from_datetime(record.started_at),
+        completedAt=iso_from_datetime(record.finished_at),
     )
 
 

@@ -18,6 +18,7 @@ from agentqueue.engine.queue import JobQueue
 from agentqueue.handlers import inputs
 from agentqueue.records.views import JobRecordView
 from agentqueue.services import Services
+from agentqueue.timefmt import iso_from_datetime
 
 router = APIRouter(prefix="/v1/jobs", tags=["AI jobs (seed 003)"])
 admin_router = APIRouter(prefix="/v1/admin/queue", tags=["AI jobs admin (seed 003)"])
@@ -51,9 +52,6 @@ class JobList(BaseModel):
     offset: int
 
 
-def _iso(moment: Any) -> str | None:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z") if moment else None
-
 
 def job_out(record: JobRecordView) -> JobOut:
     result = record.result if isinstance(record.result, dict) else None
@@ -63,7 +61,8 @@ def job_out(record: JobRecordView) -> JobOut:
         input=record.data, output=output, error=record.error,
         tokenUsed=record.input_tokens + record.output_tokens,
         costCents=round(float(record.cost_usd) * 100, 6),
-        createdAt=_iso(record.created_at), completedAt=_iso(record.finished_at),
+        createdAt=iso_from_datetime(record.created_at),
+        completedAt=iso_from_datetime(record.finished_at),
     )
 
 

@@ -27,7 +27,12 @@ from anthropic.types import (
     ToolUseBlock,
 )
 
-from agentqueue.ai.providers.base import CapabilityUnavailable, ProviderError, TextCallback
+from agentqueue.ai.providers.base import (
+    CapabilityUnavailable,
+    ProviderError,
+    TextCallback,
+    safe_error_text,
+)
 from agentqueue.ai.providers.openai_provider import tool_call_from_json
 from agentqueue.ai.types import (
     ChatMessage,
@@ -42,7 +47,6 @@ DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_MODEL = "claude-3-5-haiku-latest"
 DEFAULT_MAX_TOKENS = 1024  # the messages API requires max_tokens on every request
 RESULT_TOOL = "result"  # the tool forced to get an answer that fits a JSON schema
-_MAX_ERROR_DETAIL = 300
 # Error types (in an error body or a mid-stream error event) worth trying again.
 _RETRYABLE_ERROR_TYPES = {"overloaded_error", "api_error", "rate_limit_error", "timeout_error"}
 
@@ -294,15 +298,12 @@ class AnthropicProvider:
             message = f"reported an error mid-stream: {_detail(exc.body, exc.message)}"
         else:
             message, retryable, status = f"failed: {exc}", True, None
-        text = _truncate(f"{self._where(model_name)} {message}")
-        return ProviderError(self._redact(text), retryable=retryable, status_code=status)
+        text = safe_error_text(f"{self._where(model_name)} {message}", self._api_key)
+        return ProviderError(text, retryable=retryable, status_code=status)
 
     def _stream_broke(self, exc: Exception, model_name: str) -> ProviderError:
-        text = _truncate(f"{self._where(model_name)} stream broke: {type(exc).__name__}: {exc}")
-        return ProviderError(self._redact(text), retryable=True)
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, "[redacted]")
+        text = f"{self._where(model_name)} stream broke: {type(exc).__name__}: {exc}"
+        return ProviderError(safe_error_text(text, self._api_key), retryable=True)
 
 
 @dataclass
@@ -355,10 +356,6 @@ def _detail(body: object, fallback: str) -> str:
             return f"{kind}: {error['message']}" if kind else str(error["message"])
         return json.dumps(body)
     return str(body) if body else fallback
-
-
-def _truncate(text: str) -> str:
-    return text if len(text) <= _MAX_ERROR_DETAIL else text[: _MAX_ERROR_DETAIL - 3] + "..."
 
 
 def to_wire_tool(tool: ToolSpec) -> dict[str, Any]:

@@ -35,6 +35,15 @@ class ProviderError(Exception):
         return self.message
 
 
+MAX_ERROR_TEXT = 300
+
+
+def safe_error_text(text: str, secret: str) -> str:
+    """An error message fit to show: the secret removed (before any cut), at most 300 chars."""
+    text = text.replace(secret, "[redacted]") if secret else text
+    return text if len(text) <= MAX_ERROR_TEXT else text[: MAX_ERROR_TEXT - 3] + "..."
+
+
 class ProviderNotConfigured(ProviderError):
     """The requested provider cannot be used with the current settings."""
 

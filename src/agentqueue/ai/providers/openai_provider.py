@@ -15,7 +15,7 @@ from typing import Any
 import openai
 from openai import AsyncOpenAI
 
-from agentqueue.ai.providers.base import ProviderError, TextCallback
+from agentqueue.ai.providers.base import ProviderError, TextCallback, safe_error_text
 from agentqueue.ai.types import (
     ChatMessage,
     EmbeddingResult,
@@ -29,7 +29,6 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
 JSON_SCHEMA_NAME = "result"
-_MAX_ERROR_DETAIL = 300
 
 
 class OpenAIProvider:
@@ -204,15 +203,12 @@ class OpenAIProvider:
             message, retryable, status = f"reported an error: {exc.message}", True, None
         else:
             message, retryable, status = f"failed: {exc}", True, None
-        text = _truncate(f"{self._where(model_name)} {message}")
-        return ProviderError(self._redact(text), retryable=retryable, status_code=status)
+        text = safe_error_text(f"{self._where(model_name)} {message}", self._api_key)
+        return ProviderError(text, retryable=retryable, status_code=status)
 
     def _stream_broke(self, exc: Exception, model_name: str) -> ProviderError:
-        text = _truncate(f"{self._where(model_name)} stream broke: {type(exc).__name__}: {exc}")
-        return ProviderError(self._redact(text), retryable=True)
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, "[redacted]")
+        text = f"{self._where(model_name)} stream broke: {type(exc).__name__}: {exc}"
+        return ProviderError(safe_error_text(text, self._api_key), retryable=True)
 
 
 @dataclass
@@ -250,10 +246,6 @@ def _detail(exc: openai.APIStatusError) -> str:
             return str(error["message"])
         return json.dumps(body)
     return str(body) if body else exc.message
-
-
-def _truncate(text: str) -> str:
-    return text if len(text) <= _MAX_ERROR_DETAIL else text[: _MAX_ERROR_DETAIL - 3] + "..."
 
 
 def to_wire_tool(tool: ToolSpec) -> dict[str, Any]:
