@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from agentqueue.api.auth import Authenticator, Principal, current_principal
 from agentqueue.api.errors import install_error_handlers
-from agentqueue.api.limits import BodySizeLimit, RateLimiter, limit_query, page_limit
+from agentqueue.api.limits import BodySizeLimit, RateLimiter, page_limit
 from tests.support.waiting import eventually
 
 SECRET = "test-secret-" + "0123456789abcdef" * 4
@@ -243,22 +243,3 @@ def test_page_limit_caps_and_refuses_nonsense() -> None:
     with pytest.raises(Exception) as caught:
         page_limit(0, 100)
     assert getattr(caught.value, "status_code", None) == 400
-
-
-async def test_limit_query_in_a_route() -> None:
-    app = FastAPI()
-    install_error_handlers(app)
-
-    @app.get("/items")
-    async def items(limit: Annotated[int, Depends(limit_query(20, 100))]) -> dict[str, int]:
-        return {"limit": limit}
-
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-        assert (await http.get("/items")).json() == {"limit": 20}
-        assert (await http.get("/items?limit=7")).json() == {"limit": 7}
-        assert (await http.get("/items?limit=5000")).json() == {"limit": 100}
-        refused = await http.get("/items?limit=0")
-        assert refused.status_code == 400
-        assert refused.json() == {"success": False, "message": "limit must be at least 1"}
-        assert (await http.get("/items?limit=lots")).status_code == 400

@@ -27,10 +27,6 @@ class Cost(BaseModel):
     priced: bool  # False when the model is not in the table: usd is then 0
     model: str
 
-    @property
-    def cents(self) -> float:
-        return round(self.usd * 100, 6)
-
 
 class PriceTableError(ValueError):
     pass

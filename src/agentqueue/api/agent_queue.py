@@ -21,6 +21,7 @@ from agentqueue.api.auth import Principal, admin_principal
 from agentqueue.api.errors import ApiError
 from agentqueue.api.job_actions import cancel_job as cancel_found
 from agentqueue.api.job_actions import retry_job as retry_found
+from agentqueue.api.limits import page_limit
 from agentqueue.api.schemas.agent_queue import (
     BatchQueuedResponse,
     BatchRequest,
@@ -273,7 +274,7 @@ async def recent_jobs(
 ) -> JobsResponse:
     """Recent jobs, newest first: the caller's own, unless an admin. Kept in the records, so
     jobs Redis has already dropped are listed too."""
-    limit = min(limit, services.settings.max_page_size)
+    limit = page_limit(limit, services.settings.max_page_size)
     if status in ("delayed", "paused"):
         # Only Redis knows these; the records say which of them the caller may see.
         views = await services.agent_queue.list_jobs(_FILTER[status], limit)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from agentqueue.api.access import Caller, FoundJob, ServicesDep, find_job, owner_of, scope_of
 from agentqueue.api.errors import ApiError
 from agentqueue.api.job_actions import cancel_job, retry_job
+from agentqueue.api.limits import page_limit
 from agentqueue.api.submit import validated_data
 from agentqueue.catalog import job_types
 from agentqueue.records.views import JobRecordView
@@ -164,7 +165,7 @@ async def list_jobs(
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JobList:
-    limit = min(limit, services.settings.max_page_size)
+    limit = page_limit(limit, services.settings.max_page_size)
     records, total = await services.records.list_jobs(
         types=[type] if type else None, statuses=_STATUSES[status] if status else None,
         limit=limit, offset=offset, **scope_of(caller),

@@ -4,17 +4,16 @@
   in Redis so every API process shares the budget; over it, 429 with `Retry-After`.
 - `BodySizeLimit`: a pure-ASGI middleware answering 413 to a request body over `max_bytes`,
   whether it declares its length or streams it.
-- `page_limit` / `limit_query`: cap a list endpoint's `limit` parameter.
+- `page_limit`: cap a list endpoint's `limit` parameter.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from fastapi import HTTPException, Query
+from fastapi import HTTPException
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -193,22 +192,3 @@ def page_limit(limit: int, cap: int) -> int:
     if limit < 1:
         raise HTTPException(status_code=400, detail="limit must be at least 1")
     return min(limit, cap)
-
-
-def limit_query(default: int, cap: int, *, alias: str = "limit") -> Callable[..., int]:
-    """A FastAPI dependency reading the `limit` query parameter, capped by `page_limit`.
-
-        @router.get("/jobs")
-        async def list_jobs(limit: int = Depends(limit_query(20, 100))): ...
-
-    `?limit=500` returns 100 items; `?limit=0` answers 400; no parameter means `default`.
-    """
-    if not 1 <= default <= cap:
-        raise ValueError("default must be between 1 and cap")
-
-    def dependency(
-        limit: int = Query(default, alias=alias, description=f"page size, at most {cap}"),
-    ) -> int:
-        return page_limit(limit, cap)
-
-    return dependency

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from agentqueue.api.access import Caller, ServicesDep, find_job, owner_of, scope_of
 from agentqueue.api.auth import Principal, require_jwt_or_admin_key
 from agentqueue.api.errors import ApiError
+from agentqueue.api.limits import page_limit
 from agentqueue.api.submit import model_data, validated_data
 from agentqueue.catalog import job_types
 from agentqueue.engine.queue import JobQueue
@@ -119,7 +120,7 @@ async def list_jobs(
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JobList:
-    limit = min(limit, services.settings.max_page_size)
+    limit = page_limit(limit, services.settings.max_page_size)
     records, total = await services.records.list_jobs(
         queues=[services.settings.ai_jobs_queue_name], limit=limit, offset=offset,
         **scope_of(caller),

@@ -137,10 +137,6 @@ class WorkerRuntime:
         """Run `hook` after the worker has stopped (close provider clients and the like)."""
         self._shutdown_hooks.append(hook)
 
-    @property
-    def active_jobs(self) -> int:
-        return len(self._running)
-
     async def start(self) -> None:
         opts = self.options
         self._client = connect(self.redis_url, max_connections=pool_size_for(opts.concurrency))

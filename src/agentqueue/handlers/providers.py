@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agentqueue.ai.factory import available_provider_names, build_provider
-from agentqueue.ai.providers.base import Provider, ProviderNotConfigured
+from agentqueue.ai.providers.base import Provider
 from agentqueue.config import Settings
 
 
@@ -39,13 +39,6 @@ class ProviderPool:
             # "auto" and an explicit name may resolve to the same provider: share it.
             self._built[key] = self._built.setdefault(provider.name, provider)
         return self._built[key]
-
-    def check(self, name: str | None) -> None:
-        """Raise ProviderNotConfigured when a job asks for a provider that is not set up."""
-        if name is not None and name.strip().lower() not in {"auto", *self.names}:
-            raise ProviderNotConfigured(
-                f"provider {name!r} is not configured; available: {', '.join(self.names)}"
-            )
 
     async def aclose(self) -> None:
         for provider in {id(p): p for p in self._built.values()}.values():
