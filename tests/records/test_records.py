@@ -318,6 +318,25 @@ async def test_terminal_state_is_not_reverted(records: Records, clock: Clock) ->
         await records.mark("ai-jobs", "t", "running")
 
 
+async def test_a_late_event_of_an_earlier_attempt_is_ignored(
+    records: Records, clock: Clock
+) -> None:
+    await new_job(records, "late", max_attempts=3)
+    await records.mark("ai-jobs", "late", "active", attempt=1)
+    clock.advance(seconds=1)
+    # Attempt 2 starts before attempt 1's "failed, will retry" write lands.
+    await records.mark("ai-jobs", "late", "active", attempt=2)
+    assert await records.mark("ai-jobs", "late", "queued", attempt=1, message="will retry")
+    job = await records.get("ai-jobs", "late")
+    assert job is not None and (job.status, job.attempts_made) == ("active", 2)
+    # A manual retry after the job failed starts its attempts from 0 again.
+    await records.mark("ai-jobs", "late", "failed", attempt=3, error="gave up")
+    await records.mark("ai-jobs", "late", "queued", attempt=0, message="retried by hand")
+    await records.mark("ai-jobs", "late", "active", attempt=1)
+    job = await records.get("ai-jobs", "late")
+    assert job is not None and (job.status, job.attempts_made) == ("active", 1)
+
+
 async def test_list_jobs_filters_paging_and_order(records: Records, clock: Clock) -> None:
     specs = [
         ("j1", "ai-jobs", "summarize", ALICE),

@@ -39,7 +39,8 @@ async def retry_job(services: Services, queue: str, job_id: str, found: FoundJob
             state = record.status if record else found.state
             raise ApiError(409, f"Job {job_id} cannot be retried: job is {state}; only failed "
                                 "jobs can be retried")
-        await services.records.mark(queue, job_id, "queued", message="retried by hand")
+        await services.records.mark(queue, job_id, "queued", attempt=0,
+                                    message="retried by hand")
         await jobs.forget_tombstone(job_id)
         await jobs.add(record.type, record.data, jobId=job_id, attempts=record.max_attempts)
         return
@@ -48,7 +49,9 @@ async def retry_job(services: Services, queue: str, job_id: str, found: FoundJob
                             "only failed jobs can be retried")
     if record is not None:
         # Before the retry: a worker may take the job the moment it is back in the queue.
-        await services.records.mark(queue, job_id, "queued", message="retried by hand")
+        # Attempts start again from 0, as in Redis.
+        await services.records.mark(queue, job_id, "queued", attempt=0,
+                                    message="retried by hand")
     try:
         await jobs.retry(job_id)
     except (JobNotRetryable, KeyError) as exc:

@@ -204,7 +204,8 @@ class Records:
 
         Arguments left as None leave the record's value alone; `usage` is the job's running
         TOTAL (input tokens, output tokens, cost in USD) and replaces the stored one, so a retry
-        never double-counts. The same (status, attempt) as the last event adds no second event.
+        never double-counts. The same (status, attempt) as the last event adds no second event,
+        and while the job runs, an event of an earlier attempt than the record's is ignored.
         A terminal record (completed/failed/cancelled) ignores every status but 'queued' (a
         manual retry, which clears finished_at) and a repeat of its own status (which may still
         fill in fields). 'completed' clears the error of earlier attempts unless one is given.
@@ -222,6 +223,8 @@ class Records:
             previous = job.status
             if previous in TERMINAL and status not in (previous, "queued"):
                 return True  # a late event for an attempt that is over
+            if previous not in TERMINAL and attempt is not None and attempt < job.attempts_made:
+                return True  # a late event of an earlier attempt (the next one has begun)
             if attempt is not None:
                 job.attempts_made = attempt
             if status != previous:
