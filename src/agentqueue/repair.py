@@ -97,8 +97,7 @@ class RepairService:
         if view.state not in ("completed", "failed", "cancelled"):
             return
         meter = JobMeter(queue.client, prefix=queue.prefix, queue=queue.name, job_id=view.id)
-        spent = await meter.usage()
-        usage = (spent.input_tokens, spent.output_tokens, spent.cost_usd)
+        usage = (await meter.usage()).totals
         if view.state == "completed":
             await self.records.mark(record.queue, record.job_id, "completed",
                                     attempt=view.attempts_made, result=view.result, usage=usage,

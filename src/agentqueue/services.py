@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -149,15 +150,16 @@ def build_ai_runtime(settings: Settings, redis_url: str) -> AiRuntime:
     dataset = str(settings.agent_dataset) if settings.agent_dataset else None
     tools = default_tools(dataset)
     client = connect(redis_url)
-    memory = {"prefix": settings.queue_prefix, "max_messages": settings.max_history_messages}
+    memory = functools.partial(SessionStore, client, prefix=settings.queue_prefix,
+                               max_messages=settings.max_history_messages)
     return AiRuntime(
         providers=ProviderPool(settings),
         prices=PriceTable.load(file=settings.prices_file, inline=settings.prices_inline),
         tools=tools,
         agents=AgentRegistry.load(settings.agents_file, tools.names()),
         client=client,
-        sessions=SessionStore(client, kind="session", **memory),  # type: ignore[arg-type]
-        conversations=SessionStore(client, kind="conversation", **memory),  # type: ignore[arg-type]
+        sessions=memory(kind="session"),
+        conversations=memory(kind="conversation"),
         prefix=settings.queue_prefix,
         max_agent_steps=settings.agent_max_steps,
     )

@@ -77,7 +77,7 @@ async def test_a_recorded_job_missing_from_redis_is_queued_again(
             # Lose the job from Redis, as a crash between the record and the queue write would.
             redis_queue = JobQueue("ai-jobs", connect(env["REDIS_URL"]),
                                    prefix=env["QUEUE_PREFIX"])
-            assert await redis_queue._queue.backend.remove(job["id"], True)
+            assert await redis_queue.remove(job["id"])
 
             async def back_in_redis() -> bool:
                 return await redis_queue.get(job["id"]) is not None

@@ -236,7 +236,7 @@ class JobQueue:
             return CancelOutcome.ALREADY_FINISHED
         # Recorded first so a worker that picks the job up at this very moment drops it.
         await self.client.sadd(cancel_requests_key(self.prefix, self.name), job_id)
-        if state in PENDING_STATES and await self._queue.backend.remove(job_id, True):
+        if state in PENDING_STATES and await self.remove(job_id):
             await self._write_tombstone(JobView.from_job(job, state))
             await self.client.srem(cancel_requests_key(self.prefix, self.name), job_id)
             return CancelOutcome.CANCELLED
@@ -247,6 +247,10 @@ class JobQueue:
                 break
             await asyncio.sleep(0.05)
         return CancelOutcome.REQUESTED
+
+    async def remove(self, job_id: str) -> bool:
+        """Delete a job that no worker holds; False if it is locked by one."""
+        return bool(await self._queue.backend.remove(job_id, True))
 
     async def close(self) -> None:
         await self._queue.close()

@@ -59,7 +59,6 @@ class AgentChatHandlers:
 
     async def _answer(
         self,
-        ctx: JobContext,
         provider: Provider,
         item: dict[str, Any],
         session_id: str,
@@ -103,7 +102,7 @@ class AgentChatHandlers:
         provider, meter = self._provider(ctx)
         await ctx.progress(10)
         stream = ChatProgress(ctx)
-        reply = await self._answer(ctx, provider, data, session_id, ctx.id, stream)
+        reply = await self._answer(provider, data, session_id, ctx.id, stream)
         await stream.close()
         elapsed_ms = int((time.monotonic() - started) * 1000)
         await ctx.progress(100)
@@ -132,7 +131,7 @@ class AgentChatHandlers:
             session_id = item.get("sessionId") or new_session_id()
             item_started = time.monotonic()
             try:
-                reply = await self._answer(ctx, provider, item, session_id, f"{ctx.id}:{index}")
+                reply = await self._answer(provider, item, session_id, f"{ctx.id}:{index}")
                 results.append({
                     "index": index,
                     "success": True,

@@ -13,7 +13,13 @@ from agentqueue.ai import tasks
 from agentqueue.ai.agent import run_agent
 from agentqueue.ai.types import AgentStep, ChatMessage
 from agentqueue.engine.worker import JobContext, PermanentJobError, WorkerRuntime
-from agentqueue.handlers.ai_runtime import AiRuntime, guarded, parse_input, task_result
+from agentqueue.handlers.ai_runtime import (
+    AiRuntime,
+    guarded,
+    parse_input,
+    task_result,
+    usage_fields,
+)
 from agentqueue.handlers.inputs import (
     ClassifyInput,
     CompletionInput,
@@ -24,6 +30,7 @@ from agentqueue.handlers.inputs import (
     SummarizeInput,
     TranslateInput,
 )
+from agentqueue.handlers.metering import JobMeter
 from agentqueue.handlers.streaming import TextProgress
 
 # Named as the seed 003 processor logs: "Processing job … of type SUMMARIZE for org …"
@@ -72,7 +79,9 @@ class AiTaskHandlers:
 
         return run
 
-    async def _finish(self, ctx: JobContext, meter: Any, out: tasks.TaskOutput) -> dict[str, Any]:
+    async def _finish(
+        self, ctx: JobContext, meter: JobMeter, out: tasks.TaskOutput
+    ) -> dict[str, Any]:
         await ctx.progress(100)
         return task_result(out, await meter.usage())
 
@@ -203,8 +212,7 @@ class AiTaskHandlers:
             "provider": reply.provider,
             "model": reply.model,
             "toolCalls": [s.model_dump(exclude={"tool_call_id"}) for s in reply.steps],
-            **task_result(tasks.TaskOutput(output={}, provider=reply.provider,
-                                           model=reply.model), usage),
+            **usage_fields(usage),
         }
 
 

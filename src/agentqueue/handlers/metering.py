@@ -48,6 +48,11 @@ class JobUsage(BaseModel):
         return self.input_tokens + self.output_tokens
 
     @property
+    def totals(self) -> tuple[int, int, float]:
+        """(input tokens, output tokens, cost in USD), as job records store them."""
+        return self.input_tokens, self.output_tokens, self.cost_usd
+
+    @property
     def cost_cents(self) -> float:
         return round(self.cost_usd * 100, 6)
 

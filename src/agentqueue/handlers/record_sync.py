@@ -40,8 +40,8 @@ class RecordSync:
         await self.records.set_progress(ctx.queue, ctx.id, progress)
 
     async def _usage(self, queue: str, job_id: str) -> tuple[int, int, float]:
-        usage = await JobMeter(self.client, prefix=self.prefix, queue=queue, job_id=job_id).usage()
-        return usage.input_tokens, usage.output_tokens, usage.cost_usd
+        meter = JobMeter(self.client, prefix=self.prefix, queue=queue, job_id=job_id)
+        return (await meter.usage()).totals
 
     async def on_completed(self, queue: str, job: Job, result: Any) -> None:
         job_id = str(job.id)
