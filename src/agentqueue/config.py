@@ -6,8 +6,10 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agentqueue.net.destinations import parse_networks
 
 
 class Settings(BaseSettings):
@@ -34,6 +36,8 @@ class Settings(BaseSettings):
     # Auth: JWT for the seeds' admin endpoints; per-key rate limit; request limits.
     jwt_secret: SecretStr | None = Field(None, validation_alias="JWT_SECRET")
     webhook_secret: SecretStr | None = Field(None, validation_alias="WEBHOOK_SECRET")
+    # Networks webhooks may reach though not public (e.g. "10.0.0.0/8,127.0.0.1"); empty: none.
+    webhook_allowed_networks: str = Field("", validation_alias="WEBHOOK_ALLOWED_NETWORKS")
     rate_limit_per_minute: int = Field(600, ge=0, validation_alias="RATE_LIMIT_PER_MINUTE")
     max_body_bytes: int = Field(1_000_000, ge=1024, validation_alias="MAX_BODY_BYTES")
     max_page_size: int = Field(100, ge=1, validation_alias="MAX_PAGE_SIZE")
@@ -76,6 +80,12 @@ class Settings(BaseSettings):
     agent_max_steps: int = Field(6, ge=1, validation_alias="AGENT_MAX_STEPS")
 
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, text: str) -> str:
+        parse_networks(text)  # a typo stops the process at start, not at the first delivery
+        return text
 
     def secret(self, name: str) -> str | None:
         value: SecretStr | None = getattr(self, name)

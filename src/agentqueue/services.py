@@ -26,6 +26,7 @@ from agentqueue.handlers.record_sync import RecordSync
 from agentqueue.handlers.sessions import SessionStore
 from agentqueue.handlers.webhooks import WebhookHandler
 from agentqueue.keys_cli import database_url
+from agentqueue.net.destinations import DestinationPolicy
 from agentqueue.records.migrations import upgrade
 from agentqueue.records.store import Records
 from agentqueue.repair import RepairService
@@ -207,7 +208,8 @@ def build_workers(
         settings.ai_tasks_queue_name: ai.register_ai_tasks,
         settings.agent_tasks_queue_name: ai.register_agent_tasks,
         settings.webhooks_queue_name: WebhookHandler(
-            secret=settings.secret("webhook_secret")).register,
+            secret=settings.secret("webhook_secret"),
+            policy=DestinationPolicy.from_setting(settings.webhook_allowed_networks)).register,
     }
     wanted = queues or list(registrations)
     unknown = [q for q in wanted if q not in registrations]

@@ -17,7 +17,8 @@ def validated_data(
     """`data` checked against the job type's input model: 400 naming the field otherwise."""
     if job_type.input is not None:
         try:
-            job_type.input.model_validate(data)
+            # The settings let a model apply operator policy (webhook destinations).
+            job_type.input.model_validate(data, context={"settings": services.settings})
         except ValidationError as exc:
             raise ApiError(400, _prefixed(describe_validation_error(exc), field)) from None
     provider = data.get("provider")

@@ -3,38 +3,84 @@
 A 2xx answer completes the job; a 5xx, 408, 429 or a network error is retried with the queue's
 backoff (5 attempts); any other 4xx fails at once, since sending it again cannot help. With
 WEBHOOK_SECRET set, each delivery carries `X-Agentqueue-Signature: sha256=<hmac of the body>`.
+
+The destination is the tenant's choice, so it is guarded: only public addresses (unless
+WEBHOOK_ALLOWED_NETWORKS allows more), checked for every address the name resolves to, and the
+connection goes to a checked address (`agentqueue.net.pinned`). Failures read the same whatever
+the network said, so a delivery cannot be used to tell open ports from closed ones.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import logging
 from typing import Any
 
 import httpx
-from pydantic import AnyHttpUrl, BaseModel, Field
+from pydantic import AnyHttpUrl, BaseModel, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from agentqueue.engine.worker import JobContext, PermanentJobError, WorkerRuntime
 from agentqueue.handlers.ai_runtime import parse_input
+from agentqueue.net.destinations import DestinationNotAllowed, DestinationPolicy
+from agentqueue.net.headers import header_problem
+from agentqueue.net.pinned import Resolver, pinned_client, system_resolver
 from agentqueue.timefmt import iso_now
+
+log = logging.getLogger(__name__)
 
 WEBHOOK = "webhook"
 _RETRYABLE = {408, 425, 429}
 
 
 class WebhookInput(BaseModel):
-    url: AnyHttpUrl
+    url: AnyHttpUrl = Field(description="http(s) URL of a public host, or of a network "
+                                        "WEBHOOK_ALLOWED_NETWORKS allows")
     event: str | None = Field(None, max_length=200)
     payload: Any = None
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="X-* headers and Authorization, User-Agent, Accept, Accept-Language, "
+                    "Idempotency-Key; not X-Agentqueue-*, X-Forwarded-* or hop-by-hop ones",
+    )
     timeoutSeconds: float = Field(10.0, gt=0, le=60)
+
+    @field_validator("url")
+    @classmethod
+    def _public_destination(cls, url: AnyHttpUrl, info: ValidationInfo) -> AnyHttpUrl:
+        # At the API (which passes its settings): refuse what is internal without resolving.
+        # The worker checks every resolved address again when it connects.
+        settings = (info.context or {}).get("settings")
+        if settings is not None and url.host:
+            policy = DestinationPolicy.from_setting(settings.webhook_allowed_networks)
+            try:
+                policy.check_host(url.host)
+            except DestinationNotAllowed as exc:
+                raise PydanticCustomError("destination_not_allowed", str(exc)) from None
+        return url
+
+    @field_validator("headers")
+    @classmethod
+    def _allowed_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        problem = header_problem(headers)
+        if problem:
+            raise PydanticCustomError("header_not_allowed", problem)
+        return headers
 
 
 class WebhookHandler:
-    def __init__(self, *, secret: str | None = None, client: httpx.AsyncClient | None = None):
+    def __init__(
+        self,
+        *,
+        secret: str | None = None,
+        policy: DestinationPolicy | None = None,
+        resolver: Resolver = system_resolver,
+    ) -> None:
         self.secret = secret
-        self.client = client or httpx.AsyncClient(follow_redirects=False)
+        self.client = pinned_client(policy or DestinationPolicy(), resolver=resolver)
 
     def register(self, worker: WorkerRuntime) -> None:
         worker.register(WEBHOOK, self.deliver)
@@ -42,6 +88,7 @@ class WebhookHandler:
 
     async def deliver(self, ctx: JobContext) -> dict[str, Any]:
         data = parse_input(WebhookInput, ctx)
+        host = data.url.host or ""
         body = json.dumps({"event": data.event, "payload": data.payload}).encode()
         headers = {
             **data.headers,
@@ -55,13 +102,33 @@ class WebhookHandler:
             digest = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
             headers["X-Agentqueue-Signature"] = f"sha256={digest}"
         try:
-            answer = await self.client.post(str(data.url), content=body, headers=headers,
-                                            timeout=data.timeoutSeconds)
-        except httpx.HTTPError as exc:
-            raise ConnectionError(f"webhook to {data.url.host} failed: {exc}") from exc
-        if answer.status_code >= 500 or answer.status_code in _RETRYABLE:
-            raise ConnectionError(f"webhook answered HTTP {answer.status_code}; will retry")
-        if answer.status_code >= 400:
-            raise PermanentJobError(f"webhook answered HTTP {answer.status_code}; not retried")
+            # timeoutSeconds bounds the whole delivery, a receiver dripping bytes included.
+            async with asyncio.timeout(data.timeoutSeconds):
+                async with self.client.stream("POST", str(data.url), content=body,
+                                              headers=headers,
+                                              timeout=data.timeoutSeconds) as answer:
+                    status = answer.status_code  # the body is never read
+        except DestinationNotAllowed as exc:
+            raise PermanentJobError(f"webhook delivery refused: {exc}") from None
+        except (httpx.HTTPError, TimeoutError) as exc:
+            # The cause goes to the operator's log only: refused, reset, timed out and garbled
+            # answers read the same to the tenant, so port state does not show.
+            log.info("webhook %s:%s to %s failed: %s %s", ctx.queue, ctx.id, host,
+                     type(exc).__name__, exc)
+            raise _retry_or_give_up(ctx, f"webhook delivery to {host} failed: no valid HTTP "
+                                         f"answer within {data.timeoutSeconds:g} s (could not "
+                                         "connect, connection lost or timed out)") from None
+        if status >= 500 or status in _RETRYABLE:
+            raise _retry_or_give_up(ctx, f"webhook answered HTTP {status}")
+        if status >= 400:
+            raise PermanentJobError(f"webhook answered HTTP {status}; not retried")
         await ctx.progress(100)
-        return {"status": answer.status_code, "deliveredAt": iso_now(), "attempt": ctx.attempt}
+        return {"status": status, "deliveredAt": iso_now(), "attempt": ctx.attempt}
+
+
+def _retry_or_give_up(ctx: JobContext, reason: str) -> Exception:
+    attempts = int(ctx.job.opts.get("attempts") or 1)
+    if ctx.attempt >= attempts:
+        return PermanentJobError(f"{reason}; gave up after {ctx.attempt} attempt"
+                                 f"{'s' if ctx.attempt > 1 else ''}")
+    return ConnectionError(f"{reason}; will retry (attempt {ctx.attempt} of {attempts})")
