@@ -106,3 +106,11 @@ async def test_a_name_that_does_not_resolve_is_a_connect_error() -> None:
     async with pinned_client(DestinationPolicy(), resolver=nowhere) as client:
         with pytest.raises(httpx.ConnectError, match="could not resolve nowhere.test"):
             await client.post("http://nowhere.test/hook")
+
+
+async def test_when_one_checked_address_refuses_the_next_one_is_tried(good: Receiver) -> None:
+    dns = ScriptedDns(["127.0.0.3", "127.0.0.1"])  # nothing listens on 127.0.0.3
+    policy = DestinationPolicy.from_setting("127.0.0.0/8")
+    async with pinned_client(policy, resolver=dns) as client:
+        answer = await client.post(f"http://two.test:{good.port}/hook", content=b"{}")
+    assert answer.status_code == 200 and len(good.received) == 1

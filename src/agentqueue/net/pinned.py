@@ -51,16 +51,23 @@ class PinnedTransport(httpx.AsyncBaseTransport):
             limits=httpx.Limits(max_keepalive_connections=0), trust_env=False)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        host = request.url.host
+        host = request.url.raw_host.decode("ascii")  # IDNA-encoded, as DNS and SNI want it
         port = request.url.port or (443 if request.url.scheme == "https" else 80)
         addresses = await self._resolve(request, host, port)
         self.policy.check_addresses(host, addresses)
-        target = addresses[0]
-        if str(target) != host:
-            # Host header was set from the original URL when the request was built.
-            request.url = request.url.copy_with(host=str(target))
-            request.extensions = {**request.extensions, "sni_hostname": host}
-        return await self.inner.handle_async_request(request)
+        original = request.url
+        failure: httpx.ConnectError | None = None
+        for target in addresses:  # in the resolver's order of preference, as a client would
+            if str(target) != host:
+                # The Host header was set from the original URL when the request was built.
+                request.url = original.copy_with(host=str(target))
+                request.extensions = {**request.extensions, "sni_hostname": host}
+            try:
+                return await self.inner.handle_async_request(request)
+            except httpx.ConnectError as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
 
     async def _resolve(self, request: httpx.Request, host: str, port: int) -> list[IPAddress]:
         try:
