@@ -348,6 +348,15 @@ async def test_a_jwt_without_an_organization_reaches_no_organizations_jobs(servi
         assert (await alice.get(f"/api/jobs/{seed1['id']}")).status_code == 200
 
 
+async def test_a_job_names_its_callers_organization_not_one_from_the_body(service) -> None:
+    async with client(service, "carol") as carol:  # organization globex
+        job = (await carol.post("/v1/jobs/sentiment",
+                                json={"text": "fine", "organizationId": "acme"})).json()
+        assert job["input"]["organizationId"] == "globex"
+        await service["proc"].wait_log(f"Processing job {job['id']} of type SENTIMENT for org "
+                                       "globex")
+
+
 async def test_health_is_public_and_its_counts_need_a_key(service) -> None:
     async with client(service, None) as anonymous:
         bare = await anonymous.get("/agent/queue/health")

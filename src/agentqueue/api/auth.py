@@ -24,6 +24,7 @@ also count the request against the caller's budget; when `app.state.auth_throttl
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import time
 from collections.abc import Callable
@@ -82,7 +83,8 @@ class Principal(BaseModel):
         if self.via == "api_key" and self.key_id is not None:
             return f"key:{self.key_id}"
         if self.via == "jwt":
-            return f"jwt:{self.user_id}"
+            # The same subject in two organizations is two callers with two budgets.
+            return f"jwt:{json.dumps([self.org_id, self.user_id])}"
         return LOCAL_USER
 
     def can_see(self, owner_user_id: str, owner_org_id: str | None) -> bool:
