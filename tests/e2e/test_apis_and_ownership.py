@@ -355,6 +355,9 @@ async def test_a_job_names_its_callers_organization_not_one_from_the_body(servic
         assert job["input"]["organizationId"] == "globex"
         await service["proc"].wait_log(f"Processing job {job['id']} of type SENTIMENT for org "
                                        "globex")
+        seed1 = (await carol.post("/api/jobs", json={"type": "sentiment", "data": {
+            "text": "fine", "organizationId": "acme", "userId": "alice"}})).json()
+        assert seed1["data"]["organizationId"] == "globex" and seed1["data"]["userId"] == "carol"
 
 
 async def test_health_is_public_and_its_counts_need_a_key(service) -> None:
