@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     # Networks webhooks may reach though not public (e.g. "10.0.0.0/8,127.0.0.1"); empty: none.
     webhook_allowed_networks: str = Field("", validation_alias="WEBHOOK_ALLOWED_NETWORKS")
     rate_limit_per_minute: int = Field(600, ge=0, validation_alias="RATE_LIMIT_PER_MINUTE")
+    # Failed authentications per client address per minute before it gets 429 (0: off).
+    auth_failures_per_minute: int = Field(30, ge=0, validation_alias="AUTH_FAILURES_PER_MINUTE")
     max_body_bytes: int = Field(1_000_000, ge=1024, validation_alias="MAX_BODY_BYTES")
     max_page_size: int = Field(100, ge=1, validation_alias="MAX_PAGE_SIZE")
     repair_interval_s: float = Field(30.0, gt=0, validation_alias="REPAIR_INTERVAL_SECONDS")

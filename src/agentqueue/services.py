@@ -146,7 +146,9 @@ async def open_records(settings: Settings) -> Records:
     return await Records.connect(url)
 
 
-def build_ai_runtime(settings: Settings, redis_url: str) -> AiRuntime:
+def build_ai_runtime(
+    settings: Settings, redis_url: str, *, records: Records | None = None
+) -> AiRuntime:
     """Providers, prices, tools, agents and memory, shared by every handler of a worker."""
     dataset = str(settings.agent_dataset) if settings.agent_dataset else None
     tools = default_tools(dataset)
@@ -163,6 +165,7 @@ def build_ai_runtime(settings: Settings, redis_url: str) -> AiRuntime:
         conversations=memory(kind="conversation"),
         prefix=settings.queue_prefix,
         max_agent_steps=settings.agent_max_steps,
+        records=records,
     )
 
 
@@ -199,7 +202,7 @@ def build_workers(
     records: Records | None = None,
 ) -> WorkerGroup:
     """One worker per queue (all queues by default), sharing one set of AI resources."""
-    runtime = build_ai_runtime(settings, redis_url)
+    runtime = build_ai_runtime(settings, redis_url, records=records)
     chat = AgentChatHandlers(runtime)
     ai = AiTaskHandlers(runtime)
     registrations = {

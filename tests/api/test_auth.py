@@ -79,7 +79,22 @@ def auth(records: Records) -> Authenticator:
 
 
 @pytest.fixture
+def open_auth(records: Records) -> Authenticator:
+    """No JWT secret: protected mode until the first API key."""
+    return Authenticator(records, None, keys_cache_s=0)
+
+
+@pytest.fixture
 def call(auth: Authenticator) -> Callable[..., Any]:
+    return caller(auth)
+
+
+@pytest.fixture
+def open_call(open_auth: Authenticator) -> Callable[..., Any]:
+    return caller(open_auth)
+
+
+def caller(auth: Authenticator) -> Callable[..., Any]:
     app = build_app(auth)
 
     async def _call(
@@ -110,7 +125,10 @@ def assert_401(response: httpx.Response, *words: str) -> None:
 # --- protected mode ---------------------------------------------------------------------------
 
 
-async def test_without_keys_loopback_is_served_as_the_local_admin(call: Any) -> None:
+async def test_without_credentials_loopback_is_served_as_the_local_admin(
+    open_call: Any,
+) -> None:
+    call = open_call
     response = await call()
     assert response.status_code == 200
     assert response.json() == {
@@ -124,12 +142,18 @@ async def test_without_keys_loopback_is_served_as_the_local_admin(call: Any) -> 
     assert (await call(client=("127.8.9.10", 1))).status_code == 200
 
 
-async def test_without_keys_other_addresses_get_401_saying_how_to_get_a_key(call: Any) -> None:
+async def test_without_keys_other_addresses_get_401_saying_how_to_get_a_key(
+    open_call: Any,
+) -> None:
+    call = open_call
     assert_401(await call(client=REMOTE), "agentqueue keys create")
     assert_401(await call(client=("192.168.1.20", 5)), "protected mode")
 
 
-async def test_once_a_key_exists_every_request_needs_one(call: Any, records: Records) -> None:
+async def test_once_a_key_exists_every_request_needs_one(
+    open_call: Any, records: Records
+) -> None:
+    call = open_call
     assert (await call()).status_code == 200
     key, view = await records.create_api_key(user_id="alice", org_id="acme", is_admin=False)
 
@@ -148,9 +172,17 @@ async def test_once_a_key_exists_every_request_needs_one(call: Any, records: Rec
         }
 
 
+async def test_a_jwt_secret_alone_ends_protected_mode(call: Any, records: Records) -> None:
+    # JWT_SECRET set, no API key yet: a credential is configured, so loopback needs a token too.
+    assert not await records.has_api_keys()
+    assert_401(await call(), "an API key or a JWT is required", "agentqueue keys create")
+    assert_401(await call(client=REMOTE), "an API key or a JWT is required")
+    assert (await call(token=make_jwt(sub="bob"))).status_code == 200
+
+
 async def test_whether_keys_exist_is_cached_for_a_while(records: Records) -> None:
     now = [1000.0]
-    auth = Authenticator(records, SECRET, keys_cache_s=2.0, clock=lambda: now[0])
+    auth = Authenticator(records, None, keys_cache_s=2.0, clock=lambda: now[0])
     app = build_app(auth)
     transport = httpx.ASGITransport(app=app, client=LOCAL)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
@@ -195,7 +227,17 @@ async def test_malformed_authorization_headers(auth: Authenticator) -> None:
         for header in ("Basic dXNlcjpwYXNz", "Bearer", "Token abc"):
             assert_401(await http.get("/me", headers={"Authorization": header}), "Bearer <token>")
         response = await http.get("/me", headers={"Authorization": "Bearer not-a-token"})
-        assert_401(response, "neither an API key nor a JWT")
+        assert_401(response, "neither a valid API key", "nor a JWT")
+
+
+@pytest.mark.parametrize("token", ["ak_123", "sk-live-abcdef", "aqkey123", "a.b", "x" * 60])
+async def test_a_mistyped_key_is_not_answered_as_a_jwt_problem(
+    open_call: Any, token: str
+) -> None:
+    # No JWT secret: a token that is neither an API key nor shaped like a JWT is simply invalid.
+    response = await open_call(token=token)
+    assert_401(response, "neither a valid API key (keys start with 'aq_') nor a JWT")
+    assert "JWT_SECRET" not in response.json()["message"]
 
 
 # --- JWT --------------------------------------------------------------------------------------
@@ -258,7 +300,7 @@ async def test_jwt_without_a_configured_secret(records: Records) -> None:
     transport = httpx.ASGITransport(app=app, client=LOCAL)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         response = await http.get("/me", headers={"Authorization": f"Bearer {make_jwt(sub='b')}"})
-    assert_401(response, "JWT is not configured (set JWT_SECRET)")
+    assert_401(response, "looks like a JWT", "JWT is not configured (set JWT_SECRET)")
 
 
 async def test_admin_queue_endpoints_take_an_admin_jwt(call: Any) -> None:
@@ -273,7 +315,8 @@ async def test_admin_queue_endpoints_take_an_admin_jwt(call: Any) -> None:
     org_admin = await call(path, token=make_jwt(sub="bob", org="acme", role="org_admin"))
     assert org_admin.status_code == 403
 
-    assert (await call(path)).status_code == 200  # local user in protected mode
+    # JWT_SECRET is set: no protected mode, not even from loopback
+    assert_401(await call(path))
     assert_401(await call(path, client=REMOTE))
 
 
@@ -295,16 +338,20 @@ def principal(role: Role, user: str = "alice", org: str | None = "acme") -> Prin
     [
         # a user: own jobs only, and not those filed under another organization
         (principal("user"), ("alice", "acme"), True),
-        (principal("user"), ("alice", None), True),
+        (principal("user"), ("alice", None), False),
         (principal("user"), ("alice", "globex"), False),
         (principal("user"), ("bob", "acme"), False),
         (principal("user"), ("bob", None), False),
-        (principal("user", org=None), ("alice", "acme"), True),
+        # no organization (a JWT without `org`): only jobs without one, never every org's
+        (principal("user", org=None), ("alice", None), True),
+        (principal("user", org=None), ("alice", "acme"), False),
         (principal("user", org=None), ("bob", None), False),
         # an org admin: the whole organization, plus their own
         (principal("org_admin"), ("bob", "acme"), True),
         (principal("org_admin"), ("alice", "acme"), True),
-        (principal("org_admin"), ("alice", None), True),
+        (principal("org_admin"), ("alice", None), False),
+        (principal("org_admin", org=None), ("alice", None), True),
+        (principal("org_admin", org=None), ("alice", "acme"), False),
         (principal("org_admin"), ("bob", "globex"), False),
         (principal("org_admin"), ("bob", None), False),
         (principal("org_admin", org=None), ("bob", None), False),

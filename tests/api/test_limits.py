@@ -66,6 +66,17 @@ async def test_each_key_has_its_own_budget(client: redis.Redis, prefix: str) -> 
     assert await status_of(rate, carol) == 200
 
 
+async def test_one_jwt_subject_in_two_organizations_has_two_budgets(
+    client: redis.Redis, prefix: str
+) -> None:
+    rate = limiter(client, prefix, limit=1, window_s=60)
+    acme = Principal(user_id="alice", org_id="acme", via="jwt")
+    assert [await status_of(rate, acme) for _ in range(2)] == [200, 429]
+    # Another organization's alice (or one without an organization) is someone else.
+    assert await status_of(rate, Principal(user_id="alice", org_id="globex", via="jwt")) == 200
+    assert await status_of(rate, Principal(user_id="alice", via="jwt")) == 200
+
+
 async def test_budget_comes_back_when_the_window_ends(client: redis.Redis, prefix: str) -> None:
     rate = limiter(client, prefix, limit=1, window_s=0.3)
     alice = key_principal(1)

@@ -3,11 +3,13 @@ job endpoint checked for ownership: someone else's job is a 404, never a 403."""
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -262,3 +264,132 @@ async def test_the_record_keeps_the_status_history(service, tmp_path: Path) -> N
         await records.close()
     # seed 002's lifecycle: pending -> queued -> running (active) -> completed
     assert [e.status for e in history] == ["pending", "queued", "active", "completed"]
+
+
+# -- tenant isolation (issue 7) -----------------------------------------------------------------
+
+
+def first_company(category: str) -> str:
+    text = resources.files("agentqueue").joinpath("data/startups.csv").read_text()
+    rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
+    return next(r["company"] for r in rows if r["category"] == category)
+
+
+async def chat(http: httpx.AsyncClient, message: str, session: str) -> str:
+    queued = await http.post("/agent/queue/chat", json={"message": message, "sessionId": session})
+    assert queued.status_code == 201, queued.text
+    done = await poll(http, f"/agent/queue/job/{queued.json()['jobId']}",
+                      lambda b: b["job"]["status"] in ("completed", "failed"), "the chat")
+    assert done["job"]["status"] == "completed", done
+    response: str = done["job"]["result"]["response"]
+    return response
+
+
+async def test_chat_memory_belongs_to_its_owner(service) -> None:
+    session = f"session_{uuid.uuid4().hex[:8]}"
+    pets, food = first_company("Pets"), first_company("Food")
+    async with client(service, "alice") as alice, client(service, "carol") as carol:
+        await chat(alice, "Show me pets companies", session)
+        # Carol (another organization) sends alice's session id: a new, empty session.
+        blind = await chat(carol, "Tell me more about the first one", session)
+        assert pets not in blind and "could not tell what that refers to" in blind
+        await chat(carol, "Show me food companies", session)
+        assert food in await chat(carol, "Tell me more about the first one", session)
+        # Alice's session holds her turns only: nothing carol said was added to it.
+        follow_up = await chat(alice, "Tell me more about the first one", session)
+        assert pets in follow_up and food not in follow_up
+
+
+async def test_a_jwt_without_an_organization_reaches_no_organizations_jobs(service) -> None:
+    async with client(service, "alice") as alice:  # alice's key is in organization acme
+        chat_job = (await alice.post("/agent/queue/chat", json={"message": "2+2"})).json()
+        seed1 = (await alice.post("/api/jobs", json={"type": "sentiment",
+                                                     "data": {"text": "fine"}})).json()
+        v1 = (await alice.post("/v1/jobs/sentiment", json={"text": "fine"})).json()
+        ai = (await alice.post("/ai/queue", json={"message": "hello"})).json()
+        await poll(alice, f"/v1/jobs/{v1['id']}", lambda j: j["status"] == "SUCCEEDED", "v1 job")
+        await poll(alice, f"/agent/queue/job/{chat_job['jobId']}",
+                   lambda b: b["job"]["status"] == "completed", "alice's chat")
+        acme_usage = (await alice.get("/api/usage")).json()["totals"]["jobs"]
+        assert acme_usage >= 2
+
+    async with client(service, None) as bare:
+        # Only `sub`: the same user id, but no organization.
+        bare.headers["Authorization"] = "Bearer " + jwt.encode(
+            {"sub": "alice", "exp": int(time.time()) + 600}, JWT_SECRET, algorithm="HS256")
+        for method, path in [
+            ("GET", f"/agent/queue/job/{chat_job['jobId']}"),
+            ("GET", f"/agent/queue/job/{chat_job['jobId']}/result"),
+            ("DELETE", f"/agent/queue/job/{chat_job['jobId']}"),
+            ("POST", f"/agent/queue/job/{chat_job['jobId']}/retry"),
+            ("GET", f"/api/jobs/{seed1['id']}"),
+            ("PATCH", f"/api/jobs/{seed1['id']}/cancel"),
+            ("POST", f"/api/jobs/{seed1['id']}/retry"),
+            ("GET", f"/v1/jobs/{v1['id']}"),
+            ("GET", f"/ai/jobs/{ai['jobId']}"),
+            ("DELETE", f"/ai/jobs/{ai['jobId']}"),
+        ]:
+            answer = await bare.request(method, path)
+            assert answer.status_code == 404, (method, path, answer.text)
+        assert (await bare.get("/api/jobs")).json()["total"] == 0
+        assert (await bare.get("/v1/jobs")).json()["total"] == 0
+        assert (await bare.get("/agent/queue/jobs?limit=100")).json()["count"] == 0
+        assert (await bare.get("/agent/queue/stats")).json()["stats"]["total"] == 0
+        assert (await bare.get("/api/jobs/stats")).json()["total"] == 0
+        assert (await bare.get("/api/usage")).json()["totals"]["jobs"] == 0
+        # Its own jobs (without an organization) it does see.
+        own = (await bare.post("/v1/jobs/sentiment", json={"text": "good"})).json()
+        await poll(bare, f"/v1/jobs/{own['id']}", lambda j: j["status"] == "SUCCEEDED",
+                   "the org-less job")
+        assert [j["id"] for j in (await bare.get("/v1/jobs")).json()["jobs"]] == [own["id"]]
+
+    async with client(service, "alice") as alice:  # and alice's key does not see that one
+        assert (await alice.get(f"/v1/jobs/{own['id']}")).status_code == 404
+        assert (await alice.get(f"/api/jobs/{seed1['id']}")).status_code == 200
+
+
+async def test_a_job_names_its_callers_organization_not_one_from_the_body(service) -> None:
+    async with client(service, "carol") as carol:  # organization globex
+        job = (await carol.post("/v1/jobs/sentiment",
+                                json={"text": "fine", "organizationId": "acme"})).json()
+        assert job["input"]["organizationId"] == "globex"
+        await service["proc"].wait_log(f"Processing job {job['id']} of type SENTIMENT for org "
+                                       "globex")
+        seed1 = (await carol.post("/api/jobs", json={"type": "sentiment", "data": {
+            "text": "fine", "organizationId": "acme", "userId": "alice"}})).json()
+        assert seed1["data"]["organizationId"] == "globex" and seed1["data"]["userId"] == "carol"
+
+
+async def test_health_is_public_and_its_counts_need_a_key(service) -> None:
+    async with client(service, None) as anonymous:
+        bare = await anonymous.get("/agent/queue/health")
+        assert bare.status_code == 200
+        assert bare.json()["status"] == "healthy" and "stats" not in bare.json()
+        anonymous.headers["Authorization"] = "Bearer aq_not-a-real-key"
+        assert (await anonymous.get("/agent/queue/health")).status_code == 401
+    async with client(service, "root") as root:
+        stats = (await root.get("/agent/queue/health")).json()["stats"]
+        assert set(stats) == {"waiting", "active", "completed", "failed"}
+    async with client(service, "carol") as carol:  # a tenant: its own jobs' counts
+        own = (await carol.get("/agent/queue/stats")).json()["stats"]
+        stats = (await carol.get("/agent/queue/health")).json()["stats"]
+        assert stats["completed"] == own["completed"]
+
+
+async def test_wrong_keys_from_one_address_are_throttled(service) -> None:
+    proc: AgentqueueProcess = service["proc"]
+    # Another loopback source address: its failures do not count against the other tests'.
+    transport = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+    async with httpx.AsyncClient(base_url=proc.base_url, transport=transport) as guesser:
+        codes = []
+        for i in range(31):  # the default: 30 failures per minute and address
+            answer = await guesser.get("/v1/jobs", headers={"Authorization": f"Bearer aq_{i}"})
+            codes.append(answer.status_code)
+        assert codes == [401] * 30 + [429]
+        assert int(answer.headers["retry-after"]) >= 1
+        # Blocked: a valid key from that address is not even checked.
+        valid = {"Authorization": f"Bearer {service['keys']['alice']}"}
+        assert (await guesser.get("/v1/jobs", headers=valid)).status_code == 429
+        assert (await guesser.get("/agent/queue/health")).status_code == 200  # no credentials
+    async with client(service, "alice") as alice:  # 127.0.0.1 is another address
+        assert (await alice.get("/v1/jobs")).status_code == 200

@@ -8,7 +8,7 @@ cannot be probed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, TypedDict
+from typing import Annotated, Any, TypedDict
 
 from fastapi import Depends, Request
 
@@ -52,17 +52,35 @@ class Scope(TypedDict, total=False):
 
     user_id: str | None
     org_id: str | None
+    no_org: bool
 
 
 def scope_of(principal: Principal) -> Scope:
-    """Record filters that limit a listing to what `principal` may see."""
+    """Record filters that limit a listing to what `principal` may see (as `can_see`).
+
+    A principal without an organization sees only jobs without one: its user id alone names
+    nobody in particular across organizations.
+    """
     if principal.is_admin:
         return {}
     if principal.is_org_admin and principal.org_id is not None:
         return {"org_id": principal.org_id}
     if principal.org_id is not None:
         return {"user_id": principal.user_id, "org_id": principal.org_id}
-    return {"user_id": principal.user_id}
+    return {"user_id": principal.user_id, "no_org": True}
+
+
+def caller_owned(data: dict[str, Any], caller: Principal) -> dict[str, Any]:
+    """`data` with any owner fields it names (`userId`, `organizationId`) set to the caller's:
+    workers log them, so a client must not be able to name someone else."""
+    if "userId" in data:
+        data["userId"] = caller.user_id
+    if "organizationId" in data:
+        if caller.org_id is None:
+            del data["organizationId"]
+        else:
+            data["organizationId"] = caller.org_id
+    return data
 
 
 async def find_job(services: Services, principal: Principal, queue: str, job_id: str) -> FoundJob:

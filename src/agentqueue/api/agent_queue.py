@@ -17,7 +17,7 @@ from agentqueue.api.access import (
     owner_of,
     scope_of,
 )
-from agentqueue.api.auth import Principal, admin_principal
+from agentqueue.api.auth import Principal, admin_principal, optional_principal
 from agentqueue.api.errors import ApiError
 from agentqueue.api.job_actions import cancel_job as cancel_found
 from agentqueue.api.job_actions import retry_job as retry_found
@@ -246,20 +246,23 @@ def _stats(counts: dict[str, int]) -> Stats:
     return Stats(**counts, total=sum(counts.values()))
 
 
+async def _counts_for(services: Services, caller: Principal) -> dict[str, int]:
+    """Jobs of the agent queue per seed state: all of them for an admin, else the caller's."""
+    if caller.is_admin:
+        return await services.agent_queue.counts()
+    by_status = await services.records.counts(
+        queues=[services.settings.agent_queue_name], **scope_of(caller)
+    )
+    counts = dict.fromkeys(("waiting", "active", "completed", "failed", "delayed", "paused"), 0)
+    for status, n in by_status.items():
+        counts[_RECORD_STATUS.get(status, "waiting")] += n
+    return counts
+
+
 @router.get("/stats", response_model=StatsResponse)
 async def stats(services: ServicesDep, caller: Caller) -> StatsResponse:
     """Counts of jobs in each state (the caller's own jobs, unless an admin)."""
-    if caller.is_admin:
-        counts = await services.agent_queue.counts()
-    else:
-        by_status = await services.records.counts(
-            queues=[services.settings.agent_queue_name], **scope_of(caller)
-        )
-        counts = dict.fromkeys(("waiting", "active", "completed", "failed", "delayed",
-                                "paused"), 0)
-        for status, n in by_status.items():
-            counts[_RECORD_STATUS.get(status, "waiting")] += n
-    return StatsResponse(stats=_stats(counts), timestamp=iso_now())
+    return StatsResponse(stats=_stats(await _counts_for(services, caller)), timestamp=iso_now())
 
 
 @router.get("/jobs", response_model=JobsResponse)
@@ -320,21 +323,27 @@ async def resume(queue: Queue, _: Admin) -> MessageResponse:
     return MessageResponse(message="Queue resumed")
 
 
-@router.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
-async def health(queue: Queue) -> Any:
-    """Healthy when Redis answers; 503 when it does not."""
+@router.get("/health", response_model=HealthResponse, response_model_exclude_none=True,
+            responses={503: {"model": HealthResponse}})
+async def health(
+    services: ServicesDep,
+    caller: Annotated[Principal | None, Depends(optional_principal)],
+) -> Any:
+    """Healthy when Redis answers; 503 when it does not. Public, as a liveness probe; the job
+    counts (`stats`) only for an authenticated caller (an admin: the whole queue; anyone else:
+    their own jobs) or the local user in protected mode."""
     try:
         async with asyncio.timeout(HEALTH_TIMEOUT_S):
-            await queue.ping()
-            counts = await queue.counts()
+            await services.agent_queue.ping()
+            counts = await _counts_for(services, caller) if caller is not None else None
     except Exception as exc:  # any failure to reach Redis is "unhealthy", not a 500
         body = HealthResponse(
             success=False, status="unhealthy",
             error=f"Redis unreachable: {type(exc).__name__}", timestamp=iso_now(),
         )
         return JSONResponse(body.model_dump(exclude_none=True), status_code=503)
-    return HealthResponse(
-        success=True, status="healthy",
-        stats=HealthStats(**{k: counts[k] for k in ("waiting", "active", "completed", "failed")}),
-        timestamp=iso_now(),
-    )
+    shown = None
+    if counts is not None:
+        shown = HealthStats(**{k: counts[k] for k in ("waiting", "active", "completed",
+                                                       "failed")})
+    return HealthResponse(success=True, status="healthy", stats=shown, timestamp=iso_now())

@@ -23,7 +23,7 @@ async def queue_ai_task(
     """Queue a completion; with `conversationId` the reply joins that conversation."""
     job_type = job_types(services.settings)[COMPLETION]
     data = validated_data(services, job_type, model_data(body), field="")
-    data.setdefault("userId", caller.user_id)
+    data["userId"] = caller.user_id  # the caller, never a user id the client wrote
     record = await services.submitter.submit(
         queue=job_type.queue, name=COMPLETION, data=data, owner=owner_of(caller),
     )

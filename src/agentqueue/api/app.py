@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from agentqueue import __version__
 from agentqueue.api import agent_queue, ai, jobs, usage, v1
 from agentqueue.api.auth import Authenticator
+from agentqueue.api.auth_throttle import AuthFailureThrottle
 from agentqueue.api.errors import install_error_handlers
 from agentqueue.api.limits import BodySizeLimit, RateLimiter
 from agentqueue.config import Settings
@@ -28,6 +29,11 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
             app.state.rate_limiter = RateLimiter(
                 services.client, limit=settings.rate_limit_per_minute, window_s=60,
                 key_prefix=f"agentqueue:{settings.queue_prefix}:ratelimit",
+            )
+        if settings.auth_failures_per_minute:
+            app.state.auth_throttle = AuthFailureThrottle(
+                services.client, limit=settings.auth_failures_per_minute, window_s=60,
+                key_prefix=f"agentqueue:{settings.queue_prefix}:authfail",
             )
         services.start_repair()
         if run_worker:

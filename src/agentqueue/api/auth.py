@@ -7,21 +7,25 @@ Every request names its caller with `Authorization: Bearer <token>`:
 - any other token is a JWT signed with HS256 and the `JWT_SECRET` setting, with claims `sub`
   (the user), `org` (optional) and `role` (`user`, `org_admin` or `admin`; default `user`).
 
-Protected mode, as Redis does it: while no API key exists, a request without a token from a
-loopback address is served as the local user (an admin), so the seeds' curl examples work on a
-laptop; a request from any other address gets 401 until a key exists. Once a key exists, every
-request needs a token. (Behind a reverse proxy on the same host, let uvicorn resolve the real
-client from `X-Forwarded-For`, which it does by default for a proxy on 127.0.0.1.)
+Protected mode, as Redis does it: while no credential is configured (no API key exists and
+`JWT_SECRET` is unset), a request without a token from a loopback address is served as the
+local user (an admin), so the seeds' curl examples work on a laptop; a request from any other
+address gets 401. As soon as a key exists or `JWT_SECRET` is set, every request needs a token.
+(Behind a reverse proxy on the same host, let uvicorn resolve the real client from
+`X-Forwarded-For`, which it does by default for a proxy on 127.0.0.1.)
 
 The app keeps one `Authenticator` at `app.state.auth`; routes depend on `current_principal`,
-`admin_principal` or `require_jwt_or_admin_key`. When `app.state.rate_limiter` is set (see
-`agentqueue.api.limits.RateLimiter`), those dependencies also count the request against the
-caller's budget.
+`admin_principal`, `require_jwt_or_admin_key` or `optional_principal`. When
+`app.state.rate_limiter` is set (see `agentqueue.api.limits.RateLimiter`), those dependencies
+also count the request against the caller's budget; when `app.state.auth_throttle` is set (see
+`agentqueue.api.auth_throttle`), failed authentications are throttled per client address.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
+import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
@@ -29,6 +33,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import jwt
 from fastapi import HTTPException, Request
 from pydantic import BaseModel, ConfigDict
+
+from agentqueue.api.auth_throttle import AuthFailureThrottle, client_address
 
 if TYPE_CHECKING:
     from agentqueue.records.store import Records
@@ -43,6 +49,12 @@ _CREATE_HINT = (
     "and send it as 'Authorization: Bearer <key>'"
 )
 _BEARER = {"WWW-Authenticate": "Bearer"}
+# A JWT's compact form: three base64url parts (header, claims, signature) joined by dots.
+_JWT_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
+_NOT_A_TOKEN = (
+    f"invalid bearer token: neither a valid API key (keys start with '{API_KEY_PREFIX}') "
+    "nor a JWT"
+)
 
 
 class Principal(BaseModel):
@@ -71,7 +83,8 @@ class Principal(BaseModel):
         if self.via == "api_key" and self.key_id is not None:
             return f"key:{self.key_id}"
         if self.via == "jwt":
-            return f"jwt:{self.user_id}"
+            # The same subject in two organizations is two callers with two budgets.
+            return f"jwt:{json.dumps([self.org_id, self.user_id])}"
         return LOCAL_USER
 
     def can_see(self, owner_user_id: str, owner_org_id: str | None) -> bool:
@@ -79,7 +92,9 @@ class Principal(BaseModel):
 
         - admin: every job;
         - org_admin: every job of their organization, and their own;
-        - user: their own jobs (same user id), unless both sides name different organizations.
+        - user: their own jobs: same user id and same organization. A principal without an
+          organization matches only jobs without one, and the reverse (the same user id in two
+          organizations, or a JWT without `org`, names different people).
 
         Routes answer 404, never 403, for a job this returns False for, so a job id says nothing
         about jobs of others.
@@ -88,9 +103,7 @@ class Principal(BaseModel):
             return True
         if self.is_org_admin and self.org_id is not None and owner_org_id == self.org_id:
             return True
-        if owner_user_id != self.user_id:
-            return False
-        return owner_org_id is None or self.org_id is None or owner_org_id == self.org_id
+        return owner_user_id == self.user_id and owner_org_id == self.org_id
 
 
 def unauthorized(message: str) -> HTTPException:
@@ -157,6 +170,10 @@ class Authenticator:
             )
         return self._jwt(token)
 
+    async def is_protected_mode(self) -> bool:
+        """Whether no credential is configured yet: no JWT secret and no API key."""
+        return self.jwt_secret is None and not await self.has_api_keys()
+
     async def has_api_keys(self) -> bool:
         """Whether any API key exists, asked at most once per `keys_cache_s`."""
         now = self._clock()
@@ -169,12 +186,22 @@ class Authenticator:
         """Ask the database again on the next request (after creating or revoking keys here)."""
         self._has_keys = None
 
+    async def local_principal(self, request: Request) -> Principal | None:
+        """The local user, for a request from loopback while in protected mode; else None."""
+        host = request.client.host if request.client else None
+        if is_loopback(host) and await self.is_protected_mode():
+            return Principal(user_id=LOCAL_USER, org_id=None, role="admin", via="local")
+        return None
+
     async def _protected_mode(self, request: Request) -> Principal:
         if await self.has_api_keys():
             raise unauthorized(f"an API key is required; {_CREATE_HINT}")
-        host = request.client.host if request.client else None
-        if is_loopback(host):
-            return Principal(user_id=LOCAL_USER, org_id=None, role="admin", via="local")
+        if self.jwt_secret is not None:
+            # A secret configured is a credential configured: protected mode is over.
+            raise unauthorized(f"an API key or a JWT is required; {_CREATE_HINT}")
+        local = await self.local_principal(request)
+        if local is not None:
+            return local
         raise unauthorized(
             "protected mode: no API key exists yet, so only requests from this machine "
             f"(loopback) are served without one; {_CREATE_HINT}"
@@ -193,8 +220,10 @@ class Authenticator:
         )
 
     def _jwt(self, token: str) -> Principal:
+        if not _JWT_SHAPE.match(token):
+            raise unauthorized(_NOT_A_TOKEN)
         if not self.jwt_secret:
-            raise unauthorized("JWT is not configured (set JWT_SECRET)")
+            raise unauthorized("this looks like a JWT, but JWT is not configured (set JWT_SECRET)")
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -212,7 +241,7 @@ class Authenticator:
         except jwt.InvalidAlgorithmError:
             raise unauthorized("JWT must be signed with HS256") from None
         except jwt.DecodeError:
-            raise unauthorized("malformed bearer token: neither an API key nor a JWT") from None
+            raise unauthorized(_NOT_A_TOKEN) from None
         except jwt.InvalidTokenError as exc:
             raise unauthorized(f"invalid JWT: {exc}") from None
         sub = claims.get("sub")
@@ -248,10 +277,38 @@ async def _limit(request: Request, principal: Principal) -> Principal:
     return principal
 
 
+async def _authenticate(request: Request) -> Principal:
+    """The caller, with failed authentications throttled per client address."""
+    auth = _authenticator(request)
+    throttle = getattr(request.app.state, "auth_throttle", None)
+    if not isinstance(throttle, AuthFailureThrottle) or "authorization" not in request.headers:
+        return await auth.authenticate(request)
+    address = client_address(request)
+    await throttle.check(address)
+    try:
+        return await auth.authenticate(request)
+    except HTTPException as exc:
+        if exc.status_code == 401:
+            await throttle.failed(address)
+        raise
+
+
 async def current_principal(request: Request) -> Principal:
-    """FastAPI dependency: the caller (API key, JWT or local), or 401; 429 over its rate."""
-    principal = await _authenticator(request).authenticate(request)
+    """FastAPI dependency: the caller (API key, JWT or local), or 401; 429 over its rate or
+    after too many failed authentications from its address."""
+    principal = await _authenticate(request)
     return await _limit(request, principal)
+
+
+async def optional_principal(request: Request) -> Principal | None:
+    """FastAPI dependency for public endpoints that tell more to a known caller.
+
+    Without credentials: the local user in protected mode, else None (never a 401). With
+    credentials: as `current_principal`, so a bad token is a 401 (and counts as a failure).
+    """
+    if "authorization" not in request.headers:
+        return await _authenticator(request).local_principal(request)
+    return await current_principal(request)
 
 
 async def admin_principal(request: Request) -> Principal:

@@ -11,7 +11,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from agentqueue.api.access import Caller, FoundJob, ServicesDep, find_job, owner_of, scope_of
+from agentqueue.api.access import (
+    Caller,
+    FoundJob,
+    ServicesDep,
+    caller_owned,
+    find_job,
+    owner_of,
+    scope_of,
+)
 from agentqueue.api.errors import ApiError
 from agentqueue.api.job_actions import cancel_job, retry_job
 from agentqueue.api.limits import page_limit
@@ -133,7 +141,7 @@ async def create_job(body: CreateJob, services: ServicesDep, caller: Caller) -> 
     job_type = types.get(body.type)
     if job_type is None:
         raise ApiError(400, f"type: unknown job type {body.type!r}; known: {', '.join(types)}")
-    data = validated_data(services, job_type, body.data)
+    data = caller_owned(validated_data(services, job_type, body.data), caller)
     record = await services.submitter.submit(
         queue=job_type.queue, name=job_type.name, data=data, owner=owner_of(caller),
         title=body.name, description=body.description,

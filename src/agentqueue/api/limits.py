@@ -40,8 +40,9 @@ class RateLimiter:
 
     A caller's window starts with its first request and lasts `window_s`; the request that
     goes over `limit` gets 429 with `Retry-After` = seconds until the window ends. Budgets are
-    per API key (`key:<id>`), per JWT subject (`jwt:<sub>`), and one for the local user, which
-    is only limited with `limit_local=True`. Keys live under `<key_prefix>:<caller>`.
+    per API key (`key:<id>`), per JWT subject and organization (`jwt:[<org>, <sub>]`), and one
+    for the local user, which is only limited with `limit_local=True`. Keys live under
+    `<key_prefix>:<caller>`.
     """
 
     def __init__(

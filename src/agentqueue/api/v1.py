@@ -72,8 +72,10 @@ async def _create(
 ) -> JobOut:
     job_type = job_types(services.settings)[name]
     data = validated_data(services, job_type, model_data(body), field="")
+    # The caller's organization, never one the client wrote into the body (workers log it).
+    data.pop("organizationId", None)
     if caller.org_id:
-        data.setdefault("organizationId", caller.org_id)
+        data["organizationId"] = caller.org_id
     record = await services.submitter.submit(
         queue=job_type.queue, name=name, data=data, owner=owner_of(caller),
     )

@@ -16,6 +16,7 @@ from agentqueue.handlers.ai_runtime import AiRuntime, guarded, usage_fields
 from agentqueue.handlers.metering import JobMeter
 from agentqueue.handlers.sessions import new_session_id
 from agentqueue.handlers.streaming import TextProgress
+from agentqueue.records.views import JobOwner
 from agentqueue.timefmt import iso_now
 
 # Named as the seed's log lines show it: "[AgentQueueProcessor] Processing job 1 for message: …"
@@ -61,6 +62,7 @@ class AgentChatHandlers:
         self,
         provider: Provider,
         item: dict[str, Any],
+        owner: JobOwner | None,
         session_id: str,
         exchange_id: str,
         stream: ChatProgress | None = None,
@@ -69,11 +71,12 @@ class AgentChatHandlers:
         if not isinstance(message, str) or not message.strip():
             raise PermanentJobError("message must be a non-empty string")
         history_raw = item.get("conversationHistory")
-        # Explicit history wins; otherwise the session remembers earlier turns.
+        # Explicit history wins; otherwise the session remembers earlier turns (its owner's
+        # session of that id: someone else's id is a new, empty session).
         history = (
             _history(history_raw)
             if history_raw is not None
-            else _history(await self.rt.sessions.history(session_id))
+            else _history(await self.rt.sessions.history(owner, session_id))
         )
         reply = await guarded(run_agent(
             message, history, provider, self.rt.tools,
@@ -83,7 +86,7 @@ class AgentChatHandlers:
             model=item.get("model"),
         ))
         await self.rt.sessions.append_once(
-            session_id, exchange_id,
+            owner, session_id, exchange_id,
             {"role": "user", "content": message},
             {"role": "assistant", "content": reply.response},
         )
@@ -102,7 +105,8 @@ class AgentChatHandlers:
         provider, meter = self._provider(ctx)
         await ctx.progress(10)
         stream = ChatProgress(ctx)
-        reply = await self._answer(provider, data, session_id, ctx.id, stream)
+        owner = await self.rt.owner_of(ctx)
+        reply = await self._answer(provider, data, owner, session_id, ctx.id, stream)
         await stream.close()
         elapsed_ms = int((time.monotonic() - started) * 1000)
         await ctx.progress(100)
@@ -124,6 +128,7 @@ class AgentChatHandlers:
         log.info("Processing job %s: batch of %d messages", ctx.id, len(items))
         started = time.monotonic()
         provider, meter = self._provider(ctx)
+        owner = await self.rt.owner_of(ctx)
         results: list[dict[str, Any]] = []
         for index, item in enumerate(items):
             item = item if isinstance(item, dict) else {"message": item}
@@ -131,7 +136,8 @@ class AgentChatHandlers:
             session_id = item.get("sessionId") or new_session_id()
             item_started = time.monotonic()
             try:
-                reply = await self._answer(provider, item, session_id, f"{ctx.id}:{index}")
+                reply = await self._answer(provider, item, owner, session_id,
+                                           f"{ctx.id}:{index}")
                 results.append({
                     "index": index,
                     "success": True,

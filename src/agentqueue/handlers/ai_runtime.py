@@ -21,6 +21,8 @@ from agentqueue.engine.worker import JobContext, PermanentJobError
 from agentqueue.handlers.metering import JobMeter, JobUsage, MeteredProvider
 from agentqueue.handlers.providers import ProviderPool
 from agentqueue.handlers.sessions import SessionStore
+from agentqueue.records.store import Records
+from agentqueue.records.views import JobOwner
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -38,6 +40,18 @@ class AiRuntime:
     conversations: SessionStore
     prefix: str
     max_agent_steps: int = 6
+    # Who owns a job (for its conversation memory); without records, no job has an owner.
+    records: Records | None = None
+
+    async def owner_of(self, ctx: JobContext) -> JobOwner | None:
+        """The owner the API recorded for this job; None for a job added to Redis directly.
+
+        Read from the record, never from the job's data, which the client chose.
+        """
+        if self.records is None:
+            return None
+        record = await self.records.get(ctx.queue, ctx.id)
+        return record.owner if record is not None else None
 
     def provider_for(self, ctx: JobContext, name: str | None) -> tuple[Provider, JobMeter]:
         """The job's provider, wrapped so its calls are metered and reused across retries."""

@@ -141,8 +141,10 @@ class AiTaskHandlers:
         provider, meter = self.rt.provider_for(ctx, data.provider)
         await ctx.progress(10)
         messages = [ChatMessage(role=m.role, content=m.content) for m in data.messages or []]
+        # The conversation is its owner's: another caller's conversationId is a new one.
+        owner = await self.rt.owner_of(ctx) if data.conversationId else None
         if data.conversationId:
-            stored = await self.rt.conversations.history(data.conversationId)
+            stored = await self.rt.conversations.history(owner, data.conversationId)
             messages = [ChatMessage.model_validate(m) for m in stored] + messages
         if data.message is not None:
             messages.append(ChatMessage(role="user", content=data.message))
@@ -158,7 +160,7 @@ class AiTaskHandlers:
             # The reply joins the stored conversation once, even if this job is retried after.
             turn = [{"role": "user", "content": data.message}] if data.message else []
             await self.rt.conversations.append_once(
-                data.conversationId, ctx.id,
+                owner, data.conversationId, ctx.id,
                 *turn, {"role": "assistant", "content": out.output["content"]},
             )
         result = await self._finish(ctx, meter, out)

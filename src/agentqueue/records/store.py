@@ -315,7 +315,9 @@ class Records:
         statuses: Sequence[str] | None = None,
         user_id: str | None = None,
         org_id: str | None = None,
+        no_org: bool = False,
     ) -> list[ColumnElement[bool]]:
+        # `org_id=None` means any organization; `no_org` means records without one.
         conditions: list[ColumnElement[bool]] = []
         if queues is not None:
             conditions.append(JobRecord.queue.in_(list(queues)))
@@ -327,6 +329,8 @@ class Records:
             conditions.append(JobRecord.user_id == user_id)
         if org_id is not None:
             conditions.append(JobRecord.org_id == org_id)
+        if no_org:
+            conditions.append(JobRecord.org_id.is_(None))
         return conditions
 
     async def list_jobs(
@@ -337,12 +341,14 @@ class Records:
         statuses: list[str] | None = None,
         user_id: str | None = None,
         org_id: str | None = None,
+        no_org: bool = False,
         limit: int = 20,
         offset: int = 0,
     ) -> tuple[list[JobRecordView], int]:
         """A page of records, newest first, and the number of all records matching."""
         conditions = self._filters(
-            queues=queues, types=types, statuses=statuses, user_id=user_id, org_id=org_id
+            queues=queues, types=types, statuses=statuses, user_id=user_id, org_id=org_id,
+            no_org=no_org,
         )
         async with self._reads() as session:
             total = await session.scalar(
@@ -363,9 +369,10 @@ class Records:
         queues: list[str] | None = None,
         user_id: str | None = None,
         org_id: str | None = None,
+        no_org: bool = False,
     ) -> dict[str, int]:
         """Records per status; every status is a key (0 when none)."""
-        conditions = self._filters(queues=queues, user_id=user_id, org_id=org_id)
+        conditions = self._filters(queues=queues, user_id=user_id, org_id=org_id, no_org=no_org)
         counts = dict.fromkeys(STATUSES, 0)
         async with self._reads() as session:
             rows = await session.execute(
@@ -391,12 +398,13 @@ class Records:
         *,
         user_id: str | None = None,
         org_id: str | None = None,
+        no_org: bool = False,
         since: date | None = None,
     ) -> list[UsageRow]:
         """Finished jobs' tokens and cost, grouped by UTC day of finished_at, model and type;
         ordered by day, model, type. `since` is the first day included."""
         day = utc_day(JobRecord.finished_at).label("day")
-        conditions = self._filters(user_id=user_id, org_id=org_id)
+        conditions = self._filters(user_id=user_id, org_id=org_id, no_org=no_org)
         conditions.append(JobRecord.finished_at.is_not(None))
         if since is not None:
             conditions.append(JobRecord.finished_at >= datetime.combine(since, time(), UTC))

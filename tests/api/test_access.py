@@ -1,0 +1,64 @@
+"""Listings, counts and usage show a caller what `can_see` lets it see, over real records
+(SQLite): a principal without an organization matches only jobs without one."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from agentqueue.api.access import scope_of
+from agentqueue.api.auth import Principal, Role
+from agentqueue.records.migrations import upgrade
+from agentqueue.records.store import Records
+from agentqueue.records.views import JobOwner
+
+OWNERS = {
+    "acme": JobOwner(user_id="alice", org_id="acme"),
+    "globex": JobOwner(user_id="alice", org_id="globex"),
+    "none": JobOwner(user_id="alice"),
+    "bob": JobOwner(user_id="bob", org_id="acme"),
+}
+
+
+@pytest.fixture
+async def records(tmp_path: Path) -> AsyncIterator[Records]:
+    url = f"sqlite+aiosqlite:///{tmp_path}/records.db"
+    await upgrade(url)
+    store = await Records.connect(url)
+    for job_id, owner in OWNERS.items():
+        await store.create_job(queue="q", job_id=job_id, type="t", data={}, owner=owner)
+        await store.mark("q", job_id, "completed", usage=(10, 5, 0.01))
+    yield store
+    await store.close()
+
+
+def who(role: Role = "user", org: str | None = None, user: str = "alice") -> Principal:
+    return Principal(user_id=user, org_id=org, role=role, via="jwt")
+
+
+@pytest.mark.parametrize(
+    ("principal", "visible"),
+    [
+        # a JWT with only `sub`: alice's jobs without an organization, not those in any org
+        (who(), {"none"}),
+        (who(role="org_admin"), {"none"}),
+        (who(org="acme"), {"acme"}),
+        (who(org="globex"), {"globex"}),
+        (who(role="org_admin", org="acme", user="dana"), {"acme", "bob"}),
+        (who(role="admin"), set(OWNERS)),
+    ],
+)
+async def test_listings_counts_and_usage_match_can_see(
+    records: Records, principal: Principal, visible: set[str]
+) -> None:
+    assert {j for j, o in OWNERS.items() if principal.can_see(o.user_id, o.org_id)} == visible
+
+    scope = scope_of(principal)
+    jobs, total = await records.list_jobs(limit=100, **scope)
+    assert {j.job_id for j in jobs} == visible and total == len(visible)
+    assert (await records.counts(**scope))["completed"] == len(visible)
+    usage = await records.usage(**scope)
+    assert sum(row.jobs for row in usage) == len(visible)
+    assert sum(row.input_tokens for row in usage) == 10 * len(visible)
