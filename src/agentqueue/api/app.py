@@ -12,6 +12,7 @@ from agentqueue.api import agent_queue, ai, jobs, usage, v1
 from agentqueue.api.auth import Authenticator
 from agentqueue.api.errors import install_error_handlers
 from agentqueue.api.limits import BodySizeLimit, RateLimiter
+from agentqueue.api.openapi import install_openapi
 from agentqueue.config import Settings
 from agentqueue.services import Services
 
@@ -45,7 +46,9 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for router in (agent_queue.router, jobs.router, v1.router, v1.admin_router, ai.router,
-                   usage.router):
+    routers = (agent_queue.router, jobs.router, v1.router, v1.admin_router, ai.router,
+               usage.router)
+    for router in routers:
         app.include_router(router)
+    install_openapi(app, routers)
     return app
