@@ -82,6 +82,10 @@ class CompletionMessage(BaseModel):
 class CompletionInput(JobInput):
     """seed 004 `generate-completion`: a message in a stored conversation, or explicit messages."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": ["message"]}, {"required": ["messages"]}]}
+    )
+
     conversationId: str | None = Field(None, max_length=200)
     message: str | None = Field(None, min_length=1, max_length=MAX_TEXT)
     messages: list[CompletionMessage] | None = Field(None, min_length=1, max_length=500)
