@@ -260,6 +260,8 @@ async def test_the_schema_states_the_length_rules_the_service_enforces(service) 
                            ("/v1/jobs/classify", {"text": "Hi there.", "labels": [" "]})]:
             answer = await http.post(path, json=body)
             assert answer.status_code == 400, f"{path} {body}: {answer.text}"
+        blank = await http.post("/v1/jobs/classify", json={"text": "Hi.", "labels": ["a", " "]})
+        assert blank.json()["message"] == "labels[1]: must not be blank"
 
 
 @pytest.mark.parametrize("value", [False, True, "1"])

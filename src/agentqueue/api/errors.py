@@ -66,6 +66,8 @@ def describe_validation_error(exc: RequestValidationError | ValidationError) -> 
         text = str(error.get("msg", "is invalid"))
         if error.get("type") == "missing":
             text = "is required"
+        elif (error.get("ctx") or {}).get("pattern") == r"\S":
+            text = "must not be blank"  # rather than "String should match pattern '\S'"
         messages.append(f"{where}: {text}")
     return "; ".join(messages) or "invalid request"
 
