@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as redis
 
-from agentqueue.engine.queue import CANCELLED_REASON, CancelOutcome, JobNotRetryable, JobQueue
+from agentqueue.engine.jobs import is_job_id
+from agentqueue.engine.queue import (
+    CANCELLED_REASON,
+    CancelOutcome,
+    InvalidJobId,
+    JobNotRetryable,
+    JobQueue,
+)
 
 
 @pytest.fixture
@@ -86,3 +93,41 @@ async def test_clean_keeps_young_jobs(queue: JobQueue) -> None:
     await queue.add("chat", {})
     assert await queue.clean(older_than_ms=3_600_000) == 0
     assert (await queue.counts())["waiting"] == 1
+
+
+# --- job ids: a queue's own keys are never read or written as jobs ---------------------------
+
+
+@pytest.mark.parametrize("job_id", ["1", "42", "01", "my-report", "repeat:3f2a:1700000000000",
+                                    "user 7 – nightly"])
+def test_job_ids_bullmq_issues_or_node_accepts_are_valid(job_id: str) -> None:
+    assert is_job_id(job_id)
+
+
+@pytest.mark.parametrize("job_id", ["id", "wait", "events", "meta", "paused", "1:logs",
+                                    "1:lock", "metrics:completed:data", "de:x", "", "a\x00b",
+                                    "a:b:c:d", "x" * 513])
+def test_queue_keys_and_malformed_ids_are_not_job_ids(job_id: str) -> None:
+    assert not is_job_id(job_id)
+
+
+@pytest.mark.parametrize("key", ["id", "meta", "wait", "events", "1:logs"])
+async def test_a_queue_key_reads_as_no_job_and_is_left_alone(
+    queue: JobQueue, client: redis.Redis, prefix: str, key: str
+) -> None:
+    job_id = await queue.add("chat", {"n": 1})
+    await queue.client.rpush(f"{prefix}:q:{job_id}:logs", "a log line")
+    before = {k: await client.type(k) async for k in client.scan_iter(match=f"{prefix}:q:*")}
+    target = key.replace("1", job_id)
+
+    assert await queue.get(target) is None
+    assert await queue.cancel(target) is CancelOutcome.NOT_FOUND
+    assert not await queue.remove(target)
+    with pytest.raises(KeyError):
+        await queue.retry(target)
+    with pytest.raises(InvalidJobId):
+        await queue.add("chat", {}, jobId=target)
+
+    after = {k: await client.type(k) async for k in client.scan_iter(match=f"{prefix}:q:*")}
+    assert after == before  # nothing removed, nothing written over
+    assert (await queue.get(job_id)).state == "waiting"  # type: ignore[union-attr]

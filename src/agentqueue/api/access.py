@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 
 from agentqueue.api.auth import Principal, current_principal
 from agentqueue.api.errors import ApiError
-from agentqueue.engine.jobs import JobView
+from agentqueue.engine.jobs import JobView, is_job_id
 from agentqueue.records.views import JobOwner, JobRecordView
 from agentqueue.services import Services
 
@@ -84,6 +84,8 @@ def caller_owned(data: dict[str, Any], caller: Principal) -> dict[str, Any]:
 
 
 async def find_job(services: Services, principal: Principal, queue: str, job_id: str) -> FoundJob:
+    if not is_job_id(job_id):  # e.g. `meta`: a queue's own key, never a job
+        raise ApiError(404, f"Job {job_id} not found")
     record = await services.records.get(queue, job_id)
     if record is not None and not principal.can_see(record.user_id, record.org_id):
         raise ApiError(404, f"Job {job_id} not found")

@@ -18,10 +18,12 @@ from agentqueue.api.access import (
     scope_of,
 )
 from agentqueue.api.auth import Principal, admin_principal, optional_principal
+from agentqueue.api.edge import EdgeRoute
 from agentqueue.api.errors import ApiError
 from agentqueue.api.job_actions import cancel_job as cancel_found
 from agentqueue.api.job_actions import retry_job as retry_found
 from agentqueue.api.limits import page_limit
+from agentqueue.api.openapi import error_responses
 from agentqueue.api.schemas.agent_queue import (
     BatchQueuedResponse,
     BatchRequest,
@@ -37,6 +39,7 @@ from agentqueue.api.schemas.agent_queue import (
     Stats,
     StatsResponse,
 )
+from agentqueue.api.schemas.common import MAX_AGE_MS
 from agentqueue.engine.jobs import JobView
 from agentqueue.engine.queue import JobQueue
 from agentqueue.handlers.agent_chat import BATCH, CHAT
@@ -46,7 +49,7 @@ from agentqueue.services import Services
 from agentqueue.timefmt import iso_from_datetime, iso_from_ms, iso_now
 
 PREFIX = "/agent/queue"
-router = APIRouter(prefix=PREFIX, tags=["agent queue (seed 000)"])
+router = APIRouter(prefix=PREFIX, tags=["agent queue (seed 000)"], route_class=EdgeRoute)
 
 # Core state -> the status names of seed 000. Jobs cancelled before they ran read as failed.
 _STATUS = {
@@ -226,7 +229,7 @@ async def get_job_result(job_id: str, services: ServicesDep, caller: Caller) -> 
     }
 
 
-@router.delete("/job/{job_id}", response_model=MessageResponse)
+@router.delete("/job/{job_id}", response_model=MessageResponse, responses=error_responses(409))
 async def cancel_job(job_id: str, services: ServicesDep, caller: Caller) -> MessageResponse:
     """Cancel a waiting, delayed or active job. It ends as failed, not retried."""
     found = await _find(services, caller, job_id)
@@ -234,7 +237,8 @@ async def cancel_job(job_id: str, services: ServicesDep, caller: Caller) -> Mess
     return MessageResponse(message="Job cancelled successfully")
 
 
-@router.post("/job/{job_id}/retry", response_model=MessageResponse)
+@router.post("/job/{job_id}/retry", response_model=MessageResponse,
+             responses=error_responses(409))
 async def retry_job(job_id: str, services: ServicesDep, caller: Caller) -> MessageResponse:
     """Run a failed job again, with a fresh set of attempts."""
     found = await _find(services, caller, job_id)
@@ -303,7 +307,9 @@ async def _may_see(services: Services, caller: Principal, job_id: str) -> bool:
 async def clean(
     queue: Queue,
     _: Admin,
-    olderThan: Annotated[int, Query(ge=0, description="Age in milliseconds")] = 86_400_000,
+    olderThan: Annotated[
+        int, Query(ge=0, le=MAX_AGE_MS, description="Age in milliseconds")
+    ] = 86_400_000,
 ) -> CleanResponse:
     """Remove completed and failed jobs that finished more than `olderThan` ms ago."""
     removed = await queue.clean(olderThan)

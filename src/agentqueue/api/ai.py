@@ -7,12 +7,14 @@ from typing import Any
 from fastapi import APIRouter
 
 from agentqueue.api.access import Caller, ServicesDep, find_job, owner_of
+from agentqueue.api.edge import EdgeRoute
 from agentqueue.api.job_actions import cancel_job
+from agentqueue.api.openapi import error_responses
 from agentqueue.api.submit import model_data, validated_data
 from agentqueue.catalog import job_types
 from agentqueue.handlers.inputs import CompletionInput
 
-router = APIRouter(tags=["AI tasks (seed 004)"])
+router = APIRouter(tags=["AI tasks (seed 004)"], route_class=EdgeRoute)
 COMPLETION = "generate-completion"
 
 
@@ -48,7 +50,7 @@ async def get_ai_job(job_id: str, services: ServicesDep, caller: Caller) -> dict
     }
 
 
-@router.delete("/ai/jobs/{job_id}")
+@router.delete("/ai/jobs/{job_id}", responses=error_responses(409))
 async def cancel_ai_job(job_id: str, services: ServicesDep, caller: Caller) -> dict[str, Any]:
     queue = services.settings.ai_tasks_queue_name
     found = await find_job(services, caller, queue, job_id)

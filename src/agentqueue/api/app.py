@@ -13,6 +13,7 @@ from agentqueue.api.auth import Authenticator
 from agentqueue.api.auth_throttle import AuthFailureThrottle
 from agentqueue.api.errors import install_error_handlers
 from agentqueue.api.limits import BodySizeLimit, RateLimiter
+from agentqueue.api.openapi import install_openapi
 from agentqueue.config import Settings
 from agentqueue.services import Services
 
@@ -51,7 +52,9 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for router in (agent_queue.router, jobs.router, v1.router, v1.admin_router, ai.router,
-                   usage.router):
+    routers = (agent_queue.router, jobs.router, v1.router, v1.admin_router, ai.router,
+               usage.router)
+    for router in routers:
         app.include_router(router)
+    install_openapi(app, routers)
     return app

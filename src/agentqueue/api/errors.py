@@ -26,22 +26,48 @@ class ApiError(Exception):
         self.extra = extra
 
 
+def join_field(*parts: str | int) -> str:
+    """A field path: ("data", "items", 0, "text") -> "data.items[0].text"; empty parts skipped."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part:
+            out += f".{part}" if out else part
+    return out
+
+
 def _field(loc: tuple[Any, ...]) -> str:
     # ("body", "conversationHistory", 0, "role") -> "conversationHistory[0].role"
     parts = [p for p in loc if p not in ("body", "query", "path", "header")]
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "body"
+    return join_field(*(p if isinstance(p, int) else str(p) for p in parts)) or "body"
+
+
+def _json_error(error: dict[str, Any], body: Any) -> str:
+    """ "body: invalid JSON at line 1 column 18: Expecting ',' delimiter" """
+    reason = str((error.get("ctx") or {}).get("error") or "not valid JSON")
+    loc = tuple(error.get("loc", ()))
+    pos = loc[-1] if loc and isinstance(loc[-1], int) else None
+    if pos is None or not isinstance(body, str):
+        return f"body: invalid JSON: {reason}"
+    line = body.count("\n", 0, pos) + 1
+    column = pos - body.rfind("\n", 0, pos)
+    return f"body: invalid JSON at line {line} column {column}: {reason}"
 
 
 def describe_validation_error(exc: RequestValidationError | ValidationError) -> str:
     messages = []
+    body = getattr(exc, "body", None)
     for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            messages.append(_json_error(dict(error), body))
+            continue
         where = _field(tuple(error.get("loc", ())))
         text = str(error.get("msg", "is invalid"))
         if error.get("type") == "missing":
             text = "is required"
+        elif (error.get("ctx") or {}).get("pattern") == r"\S":
+            text = "must not be blank"  # rather than "String should match pattern '\S'"
         messages.append(f"{where}: {text}")
     return "; ".join(messages) or "invalid request"
 
@@ -60,7 +86,19 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 405 and request.scope.get("path_params"):
+            # The path only fits a template (`POST /v1/jobs/bogus` against
+            # `GET /v1/jobs/{job_id}`): there is no such resource, rather than a wrong method.
+            return JSONResponse(
+                {"success": False, "message": f"Not found: {request.method} {request.url.path}"},
+                status_code=404,
+            )
+        if exc.status_code == 404 and exc.detail == "Not Found":
+            return JSONResponse(
+                {"success": False, "message": f"Not found: {request.method} {request.url.path}"},
+                status_code=404,
+            )
         return JSONResponse(
             {"success": False, "message": str(exc.detail)},
             status_code=exc.status_code,

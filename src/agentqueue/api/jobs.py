@@ -20,16 +20,21 @@ from agentqueue.api.access import (
     owner_of,
     scope_of,
 )
+from agentqueue.api.edge import EdgeRoute
 from agentqueue.api.errors import ApiError
 from agentqueue.api.job_actions import cancel_job, retry_job
 from agentqueue.api.limits import page_limit
+from agentqueue.api.openapi import error_responses
+from agentqueue.api.schemas.common import MAX_OFFSET, STRICT_INPUT, Name
 from agentqueue.api.submit import validated_data
 from agentqueue.catalog import job_types
 from agentqueue.records.views import JobRecordView
 from agentqueue.services import Services
 from agentqueue.timefmt import iso_from_datetime
 
-router = APIRouter(prefix="/api/jobs", tags=["background jobs (seed 001)"])
+router = APIRouter(
+    prefix="/api/jobs", tags=["background jobs (seed 001)"], route_class=EdgeRoute
+)
 
 Status = Literal["pending", "active", "completed", "failed", "cancelled"]
 # seed 001 status -> record statuses
@@ -40,7 +45,9 @@ _STATUSES: dict[str, list[str]] = {
 
 
 class CreateJob(BaseModel):
-    type: str = Field(description="a job type agentqueue runs, e.g. summarize or chat")
+    model_config = STRICT_INPUT
+
+    type: Name = Field(description="a job type agentqueue runs, e.g. summarize or chat")
     name: str | None = Field(None, max_length=200)
     description: str | None = Field(None, max_length=2000)
     data: dict[str, Any] = Field(default_factory=dict)
@@ -111,7 +118,8 @@ def job_out(record: JobRecordView, live_progress: Any = None) -> JobOut:
 
 
 def _split(job_ref: str) -> tuple[str, str]:
-    queue, sep, job_id = job_ref.rpartition(":")
+    # Queue names cannot contain ':' (BullMQ's rule); job ids may (`repeat:<key>:<millis>`).
+    queue, sep, job_id = job_ref.partition(":")
     if not sep or not queue or not job_id:
         raise ApiError(404, f"Job {job_ref} not found")
     return queue, job_id
@@ -168,10 +176,10 @@ async def stats(services: ServicesDep, caller: Caller) -> dict[str, Any]:
 async def list_jobs(
     services: ServicesDep,
     caller: Caller,
-    type: str | None = None,
+    type: Annotated[str | None, Query(max_length=200)] = None,
     status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> JobList:
     limit = page_limit(limit, services.settings.max_page_size)
     records, total = await services.records.list_jobs(
@@ -187,14 +195,14 @@ async def get_job(job_ref: str, services: ServicesDep, caller: Caller) -> JobOut
     return await _current(services, queue, job_id)
 
 
-@router.patch("/{job_ref}/cancel", response_model=JobOut)
+@router.patch("/{job_ref}/cancel", response_model=JobOut, responses=error_responses(409))
 async def cancel(job_ref: str, services: ServicesDep, caller: Caller) -> JobOut:
     queue, job_id, found = await _find(services, caller, job_ref)
     await cancel_job(services, queue, job_id, found)
     return await _current(services, queue, job_id)
 
 
-@router.post("/{job_ref}/retry", response_model=JobOut)
+@router.post("/{job_ref}/retry", response_model=JobOut, responses=error_responses(409))
 async def retry(job_ref: str, services: ServicesDep, caller: Caller) -> JobOut:
     queue, job_id, found = await _find(services, caller, job_ref)
     await retry_job(services, queue, job_id, found)

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from agentqueue.api.errors import ApiError, describe_validation_error
+from agentqueue.api.errors import ApiError, describe_validation_error, join_field
 from agentqueue.catalog import JobType
 from agentqueue.services import Services
 
@@ -25,15 +25,15 @@ def validated_data(
     if provider is not None:
         available = services.provider_names
         if not isinstance(provider, str) or provider.strip().lower() not in {"auto", *available}:
-            raise ApiError(400, f"{field}.provider: {provider!r} is not configured; available: "
-                                f"{', '.join(available)}")
+            raise ApiError(400, f"{join_field(field, 'provider')}: {provider!r} is not "
+                                f"configured; available: {', '.join(available)}")
     return data
 
 
 def _prefixed(message: str, field: str) -> str:
     if not field:
         return message
-    return "; ".join(f"{field}.{part}" for part in message.split("; "))
+    return "; ".join(join_field(field, part) for part in message.split("; "))
 
 
 def model_data(body: BaseModel) -> dict[str, Any]:

@@ -9,17 +9,37 @@ from fastapi import APIRouter, Query
 
 from agentqueue.api.access import Caller, Scope, ServicesDep, scope_of
 from agentqueue.api.auth import forbidden
+from agentqueue.api.edge import EdgeRoute
+from agentqueue.api.errors import ApiError
+from agentqueue.api.openapi import error_responses
 
-router = APIRouter(prefix="/api/usage", tags=["usage"])
+router = APIRouter(prefix="/api/usage", tags=["usage"], route_class=EdgeRoute)
+# A calendar day as ISO 8601 writes it; not a timestamp (`since=0` is not a day).
+DAY = r"^\d{4}-\d{2}-\d{2}$"
 
 
-@router.get("")
+def _day(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ApiError(400, f"since: {value!r} is not a day (YYYY-MM-DD)") from None
+
+
+@router.get("", responses=error_responses(403))
 async def usage(
     services: ServicesDep,
     caller: Caller,
-    since: Annotated[date | None, Query(description="first day, YYYY-MM-DD (UTC)")] = None,
+    since: Annotated[
+        str | None,
+        Query(pattern=DAY, json_schema_extra={"format": "date"},
+              description="first day, YYYY-MM-DD (UTC)"),
+    ] = None,
     organizationId: Annotated[  # noqa: N803 - the seeds' spelling
-        str | None, Query(description="an organization's usage (admins; org admins: their own)")
+        str | None,
+        Query(max_length=200,
+              description="an organization's usage (admins; org admins: their own)"),
     ] = None,
 ) -> dict[str, Any]:
     """The caller's usage; an organization's for its admins; anyone's for admins."""
@@ -28,7 +48,7 @@ async def usage(
         if not (caller.is_admin or (caller.is_org_admin and caller.org_id == organizationId)):
             raise forbidden("only admins and that organization's admins see its usage")
         scope = {"org_id": organizationId}
-    rows = await services.records.usage(since=since, **scope)
+    rows = await services.records.usage(since=_day(since), **scope)
     items = [
         {"day": r.day.isoformat(), "model": r.model, "type": r.type, "jobs": r.jobs,
          "inputTokens": r.input_tokens, "outputTokens": r.output_tokens,

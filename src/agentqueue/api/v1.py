@@ -11,8 +11,11 @@ from pydantic import BaseModel
 
 from agentqueue.api.access import Caller, ServicesDep, find_job, owner_of, scope_of
 from agentqueue.api.auth import Principal, require_jwt_or_admin_key
+from agentqueue.api.edge import EdgeRoute
 from agentqueue.api.errors import ApiError
 from agentqueue.api.limits import page_limit
+from agentqueue.api.openapi import error_responses
+from agentqueue.api.schemas.common import MAX_AGE_MS, MAX_OFFSET
 from agentqueue.api.submit import model_data, validated_data
 from agentqueue.catalog import job_types
 from agentqueue.engine.queue import JobQueue
@@ -21,8 +24,10 @@ from agentqueue.records.views import JobRecordView
 from agentqueue.services import Services
 from agentqueue.timefmt import iso_from_datetime
 
-router = APIRouter(prefix="/v1/jobs", tags=["AI jobs (seed 003)"])
-admin_router = APIRouter(prefix="/v1/admin/queue", tags=["AI jobs admin (seed 003)"])
+router = APIRouter(prefix="/v1/jobs", tags=["AI jobs (seed 003)"], route_class=EdgeRoute)
+admin_router = APIRouter(
+    prefix="/v1/admin/queue", tags=["AI jobs admin (seed 003)"], route_class=EdgeRoute
+)
 AdminCaller = Annotated[Principal, Depends(require_jwt_or_admin_key)]
 
 SeedStatus = Literal["QUEUED", "PROCESSING", "SUCCEEDED", "FAILED"]
@@ -120,7 +125,7 @@ async def list_jobs(
     services: ServicesDep,
     caller: Caller,
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> JobList:
     limit = page_limit(limit, services.settings.max_page_size)
     records, total = await services.records.list_jobs(
@@ -153,10 +158,12 @@ def _camel(name: str) -> str:
     return head + "".join(part.capitalize() for part in rest)
 
 
-QueueParam = Annotated[str | None, Query(description="queue name; default: ai-jobs")]
+QueueParam = Annotated[
+    str | None, Query(max_length=200, description="queue name; default: ai-jobs")
+]
 
 
-@admin_router.get("/metrics")
+@admin_router.get("/metrics", responses=error_responses(404))
 async def metrics(services: ServicesDep, _: AdminCaller, queue: QueueParam = None) -> Any:
     return await _metrics(_queue(services, queue or services.settings.ai_jobs_queue_name))
 
@@ -166,26 +173,26 @@ async def metrics_all(services: ServicesDep, _: AdminCaller) -> dict[str, Any]:
     return {_camel(name): await _metrics(q) for name, q in services.queues.items()}
 
 
-@admin_router.post("/pause")
+@admin_router.post("/pause", responses=error_responses(404))
 async def pause(services: ServicesDep, _: AdminCaller, queue: QueueParam = None) -> Any:
     target = _queue(services, queue or services.settings.ai_jobs_queue_name)
     await target.pause()
     return {"success": True, "message": f"Queue {target.name} paused", "queue": target.name}
 
 
-@admin_router.post("/resume")
+@admin_router.post("/resume", responses=error_responses(404))
 async def resume(services: ServicesDep, _: AdminCaller, queue: QueueParam = None) -> Any:
     target = _queue(services, queue or services.settings.ai_jobs_queue_name)
     await target.resume()
     return {"success": True, "message": f"Queue {target.name} resumed", "queue": target.name}
 
 
-@admin_router.post("/clean")
+@admin_router.post("/clean", responses=error_responses(404))
 async def clean(
     services: ServicesDep,
     _: AdminCaller,
     queue: QueueParam = None,
-    olderThan: Annotated[int, Query(ge=0, description="age in ms")] = 3_600_000,
+    olderThan: Annotated[int, Query(ge=0, le=MAX_AGE_MS, description="age in ms")] = 3_600_000,
 ) -> Any:
     """Drop finished jobs from Redis (their records stay)."""
     target = _queue(services, queue or services.settings.ai_jobs_queue_name)

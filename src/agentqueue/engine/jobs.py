@@ -15,6 +15,35 @@ JobState = Literal[
 PENDING_STATES: frozenset[str] = frozenset({"waiting", "prioritized", "delayed", "paused"})
 FINISHED_STATES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 
+# The keys BullMQ keeps beside the job hashes under `<prefix>:<queue>:`. A job's key is
+# `<prefix>:<queue>:<id>`, so an id that names one of these would read or write the queue's own
+# state (`meta` is the queue's settings, `id` its counter) as if it were a job.
+QUEUE_KEYS: frozenset[str] = frozenset({
+    "id", "meta", "events", "wait", "waiting", "paused", "active", "prioritized", "priority",
+    "delayed", "completed", "failed", "stalled", "stalled-check", "limiter", "marker", "pc",
+    "de", "repeat", "metrics", "waiting-children", "lock",
+})
+MAX_JOB_ID_CHARS = 512
+
+
+def is_job_id(value: str) -> bool:
+    """Whether `value` can be the id of a job, as opposed to another BullMQ key or garbage.
+
+    Valid: BullMQ's counter ids (1, 2, 3…) and custom ids as Node BullMQ accepts them: no `:`
+    except in its three-part form (`repeat:<key>:<millis>`, repeatable jobs), printable, and
+    not the name of a queue key (`meta`, `wait`, `events`…). Per-job keys such as `1:logs`
+    or `1:lock` have two parts and so are never ids.
+    """
+    if not value or len(value) > MAX_JOB_ID_CHARS or not value.isprintable():
+        return False
+    parts = value.split(":")
+    if len(parts) == 1:
+        return value not in QUEUE_KEYS
+    if len(parts) != 3 or not all(parts):
+        return False
+    # `metrics:completed:data` and the like are queue keys; `repeat:…:…` are jobs.
+    return parts[0] == "repeat" or parts[0] not in QUEUE_KEYS
+
 
 @dataclass(frozen=True)
 class JobView:

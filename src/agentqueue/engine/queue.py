@@ -16,7 +16,7 @@ from typing import Any
 import redis.asyncio as redis
 from bullmq import Job, Queue
 
-from agentqueue.engine.jobs import FINISHED_STATES, PENDING_STATES, JobView
+from agentqueue.engine.jobs import FINISHED_STATES, PENDING_STATES, JobView, is_job_id
 
 # Every state BullMQ keeps a job in ("paused" only on queues paused by old BullMQ versions).
 ALL_STATES: tuple[str, ...] = (
@@ -63,6 +63,14 @@ class CancelOutcome(Enum):
     REQUESTED = "requested"  # active: its worker was told to stop it
 
 
+class InvalidJobId(ValueError):
+    """Raised when asked to add a job under an id that names a queue key (see `is_job_id`)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"{job_id!r} cannot be a job id")
+        self.job_id = job_id
+
+
 class JobNotRetryable(Exception):
     """Raised when a job is in a state that cannot be retried."""
 
@@ -104,6 +112,9 @@ class JobQueue:
 
     async def add(self, name: str, data: Any, **options: Any) -> str:
         """Add one job; `options` are BullMQ job options (delay, priority, attempts, jobId…)."""
+        job_id = options.get("jobId")
+        if job_id is not None and not is_job_id(str(job_id)):
+            raise InvalidJobId(str(job_id))
         job = await self._queue.add(name, data, {**self.defaults.job_options(), **options})
         return str(job.id)
 
@@ -141,6 +152,8 @@ class JobQueue:
     # -- reading ------------------------------------------------------------------------------
 
     async def get(self, job_id: str) -> JobView | None:
+        if not is_job_id(job_id):
+            return None  # a queue key, never a job: not read
         # State first, then the hash: a job finishing in between then reads as still active
         # (its result already there), never as completed without its result.
         state = await self._queue.getJobState(job_id)
@@ -210,6 +223,8 @@ class JobQueue:
         return removed
 
     async def retry(self, job_id: str) -> None:
+        if not is_job_id(job_id):
+            raise KeyError(job_id)
         job = await Job.fromId(self._queue, job_id)
         if job is None:
             view = await self._tombstone(job_id)
@@ -228,6 +243,8 @@ class JobQueue:
         A pending job is removed from the queue and a tombstone keeps it visible as cancelled.
         An active job's worker is told to stop it; we wait up to `wait_s` for it to fail.
         """
+        if not is_job_id(job_id):
+            return CancelOutcome.NOT_FOUND
         job = await Job.fromId(self._queue, job_id)
         if job is None:
             return CancelOutcome.NOT_FOUND
@@ -249,7 +266,9 @@ class JobQueue:
         return CancelOutcome.REQUESTED
 
     async def remove(self, job_id: str) -> bool:
-        """Delete a job that no worker holds; False if it is locked by one."""
+        """Delete a job that no worker holds; False if it is locked by one (or no job)."""
+        if not is_job_id(job_id):
+            return False
         return bool(await self._queue.backend.remove(job_id, True))
 
     async def close(self) -> None:
@@ -279,6 +298,8 @@ class JobQueue:
 
     async def forget_tombstone(self, job_id: str) -> None:
         """Drop the tombstone of a job about to be queued again under the same id."""
+        if not is_job_id(job_id):
+            return
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.hdel(self._tombstones, job_id)
             pipe.zrem(self._tombstone_order, job_id)

@@ -3,21 +3,32 @@ before running (a job added straight to Redis, by Node BullMQ say, is checked to
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 MAX_TEXT = 200_000
 MAX_LABELS = 50
 MAX_EMBED_TEXTS = 256
+# Something other than whitespace: a provider name, a label.
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S")]
 
 
 class JobInput(BaseModel):
     """Fields every AI job may carry: who asked, and which provider and model to use."""
 
-    model_config = ConfigDict(extra="allow")
+    # Strict: JSON types as they are (`true` is not a number, `"5"` not an integer), as the
+    # schema says; nested objects are still read from dicts.
+    model_config = ConfigDict(extra="allow", strict=True)
 
-    provider: str | None = Field(None, description="openai, anthropic or builtin; default: env")
+    provider: Name | None = Field(None, description="openai, anthropic or builtin; default: env")
     model: str | None = Field(None, max_length=200)
     userId: str | None = Field(None, max_length=200)
     organizationId: str | None = Field(None, max_length=200)
@@ -30,7 +41,7 @@ class SummarizeInput(JobInput):
 
 class ClassifyInput(JobInput):
     text: str = Field(min_length=1, max_length=MAX_TEXT)
-    labels: list[str] | None = Field(None, min_length=1, max_length=MAX_LABELS)
+    labels: list[Name] | None = Field(None, min_length=1, max_length=MAX_LABELS)
 
     @field_validator("labels")
     @classmethod
@@ -62,12 +73,18 @@ class ExtractInput(JobInput):
 
 
 class CompletionMessage(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     role: Literal["system", "user", "assistant"]
     content: str = Field(max_length=MAX_TEXT)
 
 
 class CompletionInput(JobInput):
     """seed 004 `generate-completion`: a message in a stored conversation, or explicit messages."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": ["message"]}, {"required": ["messages"]}]}
+    )
 
     conversationId: str | None = Field(None, max_length=200)
     message: str | None = Field(None, min_length=1, max_length=MAX_TEXT)

@@ -6,13 +6,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentqueue.api.schemas.common import STRICT_INPUT, Name
+
 # The message size limit is also enforced against MAX_MESSAGE_CHARS at run time; this is the
 # hard ceiling the schema documents.
 MESSAGE_HARD_LIMIT = 100_000
 
 
 class HistoryEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     role: Literal["user", "assistant", "system"]
     content: str = Field(max_length=MESSAGE_HARD_LIMIT)
@@ -21,13 +23,15 @@ class HistoryEntry(BaseModel):
 class Metadata(BaseModel):
     """Free-form metadata; `priority` (high, normal, low) also sets the job's queue priority."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     priority: Literal["high", "normal", "low"] | None = None
 
 
 class ProviderChoice(BaseModel):
-    provider: str | None = Field(
+    model_config = STRICT_INPUT
+
+    provider: Name | None = Field(
         None, description="openai, anthropic or builtin (must be configured); default: env"
     )
     model: str | None = Field(None, max_length=200, description="the provider's default if unset")
@@ -42,6 +46,8 @@ class ChatRequest(ProviderChoice):
 
 
 class BatchItem(BaseModel):
+    model_config = STRICT_INPUT
+
     message: str = Field(min_length=1, max_length=MESSAGE_HARD_LIMIT)
     sessionId: str | None = Field(None, max_length=200)
     conversationHistory: list[HistoryEntry] | None = None
