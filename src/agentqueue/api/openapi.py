@@ -24,7 +24,12 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from agentqueue.api.auth import admin_principal, current_principal, require_jwt_or_admin_key
+from agentqueue.api.auth import (
+    admin_principal,
+    current_principal,
+    optional_principal,
+    require_jwt_or_admin_key,
+)
 from agentqueue.api.schemas.common import ErrorBody
 
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
@@ -59,7 +64,7 @@ def _calls(dependant: Dependant) -> set[Any]:
 def _error_codes(route: APIRoute) -> list[str]:
     calls = _calls(route.dependant)
     codes = ["400", "503"]
-    if calls & {current_principal, *_ADMIN}:
+    if calls & {current_principal, optional_principal, *_ADMIN}:
         codes += ["401", "429"]
     if calls & set(_ADMIN):
         codes.append("403")
