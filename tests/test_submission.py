@@ -1,32 +1,42 @@
-"""Accepting jobs: record first, ids shared with BullMQ, and no collision when Redis forgets."""
+"""Accepting jobs: record first, ids shared with BullMQ, no collision when Redis forgets, and an
+answer that matches what Redis did when the add fails half-way."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as redis
+from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 
-from agentqueue.engine.queue import JobQueue
+from agentqueue.engine.queue import JobQueue, QueueDefaults
+from agentqueue.engine.worker import JobContext, WorkerOptions, WorkerRuntime
+from agentqueue.handlers.record_sync import RecordSync
 from agentqueue.records.migrations import upgrade
 from agentqueue.records.store import Records
 from agentqueue.records.views import JobOwner
-from agentqueue.submission import JobSubmitter
+from agentqueue.repair import RepairService
+from agentqueue.submission import JobSubmitter, NotQueued
+from tests.support.waiting import eventually
+
+OWNER = JobOwner(user_id="u1", org_id="o1")
 
 
 @pytest.fixture
-async def submitter(
-    client: redis.Redis, prefix: str, tmp_path: Path
-) -> AsyncIterator[JobSubmitter]:
+async def records(tmp_path: Path) -> AsyncIterator[Records]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'records.db'}"
     await upgrade(url)
-    records = await Records.connect(url)
-    yield JobSubmitter({"q": JobQueue("q", client, prefix=prefix)}, records)
-    await records.close()
+    opened = await Records.connect(url)
+    yield opened
+    await opened.close()
 
 
-OWNER = JobOwner(user_id="u1", org_id="o1")
+@pytest.fixture
+async def submitter(client: redis.Redis, prefix: str, records: Records) -> JobSubmitter:
+    return JobSubmitter({"q": JobQueue("q", client, prefix=prefix)}, records)
 
 
 async def test_ids_are_sequential_and_shared_by_record_and_redis(submitter) -> None:
@@ -37,6 +47,7 @@ async def test_ids_are_sequential_and_shared_by_record_and_redis(submitter) -> N
     assert view is not None and view.data == {"n": 2}
     record = await submitter.records.get("q", "2")
     assert record is not None and record.status == "queued" and record.user_id == "u1"
+    assert record.submitting_until is None  # the submission's lease ended with it
     history = await submitter.records.history("q", "2")
     assert [e.status for e in history] == ["pending", "queued"]
     # A plain BullMQ add in between takes the next id, never one of ours.
@@ -52,3 +63,152 @@ async def test_a_forgetful_redis_does_not_reuse_recorded_ids(
     third = await submitter.submit(queue="q", name="chat", data={"n": 3}, owner=OWNER)
     assert third.job_id == "3"
     assert (await submitter.queue("q").get("3")).data == {"n": 3}  # type: ignore[union-attr]
+
+
+# -- an add that fails half-way -------------------------------------------------------------
+
+
+class FaultyQueue(JobQueue):
+    """A queue whose add fails the way a test says: `fault(queue)` runs in place of the add."""
+
+    fault: Callable[[JobQueue, str, Any, dict[str, Any]], Any] | None = None
+
+    async def add(self, name: str, data: Any, **options: Any) -> str:
+        if self.fault is None:
+            return await super().add(name, data, **options)
+        return await self.fault(self, name, data, options)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def faulty(client: redis.Redis, prefix: str, records: Records) -> tuple[FaultyQueue, JobSubmitter]:
+    queue = FaultyQueue("q", client, prefix=prefix)
+    return queue, JobSubmitter({"q": queue}, records, lease_s=0.2)
+
+
+async def test_a_job_redis_took_before_the_connection_dropped_is_accepted(faulty) -> None:
+    queue, submitter = faulty
+
+    async def added_then_dropped(q: JobQueue, name: str, data: Any, options: dict) -> str:
+        await JobQueue.add(q, name, data, **options)
+        raise ConnectionError("Connection closed by server.")
+
+    queue.fault = added_then_dropped
+    accepted = await submitter.submit(queue="q", name="chat", data={"n": 1}, owner=OWNER)
+    assert accepted.status == "queued"
+    record = await submitter.records.get("q", accepted.job_id)
+    assert record is not None and record.status == "queued" and record.error is None
+    view = await queue.get(accepted.job_id)
+    assert view is not None and view.data == {"n": 1}
+
+
+async def test_a_job_that_may_have_reached_redis_is_accepted_and_repair_queues_it(
+    faulty, records: Records
+) -> None:
+    queue, submitter = faulty
+
+    async def sent_then_timed_out(q: JobQueue, name: str, data: Any, options: dict) -> str:
+        await q.client.ping()  # a connection was handed out: the add may have been sent
+        raise TimeoutError("Timeout reading from 127.0.0.1:6379")
+
+    queue.fault = sent_then_timed_out
+    accepted = await submitter.submit(queue="q", name="chat", data={"n": 2}, owner=OWNER)
+    assert accepted.status == "queued"
+    assert await queue.get(accepted.job_id) is None  # it did not, in fact
+
+    queue.fault = None
+    repair = RepairService(records, {"q": queue}, settle_s=0)
+
+    async def queued_by_repair() -> bool:  # once the submission's lease has run out
+        return (await repair.run_once()).requeued == 1
+
+    await eventually(queued_by_repair, what="the repair service to queue the job")
+    view = await queue.get(accepted.job_id)
+    assert view is not None and view.data == {"n": 2}
+
+
+@pytest.mark.parametrize("refusal", ["connect", "answer"])
+async def test_a_job_redis_certainly_did_not_take_answers_not_queued_and_leaves_no_record(
+    faulty, refusal: str
+) -> None:
+    queue, submitter = faulty
+
+    async def refused(q: JobQueue, name: str, data: Any, options: dict) -> str:
+        if refusal == "connect":  # before any connection was handed out
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        await q.client.ping()
+        raise ResponseError("OOM command not allowed when used memory > 'maxmemory'.")
+
+    queue.fault = refused
+    with pytest.raises(NotQueued):
+        await submitter.submit(queue="q", name="chat", data={}, owner=OWNER)
+    assert await submitter.records.get("q", "1") is None
+    assert (await submitter.records.list_jobs())[1] == 0
+
+
+# -- the repair service never races a live submission ---------------------------------------
+
+
+class PausedQueue(JobQueue):
+    """A queue whose add waits for the test: a submission stopped between record and add."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reached = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def add(self, name: str, data: Any, **options: Any) -> str:
+        if not self.go.is_set():
+            self.reached.set()
+            await self.go.wait()
+        return await super().add(name, data, **options)
+
+
+async def test_repair_leaves_a_slow_submission_alone_and_the_job_runs_once(
+    client: redis.Redis, redis_url: str, prefix: str, records: Records
+) -> None:
+    # Redis keeps no finished job, so an add under a finished job's id makes a new job.
+    defaults = QueueDefaults(keep_completed=0)
+    paused = PausedQueue("q", client, prefix=prefix, defaults=defaults)
+    submitter = JobSubmitter({"q": paused}, records)
+    repair = RepairService(records, {"q": JobQueue("q", client, prefix=prefix,
+                                                   defaults=defaults)}, settle_s=0)
+    runs: list[str] = []
+
+    async def count(ctx: JobContext) -> str:
+        runs.append(ctx.id)
+        return "done"
+
+    worker = WorkerRuntime("q", redis_url, prefix=prefix, listener=RecordSync(
+        records, client, prefix=prefix), options=WorkerOptions(concurrency=2, job_timeout_s=5))
+    worker.register("chat", count)
+    await worker.start()
+    try:
+        submission = asyncio.create_task(
+            submitter.submit(queue="q", name="chat", data={}, owner=OWNER))
+        await asyncio.wait_for(paused.reached.wait(), 10)
+        # The record exists, older than REPAIR_SETTLE_SECONDS (0), and the job is not in Redis.
+        assert (await repair.run_once()).requeued == 0
+
+        async def idle() -> bool:  # whatever the repair service queued has run
+            counts = await paused.counts()
+            record = await records.get("q", "1")
+            return (counts["waiting"] + counts["active"] + counts["delayed"] == 0
+                    and (not runs or (record is not None and record.status == "completed")))
+
+        await eventually(idle, what="the worker to be idle")
+        paused.go.set()
+        job = await submission
+
+        async def settled() -> bool:
+            record = await records.get("q", job.job_id)
+            counts = await paused.counts()
+            return (record is not None and record.status == "completed"
+                    and counts["waiting"] + counts["active"] + counts["delayed"] == 0)
+
+        await eventually(settled, what="the job to run and the queue to drain")
+    finally:
+        await worker.stop(grace_s=0)
+    assert runs == [job.job_id]
+    history = [(e.status, e.message) for e in await records.history("q", job.job_id)]
+    assert history[-1][0] == "completed"
+    assert all("again" not in (message or "") for _, message in history)

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     repair_interval_s: float = Field(30.0, gt=0, validation_alias="REPAIR_INTERVAL_SECONDS")
     # Records untouched for less than this are left to their writers.
     repair_settle_s: float = Field(5.0, ge=0, validation_alias="REPAIR_SETTLE_SECONDS")
+    # A submission holds its record this long at most; repair leaves it alone meanwhile.
+    submit_lease_s: float = Field(30.0, gt=0, validation_alias="SUBMIT_LEASE_SECONDS")
+    # Bound on each Redis command of an API request (connect, write, read).
+    redis_request_timeout_s: float = Field(
+        1.0, gt=0, le=30, validation_alias="REDIS_REQUEST_TIMEOUT_SECONDS")
 
     # Queue
     queue_prefix: str = Field("bull", validation_alias="QUEUE_PREFIX")

@@ -1,12 +1,17 @@
 """The repair service: brings job records back in line with Redis after a crash.
 
 A small maintenance loop in the style of River's: every `interval_s` it looks at records that
-have not moved for a while and
-- a `pending` or `queued` record whose job is missing from Redis, and never started, is queued
-  again (the API died between writing the record and queueing the job);
+have not moved for a while and whose submission lease (`submitting_until`) has run out, and
+- a `pending` or `queued` record whose job is missing from Redis, and not started since it was
+  (re)queued, is queued again (the API died between writing the record and queueing the job);
 - a `queued` or `active` record whose job finished in Redis takes the outcome from Redis (a
   worker died between finishing the job and writing the record);
-- an `active` record whose job vanished from Redis is marked failed, saying so.
+- any other record whose job vanished from Redis is marked failed, saying so.
+
+It never races a live writer: a submission in progress holds a lease on its record, and every
+write here is a compare-and-set on the version read, so a record someone moved meanwhile (a
+worker completing it, another repairer) is left alone and a finished record is never reopened.
+Before queueing a job again it claims the record with a lease of its own, and only then adds.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from agentqueue.engine.queue import JobQueue
 from agentqueue.handlers.metering import JobMeter
@@ -41,12 +47,15 @@ class RepairService:
         *,
         interval_s: float = 30.0,
         settle_s: float = 5.0,
+        lease_s: float = 30.0,
     ) -> None:
         self.records = records
         self.queues = queues
         self.interval_s = interval_s
         # Records younger than this are left alone: their writer may still be at work.
         self.settle_s = settle_s
+        # How long a claim to queue a job again keeps other repairers off the record.
+        self.lease_s = lease_s
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -83,15 +92,12 @@ class RepairService:
     async def _repair(self, record: JobRecordView, queue: JobQueue, report: RepairReport) -> None:
         view = await queue.get(record.job_id)
         if view is None:
-            if record.status in ("pending", "queued") and record.started_at is None:
-                options = {"jobId": record.job_id, "attempts": record.max_attempts}
-                await queue.add(record.type, record.data, **options)
-                await self.records.mark(record.queue, record.job_id, "queued",
-                                        message="queued again: the job was missing from Redis")
-                report.requeued += 1
-            else:
-                await self.records.mark(record.queue, record.job_id, "failed",
-                                        error=VANISHED, message=VANISHED)
+            if record.status == "pending" or (record.status == "queued"
+                                              and record.attempts_made == 0):
+                if await self._queue_again(record, queue):
+                    report.requeued += 1
+            elif await self.records.mark(record.queue, record.job_id, "failed", error=VANISHED,
+                                         message=VANISHED, expect_version=record.version):
                 report.updated += 1
             return
         if view.state not in ("completed", "failed", "cancelled"):
@@ -99,11 +105,31 @@ class RepairService:
         meter = JobMeter(queue.client, prefix=queue.prefix, queue=queue.name, job_id=view.id)
         usage = (await meter.usage()).totals
         if view.state == "completed":
-            await self.records.mark(record.queue, record.job_id, "completed",
-                                    attempt=view.attempts_made, result=view.result, usage=usage,
-                                    progress=100, message="outcome copied from Redis")
+            copied = await self.records.mark(
+                record.queue, record.job_id, "completed", attempt=view.attempts_made,
+                result=view.result, usage=usage, progress=100,
+                message="outcome copied from Redis", expect_version=record.version)
         else:
-            await self.records.mark(record.queue, record.job_id, view.state,
-                                    attempt=view.attempts_made, error=view.failed_reason,
-                                    usage=usage, message="outcome copied from Redis")
-        report.updated += 1
+            copied = await self.records.mark(
+                record.queue, record.job_id, view.state, attempt=view.attempts_made,
+                error=view.failed_reason, usage=usage, message="outcome copied from Redis",
+                expect_version=record.version)
+        if copied:
+            report.updated += 1
+
+    async def _queue_again(self, record: JobRecordView, queue: JobQueue) -> bool:
+        """Claim the record (it must not have moved since it was read), then add its job under
+        the same id. False if someone else moved the record first."""
+        lease = datetime.now(UTC) + timedelta(seconds=self.lease_s)
+        claimed = await self.records.claim(
+            record.queue, record.job_id, version=record.version, status="queued",
+            lease_until=lease, message="queued again: the job was missing from Redis")
+        if claimed is None:
+            return False
+        options: dict[str, Any] = {"jobId": record.job_id, "attempts": record.max_attempts}
+        if record.priority:
+            options["priority"] = record.priority
+        # If this fails the lease runs out and a later round tries again.
+        await queue.add(record.type, record.data, **options)
+        await self.records.release(record.queue, record.job_id, lease)
+        return True

@@ -14,8 +14,9 @@ from agentqueue.ai.agents import AgentRegistry
 from agentqueue.ai.factory import available_provider_names, default_tools
 from agentqueue.ai.pricing import PriceTable
 from agentqueue.config import Settings
-from agentqueue.engine.connection import connect
+from agentqueue.engine.connection import connect, connect_for_requests
 from agentqueue.engine.embedded import EmbeddedValkey
+from agentqueue.engine.health import RedisHealth
 from agentqueue.engine.queue import JobQueue, QueueDefaults
 from agentqueue.engine.worker import WorkerOptions, WorkerRuntime
 from agentqueue.handlers.agent_chat import AgentChatHandlers
@@ -80,6 +81,7 @@ class Services:
     embedded: EmbeddedValkey | None = None
     workers: WorkerGroup | None = None
     repair: RepairService | None = None
+    redis_health: RedisHealth | None = None
 
     @classmethod
     async def start(cls, settings: Settings, *, allow_embedded: bool = True) -> Services:
@@ -95,14 +97,18 @@ class Services:
             )
             url = await embedded.start()
         records = await open_records(settings)
-        client = connect(url)
+        # The API's client: bounded commands, refused at once while Redis is known to be down.
+        timeout = settings.redis_request_timeout_s
+        health = RedisHealth(url, probe_interval_s=min(0.5, timeout), timeout_s=timeout)
+        client = connect_for_requests(url, health=health, timeout_s=timeout)
         queues = {
             name: JobQueue(name, client, prefix=settings.queue_prefix,
                            defaults=queue_defaults(settings, name))
             for name in queue_names(settings)
         }
-        return cls(settings, url, client, queues, records, JobSubmitter(queues, records),
-                   embedded)
+        submitter = JobSubmitter(queues, records, lease_s=settings.submit_lease_s)
+        return cls(settings, url, client, queues, records, submitter, embedded,
+                   redis_health=health)
 
     @property
     def agent_queue(self) -> JobQueue:
@@ -123,7 +129,8 @@ class Services:
     def start_repair(self) -> None:
         self.repair = RepairService(self.records, self.queues,
                                     interval_s=self.settings.repair_interval_s,
-                                    settle_s=self.settings.repair_settle_s)
+                                    settle_s=self.settings.repair_settle_s,
+                                    lease_s=self.settings.submit_lease_s)
         self.repair.start()
 
     async def close(self) -> None:
@@ -134,6 +141,8 @@ class Services:
             self.workers = None
         for queue in self.queues.values():
             await queue.close()
+        if self.redis_health is not None:
+            await self.redis_health.close()
         await self.records.close()
         if self.embedded is not None:
             await self.embedded.stop()

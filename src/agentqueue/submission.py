@@ -3,38 +3,66 @@
 The job's id is reserved from BullMQ's own counter first, so the record and the Redis job share
 it (ids stay "1", "2", … as BullMQ users expect). The record goes `pending` → `queued` (seed
 002's lifecycle) before the job is added: a worker may take the job the instant it is in Redis,
-so nothing but the worker may set the status after the add. A record left `queued` without its
-Redis job (a crash between the writes) is queued again by the repair service; the job is never
-lost.
+so nothing but the worker may set the status after the add.
+
+The submitter holds a lease on the record (`submitting_until`) from its creation until the add
+is done; the repair service leaves leased records alone, and the `queued` write is a compare-
+and-set, so a slow submission and the repair service never both queue a job.
+
+When the add fails, what the caller hears depends on whether Redis may have the job:
+- certainly not (no connection was ever handed out for the add, or Redis answered with an error
+  and has no such job): the record is deleted and `NotQueued` raised (the API answers 503);
+- maybe (a timeout or a dropped connection after a connection was handed out): the record stays
+  `queued` under its lease and the job counts as accepted. When the lease runs out, the repair
+  service settles it from Redis: it queues the job again under the same id if Redis lacks it
+  (BullMQ ignores an add of an id it already has).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from redis.exceptions import RedisError, ResponseError
+
+from agentqueue.engine.connection import watch_sends
 from agentqueue.engine.queue import JobQueue
 from agentqueue.records.store import JobExistsError, Records
 from agentqueue.records.views import JobOwner, JobRecordView
 
 log = logging.getLogger("agentqueue.submission")
 
+# Longer than a submission can take with the request client's bounded Redis calls.
+DEFAULT_LEASE_S = 30.0
+
 
 class UnknownQueue(KeyError):
     pass
 
 
+class NotQueued(Exception):
+    """Redis certainly did not take the job, and no record of it was kept."""
+
+
 class JobSubmitter:
-    def __init__(self, queues: dict[str, JobQueue], records: Records) -> None:
+    def __init__(
+        self, queues: dict[str, JobQueue], records: Records, *, lease_s: float = DEFAULT_LEASE_S
+    ) -> None:
         self.queues = queues
         self.records = records
+        self.lease_s = lease_s
 
     def queue(self, name: str) -> JobQueue:
         try:
             return self.queues[name]
         except KeyError:
             raise UnknownQueue(name) from None
+
+    def lease(self) -> datetime:
+        """The end of a lease taken now."""
+        return datetime.now(UTC) + timedelta(seconds=self.lease_s)
 
     async def submit(
         self,
@@ -57,7 +85,7 @@ class JobSubmitter:
             priority=priority or 0, status="pending",
         )
         try:
-            record = await create(job_id=job_id)
+            record = await create(job_id=job_id, lease_until=self.lease())
         except JobExistsError:
             # Redis's id counter is behind the records (a new or flushed Redis): move it past.
             highest = await self.records.highest_numeric_job_id(queue)
@@ -65,10 +93,7 @@ class JobSubmitter:
                         "to %d", queue, highest)
             await jobs.advance_ids(highest)
             job_id = await jobs.next_id()
-            record = await create(job_id=job_id)
-        # Queued before it is in Redis: once it is, a worker may take it at any instant, and
-        # nothing but the worker may move the record on.
-        await self.records.mark(queue, job_id, "queued")
+            record = await create(job_id=job_id, lease_until=self.lease())
         options: dict[str, Any] = {}
         if priority:
             options["priority"] = priority
@@ -76,10 +101,64 @@ class JobSubmitter:
             options["delay"] = delay_ms
         if attempts:
             options["attempts"] = attempts
+        return await self._queue_job(jobs, record, name, data, options)
+
+    async def _queue_job(
+        self, jobs: JobQueue, record: JobRecordView, name: str, data: dict[str, Any],
+        options: dict[str, Any],
+    ) -> JobRecordView:
+        queue, job_id = record.queue, record.job_id
         try:
-            await jobs.add_reserved(job_id, name, data, **options)
-        except Exception:
-            # Redis refused it: the record says so, the caller gets an error (no silent queueing).
-            await self.records.mark(queue, job_id, "failed", error="could not be queued")
+            # Queued before it is in Redis: once it is, a worker may take it at any instant, and
+            # nothing but the worker may move the record on. A compare-and-set: if the lease ran
+            # out and the repair service already queued the job, it is accepted as it is.
+            lease = self.lease()
+            claimed = await self.records.claim(queue, job_id, version=record.version,
+                                               status="queued", lease_until=lease)
+        except BaseException:
+            await self._forget(record, record.version)
             raise
-        return record.model_copy(update={"status": "queued"})
+        if claimed is None:
+            log.warning("Job %s of %r was queued by the repair service while being submitted",
+                        job_id, queue)
+            return record.model_copy(update={"status": "queued"})
+        with watch_sends(jobs.client) as watch:
+            try:
+                await jobs.add_reserved(job_id, name, data, **options)
+            except Exception as exc:
+                if (await self._certainly_not_queued(jobs, job_id, exc, watch.may_have_sent)
+                        and await self._forget(claimed, claimed.version)):
+                    raise NotQueued(f"job {job_id} of {queue!r} was not queued") from exc
+                # It may be in Redis: accepted. The lease runs out and the repair service
+                # settles the record from Redis.
+                log.warning("Job %s of %r may not have reached Redis (%s: %s); the repair "
+                            "service will make sure it is queued", job_id, queue,
+                            type(exc).__name__, exc)
+                return claimed
+        await self.records.release(queue, job_id, lease)
+        return claimed.model_copy(update={"submitting_until": None})
+
+    @staticmethod
+    async def _certainly_not_queued(
+        jobs: JobQueue, job_id: str, error: Exception, may_have_sent: bool
+    ) -> bool:
+        if not may_have_sent:
+            return True  # no connection was handed out: nothing reached Redis
+        if isinstance(error, ResponseError):
+            # Redis answered, so it is reachable: it refused this add, but an earlier attempt of
+            # the same add (a retry after a dropped connection) may have gone through.
+            try:
+                return await jobs.get(job_id) is None
+            except RedisError:
+                return False
+        return False
+
+    async def _forget(self, record: JobRecordView, version: int) -> bool:
+        """Delete the record of a job that was not queued, unless someone else has moved it on
+        (then it is theirs: the job counts as accepted). False if the record stays."""
+        try:
+            return await self.records.delete_job(record.queue, record.job_id, version=version)
+        except Exception:
+            log.exception("Could not delete the record of unqueued job %s of %r; the repair "
+                          "service will queue it", record.job_id, record.queue)
+            return False

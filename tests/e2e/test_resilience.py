@@ -6,6 +6,7 @@ caught mid-call deterministically.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -17,6 +18,8 @@ import pytest
 
 from agentqueue.engine.connection import connect
 from agentqueue.engine.embedded import EmbeddedValkey, free_port
+from agentqueue.records.db import default_url
+from agentqueue.records.store import Records
 from tests.conftest import delete_prefix
 from tests.support.fake_openai import FakeOpenAI, echo_last_user_message
 from tests.support.processes import agentqueue
@@ -195,4 +198,53 @@ async def test_embedded_valkey_crash_is_restarted_with_its_data(tmp_path: Path) 
         await eventually(back, what="the embedded server to come back with its data")
     finally:
         await conn.aclose()
+        await valkey.stop()
+
+
+async def test_while_redis_is_down_every_submission_is_answered_and_a_503_leaves_no_record(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    valkey = EmbeddedValkey(tmp_path / "valkey", appendfsync="always")
+    env = {**env, "REDIS_URL": await valkey.start(), "AI_PROVIDER": "builtin"}
+    # Generous: "answered, not hung" (a request that waits this long fails the test).
+    limits = httpx.Limits(max_connections=300)
+    try:
+        with agentqueue("serve", env, tmp_path / "serve.log") as serve:
+            await serve.wait_healthy()
+            async with httpx.AsyncClient(base_url=serve.base_url, timeout=10,
+                                         limits=limits) as http:
+                await valkey.stop()
+                answers = await asyncio.gather(*(
+                    http.post("/v1/jobs/sentiment", json={"text": f"fine day {n}"})
+                    for n in range(200)
+                ))
+                refused = [a for a in answers if a.status_code == 503]
+                accepted = [a.json()["id"] for a in answers if a.status_code == 201]
+                assert len(refused) + len(accepted) == len(answers), {
+                    a.status_code for a in answers}
+                assert refused, "Redis was down: some submissions must be refused"
+                assert all(a.headers.get("Retry-After") for a in refused)
+                assert all(a.json()["success"] is False for a in refused)
+                # A refused submission left no record; an accepted one has its record.
+                records = await Records.connect(default_url(env["AGENTQUEUE_DATA_DIR"]))
+                try:
+                    jobs, total = await records.list_jobs(limit=1000)
+                finally:
+                    await records.close()
+                assert sorted(job.job_id for job in jobs) == sorted(accepted)
+
+                await valkey.start()
+
+                async def submitted() -> str | None:
+                    answer = await http.post("/v1/jobs/sentiment", json={"text": "back again"})
+                    return answer.json()["id"] if answer.status_code == 201 else None
+
+                again = await eventually(submitted, what="a submission accepted again")
+                for job_id in [*accepted, again]:
+                    async def succeeded(job_id: str = job_id) -> bool:
+                        job = (await http.get(f"/v1/jobs/{job_id}")).json()
+                        return bool(job.get("status") == "SUCCEEDED")
+
+                    await eventually(succeeded, timeout=60, what=f"job {job_id} to run")
+    finally:
         await valkey.stop()

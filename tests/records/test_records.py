@@ -239,7 +239,11 @@ async def test_retry_after_failure(records: Records, clock: Clock) -> None:
     assert_utc(job.finished_at, failed_at)
 
     requeued = clock.advance(minutes=5)
-    assert await records.mark("ai-jobs", "r", "queued", message="manual retry")
+    # A late "will retry" event does not open the finished record again; a claim does.
+    assert await records.mark("ai-jobs", "r", "queued", attempt=1, message="late")
+    assert (await records.get("ai-jobs", "r")).status == "failed"  # type: ignore[union-attr]
+    assert await records.claim("ai-jobs", "r", version=job.version, status="queued",
+                               lease_until=requeued, message="manual retry")
     job = await records.get("ai-jobs", "r")
     assert job is not None and job.status == "queued"
     assert job.finished_at is None
@@ -331,7 +335,10 @@ async def test_a_late_event_of_an_earlier_attempt_is_ignored(
     assert job is not None and (job.status, job.attempts_made) == ("active", 2)
     # A manual retry after the job failed starts its attempts from 0 again.
     await records.mark("ai-jobs", "late", "failed", attempt=3, error="gave up")
-    await records.mark("ai-jobs", "late", "queued", attempt=0, message="retried by hand")
+    failed = await records.get("ai-jobs", "late")
+    assert failed is not None
+    await records.claim("ai-jobs", "late", version=failed.version, status="queued", attempt=0,
+                        lease_until=clock.now, message="retried by hand")
     await records.mark("ai-jobs", "late", "active", attempt=1)
     job = await records.get("ai-jobs", "late")
     assert job is not None and (job.status, job.attempts_made) == ("active", 1)

@@ -13,6 +13,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
 
+from agentqueue.engine.health import RedisUnavailable
+from agentqueue.submission import NotQueued
+
 log = logging.getLogger("agentqueue.api")
 
 
@@ -105,10 +108,15 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
+    # Redis unreachable (or known to be down: the request client refuses at once), or a job
+    # Redis certainly did not take (its record is gone too): nothing happened, try again.
     @app.exception_handler(RedisConnectionError)
     @app.exception_handler(RedisTimeoutError)
+    @app.exception_handler(NotQueued)
     async def _redis_down(_: Request, exc: Exception) -> JSONResponse:
-        log.warning("Redis unavailable: %s", exc)
+        cause = exc.__cause__ if isinstance(exc, NotQueued) and exc.__cause__ else exc
+        if not isinstance(cause, RedisUnavailable):  # known down: the monitor said so once
+            log.warning("Redis unavailable: %s: %s", type(cause).__name__, cause)
         return JSONResponse(
             {"success": False, "message": "queue backend unavailable; try again shortly"},
             status_code=503,

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
+
 from agentqueue.api.access import FoundJob
 from agentqueue.api.errors import ApiError
-from agentqueue.engine.queue import CANCELLED_REASON, CancelOutcome, JobNotRetryable
+from agentqueue.engine.connection import watch_sends
+from agentqueue.engine.queue import CANCELLED_REASON, CancelOutcome, JobNotRetryable, JobQueue
+from agentqueue.records.views import JobRecordView
 from agentqueue.services import Services
+from agentqueue.submission import NotQueued
+
+log = logging.getLogger("agentqueue.api")
 
 TERMINAL = ("completed", "failed", "cancelled")
 
@@ -39,22 +47,62 @@ async def retry_job(services: Services, queue: str, job_id: str, found: FoundJob
             state = record.status if record else found.state
             raise ApiError(409, f"Job {job_id} cannot be retried: job is {state}; only failed "
                                 "jobs can be retried")
-        await services.records.mark(queue, job_id, "queued", attempt=0,
-                                    message="retried by hand")
-        await jobs.forget_tombstone(job_id)
-        await jobs.add(record.type, record.data, jobId=job_id, attempts=record.max_attempts)
+
+        async def add_again() -> None:
+            await jobs.add(record.type, record.data, jobId=job_id, attempts=record.max_attempts)
+
+        await jobs.forget_tombstone(job_id)  # fails before anything is queued: nothing to undo
+        await _requeue(services, record, jobs, add_again)
         return
     if found.live.state != "failed":
         raise ApiError(409, f"Job {job_id} cannot be retried: job is {found.live.state}; "
                             "only failed jobs can be retried")
-    if record is not None:
-        # Before the retry: a worker may take the job the moment it is back in the queue.
-        # Attempts start again from 0, as in Redis.
-        await services.records.mark(queue, job_id, "queued", attempt=0,
-                                    message="retried by hand")
+    if record is None:  # a job added straight to Redis: no record to keep in step
+        await _retry_in_redis(jobs, job_id)
+        return
+    await _requeue(services, record, jobs, lambda: _retry_in_redis(jobs, job_id))
+
+
+async def _retry_in_redis(jobs: JobQueue, job_id: str) -> None:
     try:
         await jobs.retry(job_id)
     except (JobNotRetryable, KeyError) as exc:
-        if record is not None:
-            await services.records.mark(queue, job_id, record.status, message="retry refused")
         raise ApiError(409, f"Job {job_id} cannot be retried: {exc}") from None
+
+
+async def _requeue(
+    services: Services, record: JobRecordView, jobs: JobQueue,
+    put_back: Callable[[], Awaitable[None]],
+) -> None:
+    """Open the record again as `queued` (attempts from 0), then `put_back` the job in Redis.
+
+    The record goes first: a worker may take the job the moment it is back in the queue. It is
+    a compare-and-set on the version read (two retries at once: one wins, the other gets 409),
+    with a lease that keeps the repair service off the record meanwhile. If Redis certainly did
+    not take the job, the record goes back to how it was; if it may have, the retry stands and
+    the repair service settles the record from Redis once the lease runs out.
+    """
+    lease = services.submitter.lease()
+    claimed = await services.records.claim(
+        record.queue, record.job_id, version=record.version, status="queued", attempt=0,
+        lease_until=lease, message="retried by hand")
+    if claimed is None:
+        raise ApiError(409, f"Job {record.job_id} cannot be retried: it changed meanwhile; "
+                            "only failed jobs can be retried")
+    with watch_sends(jobs.client) as watch:
+        try:
+            await put_back()
+        except Exception as exc:
+            refused = isinstance(exc, ApiError)
+            if refused or not watch.may_have_sent:
+                await services.records.mark(
+                    record.queue, record.job_id, record.status, attempt=record.attempts_made,
+                    message="retry refused" if refused else "retry failed: queue unavailable",
+                    expect_version=claimed.version)
+                if refused:
+                    raise
+                raise NotQueued(f"job {record.job_id} was not queued again") from exc
+            log.warning("Retry of job %s may not have reached Redis (%s); the repair service "
+                        "will settle it", record.job_id, type(exc).__name__)
+            return
+    await services.records.release(record.queue, record.job_id, lease)

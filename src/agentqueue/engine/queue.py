@@ -7,6 +7,7 @@ interface rather than on the port's camelCase API.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -134,7 +135,9 @@ class JobQueue:
         decrement): ids stay 1, 2, 3… and an id is never handed out twice.
         """
         await self.add(name, data, jobId=job_id, **options)
-        await self._give_back_id(keys=[self._id_key], args=[int(job_id) + 1])
+        # The job is queued all the same if this fails; an id left unused is harmless.
+        with contextlib.suppress(redis.RedisError):
+            await self._give_back_id(keys=[self._id_key], args=[int(job_id) + 1])
 
     async def advance_ids(self, at_least: int) -> None:
         """Make sure the id counter is at least `at_least` (ids already used elsewhere)."""

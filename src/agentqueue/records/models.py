@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -121,6 +122,12 @@ class JobRecord(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Compare-and-set token: every status write adds one, so a writer that read the record can
+    # tell whether anyone moved it since (see Records.claim).
+    version: Mapped[int] = mapped_column(Integer(), default=0, server_default=text("0"))
+    # While set and in the future, a submitter (or the repair service) is putting the job into
+    # Redis: nobody else may queue it.
+    submitting_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class JobEvent(Base):

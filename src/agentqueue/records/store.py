@@ -144,9 +144,11 @@ class Records:
         max_attempts: int = 1,
         priority: int = 0,
         status: str = "queued",
+        lease_until: datetime | None = None,
     ) -> JobRecordView:
         """Write the record and its first history event. Raises `JobExistsError` if
-        (queue, job_id) already has one."""
+        (queue, job_id) already has one. `lease_until`: the caller is putting the job into Redis
+        until then, and the repair service leaves the record alone (see `claim`)."""
         _check_status(status)
         now = self._now()
         job = JobRecord(
@@ -173,6 +175,8 @@ class Records:
             started_at=now if status == "active" else None,
             finished_at=now if status in TERMINAL else None,
             updated_at=now,
+            version=0,
+            submitting_until=_aware(lease_until) if lease_until is not None else None,
         )
         try:
             async with self._writing() as session:
@@ -199,48 +203,33 @@ class Records:
         usage: tuple[int, int, float] | None = None,
         provider: str | None = None,
         model: str | None = None,
+        expect_version: int | None = None,
     ) -> bool:
-        """Move the record to `status` and append a history event. False if there is no record.
+        """Move the record to `status` and append a history event. False if there is no record,
+        or if `expect_version` is given and the record has moved on since (compare-and-set).
 
         Arguments left as None leave the record's value alone; `usage` is the job's running
         TOTAL (input tokens, output tokens, cost in USD) and replaces the stored one, so a retry
         never double-counts. The same (status, attempt) as the last event adds no second event,
         and while the job runs, an event of an earlier attempt than the record's is ignored.
-        A terminal record (completed/failed/cancelled) ignores every status but 'queued' (a
-        manual retry, which clears finished_at) and a repeat of its own status (which may still
-        fill in fields). 'completed' clears the error of earlier attempts unless one is given.
+        A terminal record (completed/failed/cancelled) ignores every status but a repeat of its
+        own (which may still fill in fields): only `claim` opens a finished record again.
+        'completed' clears the error of earlier attempts unless one is given.
         """
         _check_status(status)
         now = self._now()
         async with self._writing() as session:
-            job = await session.scalar(
-                select(JobRecord)
-                .where(JobRecord.queue == queue, JobRecord.job_id == job_id)
-                .with_for_update()
-            )
+            job = await self._locked(session, queue, job_id)
             if job is None:
                 return False
+            if expect_version is not None and job.version != expect_version:
+                return False
             previous = job.status
-            if previous in TERMINAL and status not in (previous, "queued"):
+            if previous in TERMINAL and status != previous:
                 return True  # a late event for an attempt that is over
             if previous not in TERMINAL and attempt is not None and attempt < job.attempts_made:
                 return True  # a late event of an earlier attempt (the next one has begun)
-            if attempt is not None:
-                job.attempts_made = attempt
-            if status != previous:
-                if previous in TERMINAL:  # manual retry: open again (the last error stays)
-                    job.finished_at = None
-                if status == "queued":
-                    job.queued_at = now
-                if status == "completed" and error is None:
-                    job.error = None
-            if status == "queued" and job.queued_at is None:
-                job.queued_at = now
-            if status == "active" and job.started_at is None:
-                job.started_at = now
-            if status in TERMINAL and job.finished_at is None:
-                job.finished_at = now
-            job.status = status
+            self._move(job, status, now, attempt=attempt)
             if result is not None:
                 job.result = result
             if error is not None:
@@ -254,24 +243,104 @@ class Records:
                 job.provider = provider
             if model is not None:
                 job.model = model
-            job.updated_at = now
-
-            event_attempt = job.attempts_made
-            last = await session.scalar(
-                select(JobEvent)
-                .where(JobEvent.job_pk == job.id)
-                .order_by(JobEvent.id.desc())
-                .limit(1)
-            )
-            if last is None or (last.status, last.attempt) != (status, event_attempt):
-                if message is None and status in ("failed", "cancelled"):
-                    message = error
-                session.add(
-                    JobEvent(
-                        job_pk=job.id, status=status, attempt=event_attempt, message=message, at=now
-                    )
-                )
+            if error is not None and message is None and status in ("failed", "cancelled"):
+                message = error
+            await self._add_event(session, job, message, now)
         return True
+
+    async def claim(
+        self,
+        queue: str,
+        job_id: str,
+        *,
+        version: int,
+        status: str,
+        lease_until: datetime,
+        attempt: int | None = None,
+        message: str | None = None,
+    ) -> JobRecordView | None:
+        """Compare-and-set for writers that race each other to put a job into Redis (the
+        submitter, the repair service, a manual retry): move the record to `status` and hold
+        it until `lease_until`, only if it is still at `version`. None if someone moved it first.
+
+        The only way to open a finished record again (a manual retry).
+        """
+        _check_status(status)
+        now = self._now()
+        async with self._writing() as session:
+            job = await self._locked(session, queue, job_id)
+            if job is None or job.version != version:
+                return None
+            if job.status in TERMINAL and status not in TERMINAL:
+                job.finished_at = None  # open again (the last error stays)
+            self._move(job, status, now, attempt=attempt)
+            job.submitting_until = _aware(lease_until)
+            await self._add_event(session, job, message, now)
+            return JobRecordView.model_validate(job)
+
+    async def release(self, queue: str, job_id: str, lease_until: datetime) -> bool:
+        """End the lease taken until `lease_until` (by `create_job` or `claim`); False if the
+        record no longer holds that lease (it expired and someone else claimed the record)."""
+        async with self._writing() as session:
+            result = await session.execute(
+                update(JobRecord)
+                .where(
+                    JobRecord.queue == queue,
+                    JobRecord.job_id == job_id,
+                    JobRecord.submitting_until == _aware(lease_until),
+                )
+                .values(submitting_until=None)
+                .execution_options(synchronize_session=False)
+            )
+            return cast(CursorResult[Any], result).rowcount > 0
+
+    @staticmethod
+    async def _locked(session: AsyncSession, queue: str, job_id: str) -> JobRecord | None:
+        return cast(
+            JobRecord | None,
+            await session.scalar(
+                select(JobRecord)
+                .where(JobRecord.queue == queue, JobRecord.job_id == job_id)
+                .with_for_update()
+            ),
+        )
+
+    @staticmethod
+    def _move(job: JobRecord, status: str, now: datetime, *, attempt: int | None) -> None:
+        """The status change itself: timestamps, attempts, and the compare-and-set token."""
+        if attempt is not None:
+            job.attempts_made = attempt
+        if status != job.status:
+            if status == "queued":
+                job.queued_at = now
+            if status == "completed":
+                job.error = None  # mark() puts back an error it is given
+        if status == "queued" and job.queued_at is None:
+            job.queued_at = now
+        if status == "active" and job.started_at is None:
+            job.started_at = now
+        if status in TERMINAL and job.finished_at is None:
+            job.finished_at = now
+        job.status = status
+        job.updated_at = now
+        job.version += 1
+
+    @staticmethod
+    async def _add_event(
+        session: AsyncSession, job: JobRecord, message: str | None, now: datetime
+    ) -> None:
+        """A history event, unless it repeats the last one's (status, attempt)."""
+        attempt = job.attempts_made
+        last = await session.scalar(
+            select(JobEvent)
+            .where(JobEvent.job_pk == job.id)
+            .order_by(JobEvent.id.desc())
+            .limit(1)
+        )
+        if last is None or (last.status, last.attempt) != (job.status, attempt):
+            session.add(
+                JobEvent(job_pk=job.id, status=job.status, attempt=attempt, message=message, at=now)
+            )
 
     async def set_progress(self, queue: str, job_id: str, progress: Any) -> None:
         """Store progress (no history event). Ignored once the job is terminal."""
@@ -441,23 +510,32 @@ class Records:
     async def in_status_since(
         self, statuses: list[str], before: datetime, limit: int = 500
     ) -> list[JobRecordView]:
-        """Records in one of `statuses` not updated since `before` (oldest update first):
-        candidates for drift repair against the queue."""
+        """Records in one of `statuses` not updated since `before` (oldest update first) and
+        not leased to a submitter: candidates for drift repair against the queue."""
         async with self._reads() as session:
             jobs = await session.scalars(
                 select(JobRecord)
-                .where(JobRecord.status.in_(statuses), JobRecord.updated_at < _aware(before))
+                .where(
+                    JobRecord.status.in_(statuses),
+                    JobRecord.updated_at < _aware(before),
+                    or_(JobRecord.submitting_until.is_(None),
+                        JobRecord.submitting_until <= self._now()),
+                )
                 .order_by(JobRecord.updated_at, JobRecord.id)
                 .limit(limit)
             )
             return [JobRecordView.model_validate(job) for job in jobs]
 
-    async def delete_job(self, queue: str, job_id: str) -> bool:
-        """Delete the record and its history. False if there was none."""
+    async def delete_job(self, queue: str, job_id: str, *, version: int | None = None) -> bool:
+        """Delete the record and its history. False if there was none (or, with `version`, if
+        the record has moved on from that version)."""
+        conditions = [JobRecord.queue == queue, JobRecord.job_id == job_id]
+        if version is not None:
+            conditions.append(JobRecord.version == version)
         async with self._writing() as session:
             result = await session.execute(
                 delete(JobRecord)
-                .where(JobRecord.queue == queue, JobRecord.job_id == job_id)
+                .where(*conditions)
                 .execution_options(synchronize_session=False)
             )
             return cast(CursorResult[Any], result).rowcount > 0

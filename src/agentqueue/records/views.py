@@ -42,6 +42,8 @@ class JobRecordView(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
+    version: int = 0
+    submitting_until: datetime | None = None
 
     @property
     def owner(self) -> JobOwner:

@@ -1,0 +1,69 @@
+"""A manual retry whose re-queue fails: the record says what Redis did."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as redis
+from redis.exceptions import ConnectionError
+
+from agentqueue.api.access import FoundJob
+from agentqueue.api.job_actions import retry_job
+from agentqueue.config import Settings
+from agentqueue.engine.queue import JobQueue
+from agentqueue.records.migrations import upgrade
+from agentqueue.records.store import Records
+from agentqueue.records.views import JobOwner
+from agentqueue.services import Services
+from agentqueue.submission import JobSubmitter, NotQueued
+
+
+class FaultyQueue(JobQueue):
+    dropped_after_add = False
+
+    async def add(self, name: str, data: Any, **options: Any) -> str:
+        if not self.dropped_after_add:  # refused before anything was sent
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        await super().add(name, data, **options)
+        raise ConnectionError("Connection closed by server.")
+
+
+@pytest.fixture
+async def services(
+    client: redis.Redis, redis_url: str, prefix: str, tmp_path: Path
+) -> AsyncIterator[Services]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'records.db'}"
+    await upgrade(url)
+    records = await Records.connect(url)
+    queues: dict[str, JobQueue] = {"q": FaultyQueue("q", client, prefix=prefix)}
+    yield Services(Settings(), redis_url, client, queues, records, JobSubmitter(queues, records))
+    await records.close()
+
+
+async def failed_job(services: Services) -> FoundJob:
+    await services.records.create_job(queue="q", job_id="7", type="chat", data={},
+                                      owner=JobOwner(user_id="u"))
+    await services.records.mark("q", "7", "active", attempt=1)
+    await services.records.mark("q", "7", "failed", attempt=1, error="boom")
+    return FoundJob(record=await services.records.get("q", "7"), live=None)
+
+
+async def test_a_retry_redis_refused_leaves_the_job_failed(services: Services) -> None:
+    with pytest.raises(NotQueued):
+        await retry_job(services, "q", "7", await failed_job(services))
+    record = await services.records.get("q", "7")
+    assert record is not None and (record.status, record.error) == ("failed", "boom")
+    assert record.attempts_made == 1
+
+
+async def test_a_retry_that_may_have_reached_redis_stands(services: Services) -> None:
+    queue = services.queues["q"]
+    assert isinstance(queue, FaultyQueue)
+    queue.dropped_after_add = True
+    await retry_job(services, "q", "7", await failed_job(services))
+    record = await services.records.get("q", "7")
+    assert record is not None and (record.status, record.attempts_made) == ("queued", 0)
+    assert await queue.get("7") is not None

@@ -1,0 +1,65 @@
+"""The repair service writes only compare-and-set: it never reopens a record someone finished."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as redis
+
+from agentqueue.engine.jobs import JobView
+from agentqueue.engine.queue import JobQueue
+from agentqueue.records.migrations import upgrade
+from agentqueue.records.store import Records
+from agentqueue.records.views import JobOwner
+from agentqueue.repair import RepairService
+from agentqueue.submission import JobSubmitter
+
+
+@pytest.fixture
+async def records(tmp_path: Path) -> AsyncIterator[Records]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'records.db'}"
+    await upgrade(url)
+    opened = await Records.connect(url)
+    yield opened
+    await opened.close()
+
+
+class LookupPausedQueue(JobQueue):
+    """Repair's view of Redis, stopped right after it looked a job up."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.looked = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def get(self, job_id: str) -> JobView | None:
+        view = await super().get(job_id)
+        self.looked.set()
+        await self.go.wait()
+        return view
+
+
+async def test_repair_does_not_reopen_a_record_finished_while_it_looked(
+    client: redis.Redis, prefix: str, records: Records
+) -> None:
+    queue = JobQueue("q", client, prefix=prefix)
+    job = await JobSubmitter({"q": queue}, records).submit(
+        queue="q", name="chat", data={}, owner=JobOwner(user_id="u"))
+    assert await queue.remove(job.job_id)  # not in Redis when repair looks…
+    paused = LookupPausedQueue("q", client, prefix=prefix)
+    repairing = asyncio.create_task(RepairService(records, {"q": paused}, settle_s=0).run_once())
+    await asyncio.wait_for(paused.looked.wait(), 10)
+    # …and meanwhile a worker ran it and Redis dropped it (retention), the record says so.
+    await records.mark("q", job.job_id, "active", attempt=1)
+    await records.mark("q", job.job_id, "completed", attempt=1, result="done")
+    paused.go.set()
+    report = await repairing
+
+    assert report.requeued == 0
+    record = await records.get("q", job.job_id)
+    assert record is not None and (record.status, record.result) == ("completed", "done")
+    assert await queue.get(job.job_id) is None  # not queued to run a second time
