@@ -398,6 +398,7 @@ class Delivery:
     delivery: str | None
     attempt: str | None
     answered: bool = False
+    at: float = field(default_factory=time.monotonic)
 
 
 def _peer_gone(sock: socket.socket) -> bool:
@@ -571,6 +572,8 @@ class Figures:
     lost: int = 0
     ran_more_than_once: int = 0
     ran_again_after_answered: int = 0
+    ran_again_without_kill: int = 0
+    kills_counted: bool = False
     never_ran: int = 0
     deliveries: int = 0
     disagreeing: int = 0
@@ -591,14 +594,16 @@ class Figures:
 
 async def measure(
     submissions: list[Submission], receiver: Receiver, engine: AsyncEngine, redis_url: str,
-    prefix: str,
+    prefix: str, kill_times: list[float] | None = None,
 ) -> Figures:
+    """The figures of a run. With `kill_times`, a job run again with no kill between its runs
+    is counted apart: its lock expired under a live worker."""
     records = await read_records(engine)
     held = await redis_jobs(redis_url, prefix)
     runs = receiver.by_token()
     by_token = {r.token: r for r in records.values() if r.token}
     fig = Figures(submitted=len(submissions), deliveries=len(receiver.deliveries),
-                  redis_held=len(held))
+                  redis_held=len(held), kills_counted=kill_times is not None)
     fig.answer_times = sorted(s.answered_s for s in submissions if s.answered_s is not None)
     for sub in submissions:
         fig.outcomes[sub.outcome] += 1
@@ -638,6 +643,9 @@ async def measure(
             fig.ran_more_than_once += 1
             if delivered[0].answered:
                 fig.ran_again_after_answered += 1
+            if kill_times is not None and not any(
+                    delivered[0].at < k < delivered[-1].at for k in kill_times):
+                fig.ran_again_without_kill += 1
             fig.example("ran more than once", f"job {sub.job_id}: {len(delivered)} deliveries "
                         f"(attempts {[d.attempt for d in delivered]}), record {status}")
         elif not delivered:
@@ -671,8 +679,10 @@ def print_figures(title: str, fig: Figures, extra: dict[str, Any] | None = None)
           f"unfinished {fig.unfinished}, lost {fig.lost}")
     print(f"handler runs (receiver deliveries) {fig.deliveries}; ran more than once "
           f"{fig.ran_more_than_once} ({pct(fig.ran_more_than_once, fig.accepted)}), of which "
-          f"{fig.ran_again_after_answered} after a delivery the receiver had answered 2xx; "
-          f"accepted but never ran {fig.never_ran}")
+          f"{fig.ran_again_after_answered} after a delivery the receiver had answered 2xx"
+          + (f" and {fig.ran_again_without_kill} with no worker killed between the runs"
+             if fig.kills_counted else "")
+          + f"; accepted but never ran {fig.never_ran}")
     print(f"jobs Redis still holds {fig.redis_held}; records disagreeing with Redis "
           f"{fig.disagreeing}")
     if fig.failure_reasons:

@@ -139,6 +139,7 @@ async def run(args: argparse.Namespace) -> None:
               f"lock {args.lock_ms} ms, stalled check {args.stalled_ms} ms)", flush=True)
 
         kills = skipped = 0
+        kill_times: list[float] = []
 
         async def killer() -> None:
             nonlocal kills, skipped
@@ -149,6 +150,7 @@ async def run(args: argparse.Namespace) -> None:
                 if not ready:
                     skipped += 1
                     continue
+                kill_times.append(time.monotonic())
                 await asyncio.to_thread(rng.choice(ready).kill)
                 kills += 1
                 start_worker()
@@ -173,11 +175,13 @@ async def run(args: argparse.Namespace) -> None:
         stack.push_async_callback(engine.dispose)
         drain_s = await harness.wait_drained(engine, redis_url, prefix, accepted,
                                              args.drain_timeout)
-        figures = await harness.measure(submissions, receiver, engine, redis_url, prefix)
+        figures = await harness.measure(submissions, receiver, engine, redis_url, prefix,
+                                        kill_times)
         harness.print_figures(
             f"kill_workers: {args.duration:g}s at {args.rate:g}/s, {args.workers} workers, "
             f"{kills} SIGKILLs, drained in {drain_s:.0f}s", figures,
             {"kills": kills, "ran_after_answered": figures.ran_again_after_answered,
+             "ran_again_without_kill": figures.ran_again_without_kill,
              "unanswered_with_record": figures.unanswered_with_record},
         )
 
