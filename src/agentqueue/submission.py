@@ -14,6 +14,7 @@ import functools
 import logging
 from typing import Any
 
+from agentqueue.admission import BacklogLimits
 from agentqueue.engine.queue import JobQueue
 from agentqueue.records.store import JobExistsError, Records
 from agentqueue.records.views import JobOwner, JobRecordView
@@ -26,9 +27,11 @@ class UnknownQueue(KeyError):
 
 
 class JobSubmitter:
-    def __init__(self, queues: dict[str, JobQueue], records: Records) -> None:
+    def __init__(self, queues: dict[str, JobQueue], records: Records,
+                 limits: BacklogLimits | None = None) -> None:
         self.queues = queues
         self.records = records
+        self.limits = limits
 
     def queue(self, name: str) -> JobQueue:
         try:
@@ -50,6 +53,8 @@ class JobSubmitter:
         attempts: int | None = None,
     ) -> JobRecordView:
         jobs = self.queue(queue)
+        if self.limits is not None:  # before anything is reserved or written: a 429 leaves none
+            await self.limits.check(queue, owner)
         job_id = await jobs.next_id()
         create = functools.partial(
             self.records.create_job, queue=queue, type=name, data=data, owner=owner, name=title,

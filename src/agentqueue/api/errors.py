@@ -13,6 +13,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
 
+from agentqueue.admission import BacklogFull
+
 log = logging.getLogger("agentqueue.api")
 
 
@@ -66,6 +68,11 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
+
+    @app.exception_handler(BacklogFull)
+    async def _backlog_full(_: Request, exc: BacklogFull) -> JSONResponse:
+        return JSONResponse({"success": False, "message": exc.message}, status_code=429,
+                            headers={"Retry-After": str(exc.retry_after_s)})
 
     @app.exception_handler(RedisConnectionError)
     @app.exception_handler(RedisTimeoutError)
