@@ -67,9 +67,18 @@ class Settings(BaseSettings):
     job_timeout_s: float = Field(300.0, gt=0, validation_alias="JOB_TIMEOUT_SECONDS")
     lock_duration_ms: int = Field(30_000, ge=100, validation_alias="QUEUE_LOCK_DURATION_MS")
     stalled_interval_ms: int = Field(30_000, ge=100, validation_alias="QUEUE_STALLED_INTERVAL_MS")
+    # A job whose worker stops mid-run is run again, spending one of its attempts; this also
+    # fails it after more such stops than this, attempts left or not (0: attempts alone limit).
+    max_stalled_count: int = Field(0, ge=0, validation_alias="QUEUE_MAX_STALLED_COUNT")
     shutdown_grace_s: float = Field(30.0, ge=0, validation_alias="SHUTDOWN_GRACE_SECONDS")
     max_message_chars: int = Field(16_000, ge=1, validation_alias="MAX_MESSAGE_CHARS")
     max_batch_messages: int = Field(100, ge=1, validation_alias="MAX_BATCH_MESSAGES")
+    # Back-pressure: a submission is answered 429 while its queue has this many jobs not yet
+    # taken by a worker, or its tenant (organization, or user without one) this many
+    # unfinished jobs. 0: unlimited.
+    max_queue_backlog: int = Field(10_000, ge=0, validation_alias="MAX_QUEUE_BACKLOG")
+    max_tenant_backlog: int = Field(1_000, ge=0, validation_alias="MAX_TENANT_BACKLOG")
+    backlog_retry_after_s: int = Field(5, ge=1, validation_alias="BACKLOG_RETRY_AFTER_SECONDS")
     max_history_messages: int = Field(100, ge=0, validation_alias="MAX_HISTORY_MESSAGES")
 
     # AI

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as redis
 
+from agentqueue.admission import BacklogLimits
 from agentqueue.ai.agents import AgentRegistry
 from agentqueue.ai.factory import available_provider_names, default_tools
 from agentqueue.ai.pricing import PriceTable
@@ -106,7 +107,11 @@ class Services:
                            defaults=queue_defaults(settings, name))
             for name in queue_names(settings)
         }
-        submitter = JobSubmitter(queues, records, lease_s=settings.submit_lease_s)
+        limits = BacklogLimits(client, records, prefix=settings.queue_prefix,
+                               max_queue=settings.max_queue_backlog,
+                               max_tenant=settings.max_tenant_backlog,
+                               retry_after_s=settings.backlog_retry_after_s)
+        submitter = JobSubmitter(queues, records, limits, lease_s=settings.submit_lease_s)
         return cls(settings, url, client, queues, records, submitter, embedded,
                    redis_health=health)
 
@@ -248,6 +253,7 @@ def worker_options(settings: Settings) -> WorkerOptions:
         job_timeout_s=settings.job_timeout_s,
         lock_duration_ms=settings.lock_duration_ms,
         stalled_interval_ms=settings.stalled_interval_ms,
+        max_stalled_count=settings.max_stalled_count,
         keep_completed=settings.keep_completed,
         keep_failed=settings.keep_failed,
     )

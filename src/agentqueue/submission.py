@@ -27,6 +27,7 @@ from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
 
+from agentqueue.admission import BacklogLimits
 from agentqueue.engine.connection import watch_sends
 from agentqueue.engine.queue import JobQueue
 from agentqueue.records.store import JobExistsError, Records
@@ -48,10 +49,16 @@ class NotQueued(Exception):
 
 class JobSubmitter:
     def __init__(
-        self, queues: dict[str, JobQueue], records: Records, *, lease_s: float = DEFAULT_LEASE_S
+        self,
+        queues: dict[str, JobQueue],
+        records: Records,
+        limits: BacklogLimits | None = None,
+        *,
+        lease_s: float = DEFAULT_LEASE_S,
     ) -> None:
         self.queues = queues
         self.records = records
+        self.limits = limits
         self.lease_s = lease_s
 
     def queue(self, name: str) -> JobQueue:
@@ -78,6 +85,8 @@ class JobSubmitter:
         attempts: int | None = None,
     ) -> JobRecordView:
         jobs = self.queue(queue)
+        if self.limits is not None:  # before anything is reserved or written: a 429 leaves none
+            await self.limits.check(queue, owner)
         job_id = await jobs.next_id()
         create = functools.partial(
             self.records.create_job, queue=queue, type=name, data=data, owner=owner, name=title,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -165,3 +166,66 @@ async def test_stop_lets_the_active_job_finish(queue, make_worker) -> None:
     await worker.stop(grace_s=10)
     view = await queue.get(job_id)
     assert view is not None and (view.state, view.result) == ("completed", "done")
+
+
+async def run_until_its_worker_dies(make_worker: Callable[..., WorkerRuntime],
+                                    handler_runs: list[JobContext],
+                                    options: WorkerOptions = FAST) -> None:
+    """Start a worker whose handler hangs; once it has the job, stop the worker without
+    finishing it (as a crash would): the job keeps its lock until it expires, then stalls."""
+    started = asyncio.Event()
+
+    async def hang(ctx: JobContext) -> None:
+        handler_runs.append(ctx)
+        started.set()
+        await asyncio.Event().wait()
+
+    worker = make_worker({"hang": hang}, options)
+    await worker.start()
+    await asyncio.wait_for(started.wait(), 30)
+    await worker.stop(grace_s=0)
+
+
+async def test_a_stalled_jobs_re_run_spends_one_of_its_attempts(queue, make_worker) -> None:
+    runs: list[JobContext] = []
+    job_id = await queue.add("hang", {}, attempts=3)
+    await run_until_its_worker_dies(make_worker, runs)
+    await run_until_its_worker_dies(make_worker, runs)
+
+    async def finish(ctx: JobContext) -> dict[str, int]:
+        return {"attempt": ctx.attempt, "stalls": ctx.stalls}
+
+    await make_worker({"hang": finish}).start()
+    view = await finished(queue, job_id)
+    assert [(r.attempt, r.stalls) for r in runs] == [(1, 0), (2, 1)]
+    assert (view.state, view.result) == ("completed", {"attempt": 3, "stalls": 1})
+    assert view.attempts_made == 3
+
+
+async def test_a_job_stalled_more_often_than_its_attempts_fails_saying_so(
+    queue, make_worker
+) -> None:
+    runs: list[JobContext] = []
+    job_id = await queue.add("hang", {}, attempts=2)
+    await run_until_its_worker_dies(make_worker, runs)
+    await run_until_its_worker_dies(make_worker, runs)
+
+    async def never(ctx: JobContext) -> None:
+        raise AssertionError("a job with no attempts left was run")
+
+    await make_worker({"hang": never}).start()
+    view = await finished(queue, job_id)
+    assert view.state == "failed" and "stalled too often" in (view.failed_reason or "")
+    assert view.attempts_made == 2 and len(runs) == 2
+
+
+async def test_max_stalled_count_fails_a_job_that_still_has_attempts(queue, make_worker) -> None:
+    capped = dataclasses.replace(FAST, max_stalled_count=1)
+    runs: list[JobContext] = []
+    job_id = await queue.add("hang", {}, attempts=5)
+    await run_until_its_worker_dies(make_worker, runs, capped)
+    await run_until_its_worker_dies(make_worker, runs, capped)
+    await make_worker({}, capped).start()  # its stalled-job check still runs
+    view = await finished(queue, job_id)
+    assert view.state == "failed" and "stalled" in (view.failed_reason or "")
+    assert len(runs) == 2

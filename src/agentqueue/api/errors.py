@@ -13,6 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
 
+from agentqueue.admission import BacklogFull
 from agentqueue.engine.health import RedisUnavailable
 from agentqueue.submission import NotQueued
 
@@ -107,6 +108,11 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
+
+    @app.exception_handler(BacklogFull)
+    async def _backlog_full(_: Request, exc: BacklogFull) -> JSONResponse:
+        return JSONResponse({"success": False, "message": exc.message}, status_code=429,
+                            headers={"Retry-After": str(exc.retry_after_s)})
 
     # Redis unreachable (or known to be down: the request client refuses at once), or a job
     # Redis certainly did not take (its record is gone too): nothing happened, try again.

@@ -20,11 +20,14 @@ from bullmq import Job, UnrecoverableError, Worker
 
 from agentqueue.engine.connection import connect, pool_size_for
 from agentqueue.engine.queue import CANCELLED_REASON, cancel_channel, cancel_requests_key
+from agentqueue.engine.stalls import StallCounter
 
 log = logging.getLogger("agentqueue.worker")
 
 _MAX_REMEMBERED_CANCELS = 1000
 _CANCEL_MEMORY_S = 600.0
+# BullMQ's maxStalledCount when no cap of its own is set: the job's attempts are the limit.
+_NO_STALL_CAP = 1_000_000
 
 
 class PermanentJobError(UnrecoverableError):
@@ -38,6 +41,8 @@ class JobContext:
     job: Job
     queue: str
     listener: JobListener | None = None
+    # Times the job's worker stopped mid-run since it last ran: > 0 for a re-run after a crash.
+    stalls: int = 0
 
     @property
     def id(self) -> str:
@@ -91,6 +96,9 @@ class WorkerOptions:
     job_timeout_s: float = 300.0
     lock_duration_ms: int = 30_000
     stalled_interval_ms: int = 30_000
+    # Fail a job whose workers stopped more than this many times, attempts left or not;
+    # 0: only its attempts limit it (each stall spends one).
+    max_stalled_count: int = 0
     # How long to wait before asking Redis again after a connection error.
     reconnect_delay_ms: int = 500
     keep_completed: int = 100
@@ -126,6 +134,7 @@ class WorkerRuntime:
         self._running: dict[str, _Running] = {}
         self._worker: Worker | None = None
         self._client: redis.Redis | None = None
+        self._stalls: StallCounter | None = None
         self._listener: asyncio.Task[None] | None = None
         # Cancel requests heard for jobs this worker was not running (yet): job id -> when.
         self._cancel_requests: dict[str, float] = {}
@@ -140,6 +149,7 @@ class WorkerRuntime:
     async def start(self) -> None:
         opts = self.options
         self._client = connect(self.redis_url, max_connections=pool_size_for(opts.concurrency))
+        self._stalls = StallCounter(self._client, prefix=self.prefix, queue=self.queue)
         self._worker = Worker(
             self.queue,
             self._process,
@@ -149,7 +159,7 @@ class WorkerRuntime:
                 "concurrency": opts.concurrency,
                 "lockDuration": opts.lock_duration_ms,
                 "stalledInterval": opts.stalled_interval_ms,
-                "maxStalledCount": 1,
+                "maxStalledCount": opts.max_stalled_count or _NO_STALL_CAP,
                 "runRetryDelay": opts.reconnect_delay_ms,
                 "removeOnComplete": {"count": opts.keep_completed},
                 "removeOnFail": {"count": opts.keep_failed},
@@ -207,13 +217,14 @@ class WorkerRuntime:
         if self._cancel_requests.pop(job_id, None) is not None:
             await self._client.srem(requests, job_id)
             raise UnrecoverableError(CANCELLED_REASON)
+        stalls = await self._count_stalls(job)
 
         # The handler runs in the worker's own task for this job (no extra task: it starts
         # before the worker's next fetches are sent); a cancel request cancels that task.
         task = asyncio.current_task()
         assert task is not None
         running = self._running[job_id] = _Running(task)
-        ctx = JobContext(job, self.queue, self.listener)
+        ctx = JobContext(job, self.queue, self.listener, stalls=stalls)
         try:
             if self.listener is not None:
                 try:
@@ -229,6 +240,25 @@ class WorkerRuntime:
             raise UnrecoverableError(CANCELLED_REASON) from None
         finally:
             self._running.pop(job_id, None)
+
+    async def _count_stalls(self, job: Job) -> int:
+        """Spend an attempt for each time the job's worker stopped mid-run; fail the job if
+        none is left. Returns the number of such stalls since the job last ran."""
+        if not job.stalledCounter:  # never stalled: nothing to count (no Redis round trip)
+            return 0
+        assert self._stalls is not None
+        attempts = int(job.opts.get("attempts") or 1)
+        counted = await self._stalls.count(str(job.id), attempts)
+        job.attemptsMade = counted.attempts_made  # BullMQ decides on retries from this
+        if counted.exhausted:
+            raise UnrecoverableError(
+                f"job stalled too often: its worker stopped while running it "
+                f"{job.stalledCounter} time(s), and all {attempts} attempt(s) are spent"
+            )
+        if counted.stalls:
+            log.warning("Job %s re-run after its worker stopped (attempt %d of %d)",
+                        job.id, counted.attempts_made + 1, attempts)
+        return counted.stalls
 
     async def _run_with_timeout(self, handler: Handler, ctx: JobContext) -> Any:
         timeout = self.options.job_timeout_s

@@ -17,6 +17,9 @@ from agentqueue.engine.worker import JobContext
 from agentqueue.handlers.metering import JobMeter
 from agentqueue.records.store import Records
 
+# The history entry of a job run again because its worker stopped mid-run.
+STALLED_RERUN_MESSAGE = "re-run after its worker stopped (stalled)"
+
 # Progress is written to the record at most this often (the live value is in Redis).
 PROGRESS_WRITE_INTERVAL_S = 1.0
 
@@ -29,7 +32,8 @@ class RecordSync:
         self._last_progress: dict[tuple[str, str], float] = {}
 
     async def on_active(self, ctx: JobContext) -> None:
-        await self.records.mark(ctx.queue, ctx.id, "active", attempt=ctx.attempt)
+        message = STALLED_RERUN_MESSAGE if ctx.stalls else None
+        await self.records.mark(ctx.queue, ctx.id, "active", attempt=ctx.attempt, message=message)
 
     async def on_progress(self, ctx: JobContext, progress: Any) -> None:
         key = (ctx.queue, ctx.id)

@@ -94,6 +94,9 @@ class JobRecord(Base):
         Index("ix_jobs_queue_status", "queue", "status"),
         Index("ix_jobs_type", "type"),
         Index("ix_jobs_status_updated_at", "status", "updated_at"),
+        # A tenant's unfinished jobs, counted on every submission (MAX_TENANT_BACKLOG).
+        Index("ix_jobs_org_id_status", "org_id", "status"),
+        Index("ix_jobs_user_id_status", "user_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

@@ -526,6 +526,21 @@ class Records:
             )
             return [JobRecordView.model_validate(job) for job in jobs]
 
+    async def count_unfinished(
+        self, *, org_id: str | None = None, user_id: str | None = None
+    ) -> int:
+        """Pending, queued and active jobs of an organization, or (no `org_id`) of a user
+        without one. Index-only on (org_id, status) / (user_id, status)."""
+        unfinished = [s for s in STATUSES if s not in TERMINAL]
+        owner = (JobRecord.org_id == org_id if org_id is not None
+                 else (JobRecord.user_id == user_id) & JobRecord.org_id.is_(None))
+        async with self._reads() as session:
+            total = await session.scalar(
+                select(func.count()).select_from(JobRecord)
+                .where(owner, JobRecord.status.in_(unfinished))
+            )
+            return int(total or 0)
+
     async def delete_job(self, queue: str, job_id: str, *, version: int | None = None) -> bool:
         """Delete the record and its history. False if there was none (or, with `version`, if
         the record has moved on from that version)."""
