@@ -212,3 +212,16 @@ async def test_repair_leaves_a_slow_submission_alone_and_the_job_runs_once(
     history = [(e.status, e.message) for e in await records.history("q", job.job_id)]
     assert history[-1][0] == "completed"
     assert all("again" not in (message or "") for _, message in history)
+
+
+async def test_a_job_in_redis_is_accepted_even_if_ending_the_lease_fails(submitter) -> None:
+    """Once the add went through, a records error may not turn the answer into a failure (the
+    client would submit again and the job would run twice); the lease simply runs out."""
+
+    async def broken_release(*_: Any, **__: Any) -> bool:
+        raise ConnectionError("records database went away")
+
+    submitter.records.release = broken_release
+    accepted = await submitter.submit(queue="q", name="chat", data={"n": 1}, owner=OWNER)
+    assert accepted.status == "queued"
+    assert await submitter.queue("q").get(accepted.job_id) is not None

@@ -33,6 +33,11 @@ class Settings(BaseSettings):
 
     # Records (SQL). Default: SQLite file in the data directory.
     database_url: str | None = Field(None, validation_alias="DATABASE_URL")
+    # Connections per process, and how long a request waits for one before answering 503.
+    database_pool_size: int = Field(10, ge=1, validation_alias="DATABASE_POOL_SIZE")
+    database_pool_overflow: int = Field(10, ge=0, validation_alias="DATABASE_POOL_OVERFLOW")
+    database_pool_timeout_s: float = Field(5.0, gt=0,
+                                           validation_alias="DATABASE_POOL_TIMEOUT_SECONDS")
     # Auth: JWT for the seeds' admin endpoints; per-key rate limit; request limits.
     jwt_secret: SecretStr | None = Field(None, validation_alias="JWT_SECRET")
     webhook_secret: SecretStr | None = Field(None, validation_alias="WEBHOOK_SECRET")

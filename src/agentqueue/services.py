@@ -29,6 +29,7 @@ from agentqueue.handlers.sessions import SessionStore
 from agentqueue.handlers.webhooks import WebhookHandler
 from agentqueue.keys_cli import database_url
 from agentqueue.net.destinations import DestinationPolicy
+from agentqueue.records.db import PoolLimits
 from agentqueue.records.migrations import upgrade
 from agentqueue.records.store import Records
 from agentqueue.repair import RepairService
@@ -157,7 +158,9 @@ async def open_records(settings: Settings) -> Records:
     """The records database, migrated to the current schema."""
     url = database_url(settings)
     await upgrade(url)
-    return await Records.connect(url)
+    pool = PoolLimits(size=settings.database_pool_size, overflow=settings.database_pool_overflow,
+                      timeout_s=settings.database_pool_timeout_s)
+    return await Records.connect(url, pool=pool)
 
 
 def build_ai_runtime(

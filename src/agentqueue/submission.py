@@ -144,7 +144,14 @@ class JobSubmitter:
                             "service will make sure it is queued", job_id, queue,
                             type(exc).__name__, exc)
                 return claimed
-        await self.records.release(queue, job_id, lease)
+        try:
+            await self.records.release(queue, job_id, lease)
+        except Exception as exc:
+            # The job is in Redis: it is accepted whatever the records say now. The lease runs
+            # out by itself and the record follows the worker's events.
+            log.warning("Could not end the submission lease of job %s of %r (%s); it expires",
+                        job_id, queue, type(exc).__name__)
+            return claimed
         return claimed.model_copy(update={"submitting_until": None})
 
     @staticmethod

@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SqlPoolTimeout
 from starlette.exceptions import HTTPException
 
 from agentqueue.admission import BacklogFull
@@ -125,6 +127,20 @@ def install_error_handlers(app: FastAPI) -> None:
             log.warning("Redis unavailable: %s: %s", type(cause).__name__, cause)
         return JSONResponse(
             {"success": False, "message": "queue backend unavailable; try again shortly"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+
+    # The records database has no free connection in time (overload) or cannot be reached.
+    # Logged without the error's text, which may carry SQL parameters or the database URL.
+    @app.exception_handler(SqlPoolTimeout)
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _records_down(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("Records database unavailable: %s", type(exc).__name__)
+        return JSONResponse(
+            {"success": False,
+             "message": "records database busy or unavailable; try again shortly"},
             status_code=503,
             headers={"Retry-After": "1"},
         )

@@ -9,6 +9,7 @@ busy timeout) up front instead of failing half-way when another process wrote fi
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +45,27 @@ def check_schema(schema: str) -> str:
     return schema
 
 
-def make_engine(url: str | URL, *, schema: str | None = None) -> AsyncEngine:
+@dataclass(frozen=True)
+class PoolLimits:
+    """How many connections a process holds, and how long a request waits for a free one.
+
+    SQLAlchemy's default wait is 30 s; under overload a prompt "busy" (503) serves a client
+    better than a half-minute stall.
+    """
+
+    size: int = 10
+    overflow: int = 10
+    timeout_s: float = 5.0
+
+
+def make_engine(
+    url: str | URL, *, schema: str | None = None, pool: PoolLimits | None = None
+) -> AsyncEngine:
     """An async engine for `url`; `schema` (PostgreSQL only) becomes the search_path."""
     parsed = async_url(url)
+    pool = pool or PoolLimits()
+    pooling: dict[str, Any] = {"pool_size": pool.size, "max_overflow": pool.overflow,
+               "pool_timeout": pool.timeout_s}
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         if schema is not None:
@@ -55,12 +74,14 @@ def make_engine(url: str | URL, *, schema: str | None = None) -> AsyncEngine:
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         connect_args["timeout"] = SQLITE_BUSY_TIMEOUT_MS / 1000
-        engine = create_async_engine(parsed, connect_args=connect_args)
+        if not database or database == ":memory:" or database.startswith("file:"):
+            pooling = {}  # one static connection: SQLAlchemy refuses pool sizes for it
+        engine = create_async_engine(parsed, connect_args=connect_args, **pooling)
         _sqlite_events(engine)
         return engine
     if schema is not None:
         connect_args["server_settings"] = {"search_path": check_schema(schema)}
-    return create_async_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
+    return create_async_engine(parsed, connect_args=connect_args, pool_pre_ping=True, **pooling)
 
 
 def writer(engine: AsyncEngine) -> AsyncEngine:

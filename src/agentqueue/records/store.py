@@ -20,7 +20,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from agentqueue.records.db import make_engine, writer
+from agentqueue.records.db import PoolLimits, make_engine, writer
 from agentqueue.records.models import STATUSES, TERMINAL, ApiKey, JobEvent, JobRecord
 from agentqueue.records.views import (
     ApiKeyView,
@@ -95,13 +95,18 @@ class Records:
 
     @classmethod
     async def connect(
-        cls, url: str, *, schema: str | None = None, clock: Clock | None = None
+        cls,
+        url: str,
+        *,
+        schema: str | None = None,
+        clock: Clock | None = None,
+        pool: PoolLimits | None = None,
     ) -> Records:
         """Open the database at `url` (`sqlite+aiosqlite:///path`, `postgresql+asyncpg://…`;
         plain `sqlite:`/`postgresql:`/`postgres:` URLs get the async driver). `schema`
         (PostgreSQL only) sets the search_path. `clock` returns the current aware datetime
         (tests pin it). Does not migrate: run `migrations.upgrade(url)` first."""
-        engine = make_engine(url, schema=schema)
+        engine = make_engine(url, schema=schema, pool=pool)
         try:
             async with engine.connect():
                 pass
