@@ -45,7 +45,8 @@ def join_field(*parts: str | int) -> str:
 
 def _field(loc: tuple[Any, ...]) -> str:
     # ("body", "conversationHistory", 0, "role") -> "conversationHistory[0].role"
-    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    # Only the leading location is dropped: a field may itself be called "body" or "query".
+    parts = list(loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc)
     return join_field(*(p if isinstance(p, int) else str(p) for p in parts)) or "body"
 
 
@@ -61,14 +62,18 @@ def _json_error(error: dict[str, Any], body: Any) -> str:
     return f"body: invalid JSON at line {line} column {column}: {reason}"
 
 
-def describe_validation_error(exc: RequestValidationError | ValidationError) -> str:
+def describe_validation_error(
+    exc: RequestValidationError | ValidationError, *, within: tuple[str | int, ...] = ()
+) -> str:
+    """One line naming each invalid field and what is wrong; `within` is where the validated
+    value sits in the request (("data",) for a job's data), so fields read `data.url`."""
     messages = []
     body = getattr(exc, "body", None)
     for error in exc.errors():
         if error.get("type") == "json_invalid":
             messages.append(_json_error(dict(error), body))
             continue
-        where = _field(tuple(error.get("loc", ())))
+        where = _field(within + tuple(error.get("loc", ())))
         text = str(error.get("msg", "is invalid"))
         if error.get("type") == "missing":
             text = "is required"

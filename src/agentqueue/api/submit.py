@@ -20,7 +20,8 @@ def validated_data(
             # The settings let a model apply operator policy (webhook destinations).
             job_type.input.model_validate(data, context={"settings": services.settings})
         except ValidationError as exc:
-            raise ApiError(400, _prefixed(describe_validation_error(exc), field)) from None
+            within = (field,) if field else ()
+            raise ApiError(400, describe_validation_error(exc, within=within)) from None
     provider = data.get("provider")
     if provider is not None:
         available = services.provider_names
@@ -28,12 +29,6 @@ def validated_data(
             raise ApiError(400, f"{join_field(field, 'provider')}: {provider!r} is not "
                                 f"configured; available: {', '.join(available)}")
     return data
-
-
-def _prefixed(message: str, field: str) -> str:
-    if not field:
-        return message
-    return "; ".join(join_field(field, part) for part in message.split("; "))
 
 
 def model_data(body: BaseModel) -> dict[str, Any]:
