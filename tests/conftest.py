@@ -1,4 +1,5 @@
-"""Shared fixtures: a real Redis/Valkey for every test, under a key prefix of its own.
+"""Shared fixtures: a real Redis/Valkey for every test, under a key prefix of its own, and a
+records database for the tests that need one.
 
 `REDIS_URL` selects an external server (CI runs the suite once against this machine's Redis);
 unset, the suite starts the embedded Valkey, as `agentqueue serve` does.
@@ -16,6 +17,8 @@ import redis.asyncio as redis
 
 from agentqueue.engine.connection import connect
 from agentqueue.engine.embedded import EmbeddedValkey
+from agentqueue.records.migrations import upgrade
+from agentqueue.records.store import Records
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +56,16 @@ async def delete_prefix(conn: redis.Redis, prefix: str) -> None:
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "data"
+
+
+@pytest.fixture
+async def records(tmp_path: Path) -> AsyncIterator[Records]:
+    """A migrated records database: SQLite in the test's temporary directory.
+
+    (tests/records overrides it with SQLite and PostgreSQL databases and a pinned clock.)
+    """
+    url = f"sqlite+aiosqlite:///{tmp_path / 'records.db'}"
+    await upgrade(url)
+    opened = await Records.connect(url)
+    yield opened
+    await opened.close()

@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 import redis.asyncio as redis
 
 from agentqueue.engine.jobs import JobView
 from agentqueue.engine.queue import JobQueue
-from agentqueue.records.migrations import upgrade
 from agentqueue.records.store import Records
 from agentqueue.records.views import JobOwner
 from agentqueue.repair import RepairService
 from agentqueue.submission import JobSubmitter
-
-
-@pytest.fixture
-async def records(tmp_path: Path) -> AsyncIterator[Records]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'records.db'}"
-    await upgrade(url)
-    opened = await Records.connect(url)
-    yield opened
-    await opened.close()
 
 
 class LookupPausedQueue(JobQueue):

@@ -4,8 +4,7 @@ answer that matches what Redis did when the add fails half-way."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 from agentqueue.engine.queue import JobQueue, QueueDefaults
 from agentqueue.engine.worker import JobContext, WorkerOptions, WorkerRuntime
 from agentqueue.handlers.record_sync import RecordSync
-from agentqueue.records.migrations import upgrade
 from agentqueue.records.store import Records
 from agentqueue.records.views import JobOwner
 from agentqueue.repair import RepairService
@@ -23,15 +21,6 @@ from agentqueue.submission import JobSubmitter, NotQueued
 from tests.support.waiting import eventually
 
 OWNER = JobOwner(user_id="u1", org_id="o1")
-
-
-@pytest.fixture
-async def records(tmp_path: Path) -> AsyncIterator[Records]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'records.db'}"
-    await upgrade(url)
-    opened = await Records.connect(url)
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture

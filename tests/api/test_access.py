@@ -3,14 +3,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from agentqueue.api.access import scope_of
 from agentqueue.api.auth import Principal, Role
-from agentqueue.records.migrations import upgrade
 from agentqueue.records.store import Records
 from agentqueue.records.views import JobOwner
 
@@ -23,15 +19,12 @@ OWNERS = {
 
 
 @pytest.fixture
-async def records(tmp_path: Path) -> AsyncIterator[Records]:
-    url = f"sqlite+aiosqlite:///{tmp_path}/records.db"
-    await upgrade(url)
-    store = await Records.connect(url)
+async def records(records: Records) -> Records:
+    """The shared records database (tests/conftest.py), with OWNERS' jobs completed."""
     for job_id, owner in OWNERS.items():
-        await store.create_job(queue="q", job_id=job_id, type="t", data={}, owner=owner)
-        await store.mark("q", job_id, "completed", usage=(10, 5, 0.01))
-    yield store
-    await store.close()
+        await records.create_job(queue="q", job_id=job_id, type="t", data={}, owner=owner)
+        await records.mark("q", job_id, "completed", usage=(10, 5, 0.01))
+    return records
 
 
 def who(role: Role = "user", org: str | None = None, user: str = "alice") -> Principal:

@@ -8,8 +8,7 @@ loopback or a remote client address.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import httpx
@@ -26,21 +25,11 @@ from agentqueue.api.auth import (
     require_jwt_or_admin_key,
 )
 from agentqueue.api.errors import install_error_handlers
-from agentqueue.records.migrations import upgrade
 from agentqueue.records.store import Records
 
 SECRET = "test-secret-" + "0123456789abcdef" * 4
 LOCAL = ("127.0.0.1", 50000)
 REMOTE = ("10.1.2.3", 123)
-
-
-@pytest.fixture
-async def records(tmp_path: Path) -> AsyncIterator[Records]:
-    url = f"sqlite+aiosqlite:///{tmp_path}/records.db"
-    await upgrade(url)
-    store = await Records.connect(url)
-    yield store
-    await store.close()
 
 
 def build_app(auth: Authenticator) -> FastAPI:

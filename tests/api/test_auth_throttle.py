@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import httpx
@@ -14,22 +13,12 @@ from fastapi import Depends, FastAPI
 from agentqueue.api.auth import Authenticator, Principal, current_principal
 from agentqueue.api.auth_throttle import AuthFailureThrottle
 from agentqueue.api.errors import install_error_handlers
-from agentqueue.records.migrations import upgrade
 from agentqueue.records.store import Records
 from tests.support.waiting import eventually
 
 ATTACKER = ("10.9.8.7", 4000)
 NEIGHBOUR = ("10.9.8.8", 4000)
 LOCAL = ("127.0.0.1", 5000)
-
-
-@pytest.fixture
-async def records(tmp_path: Path) -> AsyncIterator[Records]:
-    url = f"sqlite+aiosqlite:///{tmp_path}/records.db"
-    await upgrade(url)
-    store = await Records.connect(url)
-    yield store
-    await store.close()
 
 
 def throttle(client: redis.Redis, prefix: str, **options: Any) -> AuthFailureThrottle:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +12,6 @@ from agentqueue.api.access import FoundJob
 from agentqueue.api.job_actions import retry_job
 from agentqueue.config import Settings
 from agentqueue.engine.queue import JobQueue
-from agentqueue.records.migrations import upgrade
 from agentqueue.records.store import Records
 from agentqueue.records.views import JobOwner
 from agentqueue.services import Services
@@ -32,15 +29,9 @@ class FaultyQueue(JobQueue):
 
 
 @pytest.fixture
-async def services(
-    client: redis.Redis, redis_url: str, prefix: str, tmp_path: Path
-) -> AsyncIterator[Services]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'records.db'}"
-    await upgrade(url)
-    records = await Records.connect(url)
+def services(client: redis.Redis, redis_url: str, prefix: str, records: Records) -> Services:
     queues: dict[str, JobQueue] = {"q": FaultyQueue("q", client, prefix=prefix)}
-    yield Services(Settings(), redis_url, client, queues, records, JobSubmitter(queues, records))
-    await records.close()
+    return Services(Settings(), redis_url, client, queues, records, JobSubmitter(queues, records))
 
 
 async def failed_job(services: Services) -> FoundJob:

@@ -6,7 +6,6 @@ Unset REDIS_URL, the service starts its own embedded Valkey, exactly as `make ru
 from __future__ import annotations
 
 import csv
-import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -17,9 +16,8 @@ import httpx
 import pytest
 from bullmq import Job, Queue
 
-from agentqueue.engine.connection import connect
-from tests.conftest import delete_prefix
-from tests.support.processes import AgentqueueProcess, agentqueue, free_port
+from tests.support.processes import AgentqueueProcess, agentqueue
+from tests.support.service import delete_service_keys, serve_env
 from tests.support.waiting import eventually
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -38,16 +36,8 @@ def companies_backed_by(investor: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def service_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    env = {
-        "PORT": str(free_port()),
-        "QUEUE_PREFIX": f"aqtest-{uuid.uuid4().hex[:10]}",
-        "AGENTQUEUE_DATA_DIR": str(tmp_path_factory.mktemp("serve-data")),
-        "MAX_MESSAGE_CHARS": str(MAX_CHARS),
-        "LOG_LEVEL": "INFO",
-    }
-    if os.environ.get("REDIS_URL"):
-        env["REDIS_URL"] = os.environ["REDIS_URL"]
-    yield env
+    yield serve_env(tmp_path_factory.mktemp("serve-data"), MAX_MESSAGE_CHARS=str(MAX_CHARS),
+                    LOG_LEVEL="INFO")
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +48,7 @@ async def service(
     with agentqueue("serve", service_env, log) as proc:
         await proc.wait_healthy()
         yield proc
-    if "REDIS_URL" in service_env:
-        conn = connect(service_env["REDIS_URL"])
-        await delete_prefix(conn, service_env["QUEUE_PREFIX"])
-        await conn.aclose()
+    await delete_service_keys(service_env)
 
 
 @pytest.fixture

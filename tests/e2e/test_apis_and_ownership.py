@@ -4,8 +4,6 @@ job endpoint checked for ownership: someone else's job is a 404, never a 403."""
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -17,9 +15,8 @@ import httpx
 import jwt
 import pytest
 
-from agentqueue.engine.connection import connect
-from tests.conftest import delete_prefix
-from tests.support.processes import CLI, AgentqueueProcess, agentqueue, free_port
+from tests.support.processes import AgentqueueProcess, agentqueue
+from tests.support.service import create_key, delete_service_keys, serve_env
 from tests.support.waiting import eventually
 
 JWT_SECRET = "test-secret-with-enough-length-for-hs256"
@@ -29,34 +26,19 @@ JWT_SECRET = "test-secret-with-enough-length-for-hs256"
 async def service(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[dict[str, Any]]:
-    data = tmp_path_factory.mktemp("data")
-    env = {
-        "PORT": str(free_port()), "AGENTQUEUE_DATA_DIR": str(data),
-        "QUEUE_PREFIX": f"aqtest-{uuid.uuid4().hex[:10]}", "JWT_SECRET": JWT_SECRET,
-        "MAX_BODY_BYTES": "4096",
-    }
-    if os.environ.get("REDIS_URL"):
-        env["REDIS_URL"] = os.environ["REDIS_URL"]
-
-    def key(*args: str) -> str:
-        done = subprocess.run([CLI, "keys", "create", *args], env={**os.environ, **env},
-                              capture_output=True, text=True, check=True, timeout=60)
-        return done.stdout.strip()
-
+    env = serve_env(tmp_path_factory.mktemp("data"), JWT_SECRET=JWT_SECRET,
+                    MAX_BODY_BYTES="4096")
     keys = {
-        "alice": key("--user", "alice", "--org", "acme"),
-        "bob": key("--user", "bob", "--org", "acme"),
-        "carol": key("--user", "carol", "--org", "globex"),
-        "root": key("--user", "root", "--org", "ops", "--admin"),
+        "alice": create_key(env, "--user", "alice", "--org", "acme"),
+        "bob": create_key(env, "--user", "bob", "--org", "acme"),
+        "carol": create_key(env, "--user", "carol", "--org", "globex"),
+        "root": create_key(env, "--user", "root", "--org", "ops", "--admin"),
     }
     log = tmp_path_factory.mktemp("logs") / "serve.log"
     with agentqueue("serve", env, log) as proc:
         await proc.wait_healthy()
         yield {"proc": proc, "keys": keys, "env": env}
-    if "REDIS_URL" in env:
-        conn = connect(env["REDIS_URL"])
-        await delete_prefix(conn, env["QUEUE_PREFIX"])
-        await conn.aclose()
+    await delete_service_keys(env)
 
 
 def client(service: dict[str, Any], who: str | None) -> httpx.AsyncClient:
@@ -204,46 +186,57 @@ async def test_usage_by_day_model_and_type(service) -> None:
         assert globex["totals"]["jobs"] >= 2  # carol's summarize and translate
 
 
+async def one_job_per_api(http: httpx.AsyncClient) -> dict[str, str]:
+    """Submit a job through each API: its id by API ("chat", "seed1", "v1", "ai")."""
+    chat = (await http.post("/agent/queue/chat", json={"message": "Calculate 2+2"})).json()
+    seed1 = (await http.post("/api/jobs", json={"type": "sentiment",
+                                                "data": {"text": "fine"}})).json()
+    v1 = (await http.post("/v1/jobs/sentiment", json={"text": "fine"})).json()
+    ai = (await http.post("/ai/queue", json={"message": "hello"})).json()
+    return {"chat": chat["jobId"], "seed1": seed1["id"], "v1": v1["id"], "ai": ai["jobId"]}
+
+
+def job_endpoints(ids: dict[str, str]) -> list[tuple[str, str]]:
+    """Every endpoint that reads or acts on one job, for the jobs of `one_job_per_api`."""
+    return [
+        ("GET", f"/agent/queue/job/{ids['chat']}"),
+        ("GET", f"/agent/queue/job/{ids['chat']}/result"),
+        ("DELETE", f"/agent/queue/job/{ids['chat']}"),
+        ("POST", f"/agent/queue/job/{ids['chat']}/retry"),
+        ("GET", f"/api/jobs/{ids['seed1']}"),
+        ("PATCH", f"/api/jobs/{ids['seed1']}/cancel"),
+        ("POST", f"/api/jobs/{ids['seed1']}/retry"),
+        ("GET", f"/v1/jobs/{ids['v1']}"),
+        ("GET", f"/ai/jobs/{ids['ai']}"),
+        ("DELETE", f"/ai/jobs/{ids['ai']}"),
+    ]
+
+
 async def test_someone_elses_job_is_not_found_on_every_endpoint(service) -> None:
     async with client(service, "alice") as alice:
-        chat = (await alice.post("/agent/queue/chat", json={"message": "Calculate 2+2"})).json()
-        seed1 = (await alice.post("/api/jobs", json={"type": "sentiment",
-                                                     "data": {"text": "fine"}})).json()
-        v1 = (await alice.post("/v1/jobs/sentiment", json={"text": "fine"})).json()
-        ai = (await alice.post("/ai/queue", json={"message": "hello"})).json()
-        await poll(alice, f"/agent/queue/job/{chat['jobId']}",
+        ids = await one_job_per_api(alice)
+        await poll(alice, f"/agent/queue/job/{ids['chat']}",
                    lambda b: b["job"]["status"] == "completed", "alice's chat")
 
-    probes = [
-        ("GET", f"/agent/queue/job/{chat['jobId']}"),
-        ("GET", f"/agent/queue/job/{chat['jobId']}/result"),
-        ("DELETE", f"/agent/queue/job/{chat['jobId']}"),
-        ("POST", f"/agent/queue/job/{chat['jobId']}/retry"),
-        ("GET", f"/api/jobs/{seed1['id']}"),
-        ("PATCH", f"/api/jobs/{seed1['id']}/cancel"),
-        ("POST", f"/api/jobs/{seed1['id']}/retry"),
-        ("GET", f"/v1/jobs/{v1['id']}"),
-        ("GET", f"/ai/jobs/{ai['jobId']}"),
-        ("DELETE", f"/ai/jobs/{ai['jobId']}"),
-    ]
+    probes = job_endpoints(ids)
     async with client(service, "carol") as carol:  # another organization
         for method, path in probes:
             answer = await carol.request(method, path)
             assert answer.status_code == 404, (method, path, answer.text)
         # Listings and counts leave alice's jobs out.
-        assert seed1["id"] not in [j["id"] for j in (await carol.get("/api/jobs")).json()["jobs"]]
-        assert v1["id"] not in [j["id"] for j in (await carol.get("/v1/jobs")).json()["jobs"]]
+        assert ids["seed1"] not in [j["id"] for j in (await carol.get("/api/jobs")).json()["jobs"]]
+        assert ids["v1"] not in [j["id"] for j in (await carol.get("/v1/jobs")).json()["jobs"]]
         recent = (await carol.get("/agent/queue/jobs?limit=100")).json()["jobs"]
-        assert chat["jobId"] not in [j["id"] for j in recent]
+        assert ids["chat"] not in [j["id"] for j in recent]
         assert (await carol.post("/agent/queue/pause")).status_code == 403
     async with client(service, "bob") as bob:  # same organization, not its admin
-        assert (await bob.get(f"/api/jobs/{seed1['id']}")).status_code == 404
-        assert (await bob.get(f"/agent/queue/job/{chat['jobId']}")).status_code == 404
+        assert (await bob.get(f"/api/jobs/{ids['seed1']}")).status_code == 404
+        assert (await bob.get(f"/agent/queue/job/{ids['chat']}")).status_code == 404
     async with client(service, None) as org_admin:
         org_admin.headers["Authorization"] = f"Bearer {token('dana', 'org_admin', 'acme')}"
-        assert (await org_admin.get(f"/api/jobs/{seed1['id']}")).status_code == 200
+        assert (await org_admin.get(f"/api/jobs/{ids['seed1']}")).status_code == 200
         org_admin.headers["Authorization"] = f"Bearer {token('erin', 'org_admin', 'globex')}"
-        assert (await org_admin.get(f"/api/jobs/{seed1['id']}")).status_code == 404
+        assert (await org_admin.get(f"/api/jobs/{ids['seed1']}")).status_code == 404
     async with client(service, "root") as root:  # an admin key sees everything
         for method, path in probes[:1] + probes[4:5] + probes[7:9]:
             assert (await root.request(method, path)).status_code == 200, path
@@ -302,13 +295,9 @@ async def test_chat_memory_belongs_to_its_owner(service) -> None:
 
 async def test_a_jwt_without_an_organization_reaches_no_organizations_jobs(service) -> None:
     async with client(service, "alice") as alice:  # alice's key is in organization acme
-        chat_job = (await alice.post("/agent/queue/chat", json={"message": "2+2"})).json()
-        seed1 = (await alice.post("/api/jobs", json={"type": "sentiment",
-                                                     "data": {"text": "fine"}})).json()
-        v1 = (await alice.post("/v1/jobs/sentiment", json={"text": "fine"})).json()
-        ai = (await alice.post("/ai/queue", json={"message": "hello"})).json()
-        await poll(alice, f"/v1/jobs/{v1['id']}", lambda j: j["status"] == "SUCCEEDED", "v1 job")
-        await poll(alice, f"/agent/queue/job/{chat_job['jobId']}",
+        ids = await one_job_per_api(alice)
+        await poll(alice, f"/v1/jobs/{ids['v1']}", lambda j: j["status"] == "SUCCEEDED", "v1 job")
+        await poll(alice, f"/agent/queue/job/{ids['chat']}",
                    lambda b: b["job"]["status"] == "completed", "alice's chat")
         acme_usage = (await alice.get("/api/usage")).json()["totals"]["jobs"]
         assert acme_usage >= 2
@@ -317,18 +306,7 @@ async def test_a_jwt_without_an_organization_reaches_no_organizations_jobs(servi
         # Only `sub`: the same user id, but no organization.
         bare.headers["Authorization"] = "Bearer " + jwt.encode(
             {"sub": "alice", "exp": int(time.time()) + 600}, JWT_SECRET, algorithm="HS256")
-        for method, path in [
-            ("GET", f"/agent/queue/job/{chat_job['jobId']}"),
-            ("GET", f"/agent/queue/job/{chat_job['jobId']}/result"),
-            ("DELETE", f"/agent/queue/job/{chat_job['jobId']}"),
-            ("POST", f"/agent/queue/job/{chat_job['jobId']}/retry"),
-            ("GET", f"/api/jobs/{seed1['id']}"),
-            ("PATCH", f"/api/jobs/{seed1['id']}/cancel"),
-            ("POST", f"/api/jobs/{seed1['id']}/retry"),
-            ("GET", f"/v1/jobs/{v1['id']}"),
-            ("GET", f"/ai/jobs/{ai['jobId']}"),
-            ("DELETE", f"/ai/jobs/{ai['jobId']}"),
-        ]:
+        for method, path in job_endpoints(ids):
             answer = await bare.request(method, path)
             assert answer.status_code == 404, (method, path, answer.text)
         assert (await bare.get("/api/jobs")).json()["total"] == 0
@@ -345,7 +323,7 @@ async def test_a_jwt_without_an_organization_reaches_no_organizations_jobs(servi
 
     async with client(service, "alice") as alice:  # and alice's key does not see that one
         assert (await alice.get(f"/v1/jobs/{own['id']}")).status_code == 404
-        assert (await alice.get(f"/api/jobs/{seed1['id']}")).status_code == 200
+        assert (await alice.get(f"/api/jobs/{ids['seed1']}")).status_code == 200
 
 
 async def test_a_job_names_its_callers_organization_not_one_from_the_body(service) -> None:

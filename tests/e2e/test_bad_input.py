@@ -8,8 +8,6 @@ import asyncio
 import json
 import os
 import secrets
-import subprocess
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,9 +15,8 @@ import asyncpg
 import httpx
 import pytest
 
-from agentqueue.engine.connection import connect
-from tests.conftest import delete_prefix
-from tests.support.processes import CLI, AgentqueueProcess, agentqueue, free_port
+from tests.support.processes import AgentqueueProcess, agentqueue
+from tests.support.service import create_key, delete_service_keys, serve_env
 
 PG = os.environ.get("AGENTQUEUE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 # One body per API that accepts one, each valid but for what a test puts in it.
@@ -62,31 +59,16 @@ async def service(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dic
     if database is None:
         pytest.skip(f"PostgreSQL at {PG} not reachable")
     base = PG.rsplit("/", 1)[0]
-    env = {
-        "PORT": str(free_port()), "AGENTQUEUE_DATA_DIR": str(tmp_path_factory.mktemp("data")),
-        "QUEUE_PREFIX": f"aqtest-{uuid.uuid4().hex[:10]}",
-        "DATABASE_URL": f"{base}/{database}",
-    }
-    if os.environ.get("REDIS_URL"):
-        env["REDIS_URL"] = os.environ["REDIS_URL"]
-
-    def key(*args: str) -> str:
-        done = subprocess.run([CLI, "keys", "create", *args], env={**os.environ, **env},
-                              capture_output=True, text=True, check=True, timeout=60)
-        return done.stdout.strip()
-
-    keys = {"alice": key("--user", "alice", "--org", "acme"),
-            "root": key("--user", "root", "--org", "ops", "--admin")}
+    env = serve_env(tmp_path_factory.mktemp("data"), DATABASE_URL=f"{base}/{database}")
+    keys = {"alice": create_key(env, "--user", "alice", "--org", "acme"),
+            "root": create_key(env, "--user", "root", "--org", "ops", "--admin")}
     try:
         with agentqueue("serve", env, tmp_path_factory.mktemp("logs") / "serve.log") as proc:
             await proc.wait_healthy()
             yield {"proc": proc, "keys": keys}
     finally:
         await _drop(database)
-        if "REDIS_URL" in env:
-            conn = connect(env["REDIS_URL"])
-            await delete_prefix(conn, env["QUEUE_PREFIX"])
-            await conn.aclose()
+        await delete_service_keys(env)
 
 
 def client(service: dict[str, Any], who: str = "alice") -> httpx.AsyncClient:

@@ -3,9 +3,6 @@ with a 400 by default, and reach a local receiver only when an operator allows i
 
 from __future__ import annotations
 
-import os
-import subprocess
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,10 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from agentqueue.engine.connection import connect
-from tests.conftest import delete_prefix
 from tests.support.http_receiver import Receiver, receiving
-from tests.support.processes import CLI, agentqueue, free_port
+from tests.support.processes import agentqueue
+from tests.support.service import create_key, delete_service_keys, serve_env
 from tests.support.waiting import eventually
 
 
@@ -26,28 +22,15 @@ def receiver() -> Iterator[Receiver]:
         yield r
 
 
-def create_key(env: dict[str, str]) -> str:
-    done = subprocess.run([CLI, "keys", "create", "--user", "alice", "--org", "acme"],
-                          env={**os.environ, **env}, capture_output=True, text=True, check=True,
-                          timeout=60)
-    return done.stdout.strip()
-
-
 async def serve(tmp: Path, **settings: str) -> AsyncIterator[httpx.AsyncClient]:
-    env = {"PORT": str(free_port()), "AGENTQUEUE_DATA_DIR": str(tmp / "data"),
-           "QUEUE_PREFIX": f"aqtest-{uuid.uuid4().hex[:10]}", **settings}
-    if os.environ.get("REDIS_URL"):
-        env["REDIS_URL"] = os.environ["REDIS_URL"]
-    key = create_key(env)
+    env = serve_env(tmp / "data", **settings)
+    key = create_key(env, "--user", "alice", "--org", "acme")
     with agentqueue("serve", env, tmp / "serve.log") as proc:
         await proc.wait_healthy()
         async with httpx.AsyncClient(base_url=proc.base_url, timeout=30,
                                      headers={"Authorization": f"Bearer {key}"}) as http:
             yield http
-    if "REDIS_URL" in env:
-        conn = connect(env["REDIS_URL"])
-        await delete_prefix(conn, env["QUEUE_PREFIX"])
-        await conn.aclose()
+    await delete_service_keys(env)
 
 
 @pytest.fixture(scope="module")

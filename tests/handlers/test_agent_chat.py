@@ -14,12 +14,12 @@ from agentqueue.engine.queue import JobQueue, QueueDefaults
 from agentqueue.engine.worker import WorkerOptions, WorkerRuntime
 from agentqueue.handlers.agent_chat import BATCH, CHAT, AgentChatHandlers
 from agentqueue.services import build_ai_runtime
-from tests.support.fake_openai import FakeOpenAI, text_completion
+from tests.support.fake_openai import FakeOpenAI, last_user_content, text_completion
 from tests.support.waiting import eventually
 
 
 def answer_or_refuse(request: dict[str, Any]) -> Any:
-    user = [m for m in request["messages"] if m["role"] == "user"][-1]["content"]
+    user = last_user_content(request)
     if user == "explode":
         return 400, {"error": {"message": "this request can never succeed"}}
     seen = len(request["messages"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,11 +18,10 @@ import redis.asyncio as redis
 from agentqueue.config import Settings
 from agentqueue.engine.jobs import JobView
 from agentqueue.engine.queue import JobQueue, QueueDefaults
-from agentqueue.records.migrations import upgrade
 from agentqueue.records.store import Records
 from agentqueue.records.views import JobOwner
 from agentqueue.services import build_workers
-from tests.support.fake_openai import FakeOpenAI, text_completion
+from tests.support.fake_openai import FakeOpenAI, last_user_content, text_completion
 from tests.support.waiting import eventually
 
 CHAT_QUEUE, TASKS_QUEUE = "agent-queue", "ai-tasks"
@@ -35,7 +33,7 @@ CAROL = JobOwner(user_id="carol", org_id="globex")
 
 
 def saw(request: dict[str, Any]) -> Any:
-    user = [m for m in request["messages"] if m["role"] == "user"][-1]["content"]
+    user = last_user_content(request)
     return text_completion(f"{user}: saw {len(request['messages'])} messages")
 
 
@@ -43,15 +41,6 @@ def saw(request: dict[str, Any]) -> Any:
 def fake() -> Iterator[FakeOpenAI]:
     with FakeOpenAI(saw).running() as server:
         yield server
-
-
-@pytest.fixture
-async def records(tmp_path: Path) -> AsyncIterator[Records]:
-    url = f"sqlite+aiosqlite:///{tmp_path}/records.db"
-    await upgrade(url)
-    store = await Records.connect(url)
-    yield store
-    await store.close()
 
 
 @pytest.fixture

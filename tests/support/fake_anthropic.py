@@ -21,6 +21,7 @@ from tests.support.fake_openai import (
     Reply,
     ReplyValue,
     _Handler,
+    last_user_content,
     split_text,
 )
 
@@ -83,8 +84,7 @@ def error(status: int, error_type: str, text: str) -> tuple[int, dict[str, Any]]
 
 
 def echo_last_user_message(request: dict[str, Any]) -> dict[str, Any]:
-    users = [m for m in request.get("messages", []) if m.get("role") == "user"]
-    content = users[-1]["content"] if users else ""
+    content = last_user_content(request)
     if isinstance(content, list):
         content = " ".join(b.get("text", "") for b in content if b.get("type") == "text")
     return text_message(f"echo: {content}")

@@ -245,9 +245,14 @@ def function_call(call_id: str, name: str, arguments: dict[str, Any] | str) -> d
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": raw}}
 
 
-def echo_last_user_message(request: dict[str, Any]) -> dict[str, Any]:
+def last_user_content(request: dict[str, Any]) -> Any:
+    """The content of a request's last user message ("" when it has none)."""
     users = [m for m in request.get("messages", []) if m.get("role") == "user"]
-    return text_completion(f"echo: {users[-1]['content'] if users else ''}")
+    return users[-1]["content"] if users else ""
+
+
+def echo_last_user_message(request: dict[str, Any]) -> dict[str, Any]:
+    return text_completion(f"echo: {last_user_content(request)}")
 
 
 def completion_chunks(body: dict[str, Any], *, include_usage: bool) -> list[dict[str, Any]]:

@@ -14,22 +14,14 @@ from `X-Forwarded-For` (it does by default for a proxy on 127.0.0.1).
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 from fastapi import HTTPException, Request
 
+from agentqueue.api.fixed_window import FixedWindowCounter
+
 if TYPE_CHECKING:
     import redis.asyncio as redis
-
-# Count one failure; start the window's clock only when the key is new (or lost its expiry).
-_FAIL = """
-local count = redis.call('INCR', KEYS[1])
-if redis.call('PTTL', KEYS[1]) < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-end
-return count
-"""
 
 
 def client_address(request: Request) -> str:
@@ -48,38 +40,26 @@ class AuthFailureThrottle:
         window_s: float = 60.0,
         key_prefix: str = "agentqueue:authfail",
     ) -> None:
-        if limit < 1:
-            raise ValueError("limit must be at least 1 (install no throttle to disable it)")
-        if window_s <= 0:
-            raise ValueError("window_s must be positive")
-        self.client = client
-        self.limit = limit
-        self.window_s = window_s
-        self.key_prefix = key_prefix.rstrip(":")
-        self._fail = client.register_script(_FAIL)
-
-    def _key(self, address: str) -> str:
-        return f"{self.key_prefix}:{address}"
+        self.counter = FixedWindowCounter(
+            client, limit=limit, window_s=window_s, key_prefix=key_prefix,
+            disable_hint="install no throttle to disable it",
+        )
 
     async def check(self, address: str) -> None:
         """Raise 429 with `Retry-After` when `address` has used up its failures."""
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.get(self._key(address))
-            pipe.pttl(self._key(address))
-            count, ttl_ms = await pipe.execute()
-        if count is None or int(count) < self.limit:
+        count, retry_after = await self.counter.peek(address)
+        if count < self.counter.limit:
             return
-        retry_after = max(1, math.ceil(int(ttl_ms) / 1000)) if int(ttl_ms) > 0 else 1
         raise HTTPException(
             status_code=429,
             detail=(
                 f"too many failed authentication attempts from this address "
-                f"({self.limit} per {self.window_s:g} s); try again in {retry_after} s"
+                f"({self.counter.limit} per {self.counter.window_s:g} s); "
+                f"try again in {retry_after} s"
             ),
             headers={"Retry-After": str(retry_after)},
         )
 
     async def failed(self, address: str) -> None:
         """Count one failed authentication of `address`."""
-        window_ms = max(1, math.ceil(self.window_s * 1000))
-        await self._fail(keys=[self._key(address)], args=[window_ms])
+        await self.counter.hit(address)

@@ -10,29 +10,18 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import TYPE_CHECKING
 
 from fastapi import HTTPException
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from agentqueue.api.fixed_window import FixedWindowCounter
+
 if TYPE_CHECKING:
     import redis.asyncio as redis
 
     from agentqueue.api.auth import Principal
-
-# One window per caller, starting with its first request: count, and start the window's clock
-# only when the key is new (or lost its expiry), all in one atomic step.
-_HIT = """
-local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
-end
-return {count, ttl}
-"""
 
 
 class RateLimiter:
@@ -54,16 +43,11 @@ class RateLimiter:
         key_prefix: str = "agentqueue:ratelimit",
         limit_local: bool = False,
     ) -> None:
-        if limit < 1:
-            raise ValueError("limit must be at least 1 (install no RateLimiter to disable it)")
-        if window_s <= 0:
-            raise ValueError("window_s must be positive")
-        self.client = client
-        self.limit = limit
-        self.window_s = window_s
-        self.key_prefix = key_prefix.rstrip(":")
+        self.counter = FixedWindowCounter(
+            client, limit=limit, window_s=window_s, key_prefix=key_prefix,
+            disable_hint="install no RateLimiter to disable it",
+        )
         self.limit_local = limit_local
-        self._hit = client.register_script(_HIT)
 
     async def check(self, principal: Principal) -> None:
         """Count one request of `principal`; raise 429 with `Retry-After` when over the limit."""
@@ -73,15 +57,17 @@ class RateLimiter:
         if not allowed:
             raise HTTPException(
                 status_code=429,
-                detail=f"rate limit exceeded: {self.limit} requests per {self.window_s:g} s",
+                detail=(
+                    f"rate limit exceeded: {self.counter.limit} requests per "
+                    f"{self.counter.window_s:g} s"
+                ),
                 headers={"Retry-After": str(retry_after)},
             )
 
     async def hit(self, caller: str) -> tuple[bool, int]:
         """Count one request of `caller`: (allowed, whole seconds until its window ends)."""
-        window_ms = max(1, math.ceil(self.window_s * 1000))
-        count, ttl_ms = await self._hit(keys=[f"{self.key_prefix}:{caller}"], args=[window_ms])
-        return int(count) <= self.limit, max(1, math.ceil(int(ttl_ms) / 1000))
+        count, retry_after = await self.counter.hit(caller)
+        return count <= self.counter.limit, retry_after
 
 
 class BodyTooLarge(StarletteHTTPException):
