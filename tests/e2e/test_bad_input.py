@@ -116,6 +116,20 @@ async def test_malformed_json_says_where_and_what(service) -> None:
         }
 
 
+@pytest.mark.parametrize("depth", [300, 5000])
+async def test_a_body_nested_too_deeply_is_400_and_no_job(service, depth: int) -> None:
+    """Found after issue 7's list: 300 levels inside a job's data answered 500 (the answer
+    could not be serialized), 5,000 levels an unhelpful "error parsing the body"."""
+    async with client(service) as http:
+        before = await job_count(http)
+        nested = "[" * depth + "]" * depth
+        body = '{"type": "summarize", "data": {"text": "Hello there.", "x": ' + nested + "}}"
+        answer = await http.post("/api/jobs", **raw_json(body))
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["message"] == "body: JSON nested deeper than 64 levels"
+        assert await job_count(http) == before
+
+
 # --- 13: NUL characters -----------------------------------------------------------------------
 
 

@@ -5,7 +5,10 @@
 - No string may contain a NUL character (`\\u0000`), in the body (keys and values, at any depth),
   the path or the query: PostgreSQL cannot store one, and no job input needs one.
 
-Both answer 400 naming where the problem is. Every router uses `EdgeRoute` as its route class.
+- JSON may nest at most `MAX_JSON_DEPTH` levels: deeper documents exhaust parsers and
+  serializers (Python's, pydantic's, Node's) long before any job could need them.
+
+Each answers 400 naming where the problem is. Every router uses `EdgeRoute` as its route class.
 """
 
 from __future__ import annotations
@@ -24,6 +27,25 @@ NUL = "\x00"
 NUL_MESSAGE = "must not contain NUL characters (\\u0000)"
 # A JSON string literal, or one of the constants Python's json reads and JSON does not have.
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)', re.DOTALL)
+
+
+MAX_JSON_DEPTH = 64
+# A JSON string literal (skipped: brackets inside strings do not nest), or a bracket.
+_NESTING = re.compile(rb'"(?:[^"\\]|\\.)*"|([\[{])|[\]}]', re.DOTALL)
+
+
+def too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether `body` nests arrays and objects more than `limit` levels, found by a scan rather
+    than by parsing (a parser would recurse that deep first)."""
+    depth = 0
+    for match in _NESTING.finditer(body):
+        if match.group(1):
+            depth += 1
+            if depth > limit:
+                return True
+        elif match.group(0) in (b"]", b"}"):
+            depth -= 1
+    return False
 
 
 class _NonFinite(Exception):
@@ -69,7 +91,11 @@ def nul_path(value: Any, where: str = "body") -> str | None:
 class StrictJSONRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            parsed = parse_json(await self.body())
+            body = await self.body()
+            if too_deep(body):
+                raise HTTPException(status_code=400,
+                                    detail=f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+            parsed = parse_json(body)
             where = nul_path(parsed)
             if where:
                 # An HTTPException: FastAPI lets it through its body parsing as it is.
