@@ -95,12 +95,16 @@ class Principal(BaseModel):
         - user: their own jobs: same user id and same organization. A principal without an
           organization matches only jobs without one, and the reverse (the same user id in two
           organizations, or a JWT without `org`, names different people).
+        A job without an owner (`NO_OWNER`: added by a plain BullMQ producer) is every admin's
+        and nobody else's.
 
         Routes answer 404, never 403, for a job this returns False for, so a job id says nothing
         about jobs of others.
         """
         if self.is_admin:
             return True
+        if not owner_user_id:
+            return False  # owner-less: no caller has an empty user id, but say so outright
         if self.is_org_admin and self.org_id is not None and owner_org_id == self.org_id:
             return True
         return owner_user_id == self.user_id and owner_org_id == self.org_id

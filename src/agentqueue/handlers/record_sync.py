@@ -7,6 +7,7 @@ leaves the record behind, and the repair service brings it up to date.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as redis
@@ -15,10 +16,14 @@ from bullmq import Job
 from agentqueue.engine.queue import CANCELLED_REASON
 from agentqueue.engine.worker import JobContext
 from agentqueue.handlers.metering import JobMeter
-from agentqueue.records.store import Records
+from agentqueue.records.store import JobExistsError, Records
+from agentqueue.records.views import NO_OWNER
 
 # The history entry of a job run again because its worker stopped mid-run.
 STALLED_RERUN_MESSAGE = "re-run after its worker stopped (stalled)"
+
+# The first history entry of a job a plain BullMQ producer added (it had no record till then).
+ADOPTED_MESSAGE = "added to the queue directly (no record); recorded when a worker took it"
 
 # Progress is written to the record at most this often (the live value is in Redis).
 PROGRESS_WRITE_INTERVAL_S = 1.0
@@ -33,7 +38,28 @@ class RecordSync:
 
     async def on_active(self, ctx: JobContext) -> None:
         message = STALLED_RERUN_MESSAGE if ctx.stalls else None
-        await self.records.mark(ctx.queue, ctx.id, "active", attempt=ctx.attempt, message=message)
+        if await self.records.mark(ctx.queue, ctx.id, "active", attempt=ctx.attempt,
+                                   message=message):
+            return
+        try:
+            await self._adopt(ctx)
+        except JobExistsError:
+            # Another worker (a stalled run's successor, say) recorded it first: follow it.
+            await self.records.mark(ctx.queue, ctx.id, "active", attempt=ctx.attempt,
+                                    message=message)
+
+    async def _adopt(self, ctx: JobContext) -> None:
+        """Record a job that a plain BullMQ producer added (Node or Python, bypassing our APIs):
+        owned by nobody (`NO_OWNER`, so only admins list it), as BullMQ describes it."""
+        job = ctx.job
+        opts = job.opts or {}
+        created = (datetime.fromtimestamp(job.timestamp / 1000, UTC)
+                   if isinstance(job.timestamp, int | float) and job.timestamp > 0 else None)
+        await self.records.create_job(
+            queue=ctx.queue, job_id=ctx.id, type=ctx.name, data=ctx.data, owner=NO_OWNER,
+            max_attempts=int(opts.get("attempts") or 1), priority=int(opts.get("priority") or 0),
+            status="active", attempt=ctx.attempt, message=ADOPTED_MESSAGE, created_at=created,
+        )
 
     async def on_progress(self, ctx: JobContext, progress: Any) -> None:
         key = (ctx.queue, ctx.id)

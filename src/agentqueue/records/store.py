@@ -150,12 +150,18 @@ class Records:
         priority: int = 0,
         status: str = "queued",
         lease_until: datetime | None = None,
+        attempt: int = 0,
+        message: str | None = None,
+        created_at: datetime | None = None,
     ) -> JobRecordView:
         """Write the record and its first history event. Raises `JobExistsError` if
         (queue, job_id) already has one. `lease_until`: the caller is putting the job into Redis
-        until then, and the repair service leaves the record alone (see `claim`)."""
+        until then, and the repair service leaves the record alone (see `claim`). `attempt` and
+        `message` go to the first event; `created_at` (default: now) is when the job was made,
+        for a job recorded after it was queued."""
         _check_status(status)
         now = self._now()
+        made = _aware(created_at) if created_at is not None else now
         job = JobRecord(
             queue=queue,
             job_id=job_id,
@@ -167,7 +173,7 @@ class Records:
             result=None,
             error=None,
             progress=None,
-            attempts_made=0,
+            attempts_made=attempt,
             max_attempts=max_attempts,
             priority=priority,
             user_id=owner.user_id,
@@ -175,8 +181,8 @@ class Records:
             input_tokens=0,
             output_tokens=0,
             cost_usd=0.0,
-            created_at=now,
-            queued_at=now if status == "queued" else None,
+            created_at=made,
+            queued_at=made if status in ("queued", "active") else None,
             started_at=now if status == "active" else None,
             finished_at=now if status in TERMINAL else None,
             updated_at=now,
@@ -187,7 +193,8 @@ class Records:
             async with self._writing() as session:
                 session.add(job)
                 await session.flush()
-                session.add(JobEvent(job_pk=job.id, status=status, attempt=0, at=now))
+                session.add(JobEvent(job_pk=job.id, status=status, attempt=attempt,
+                                     message=message, at=now))
         except IntegrityError as exc:
             if await self.get(queue, job_id) is not None:
                 raise JobExistsError(queue, job_id) from exc

@@ -13,6 +13,11 @@ class JobOwner(BaseModel):
     org_id: str | None = None
 
 
+# The owner of a job that a plain BullMQ producer added (bypassing our APIs): nobody. No caller
+# can have an empty user id (API keys and JWT subjects are non-empty), so only admins see it.
+NO_OWNER = JobOwner(user_id="", org_id=None)
+
+
 class JobRecordView(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -1,0 +1,65 @@
+"""The worker's record listener: a job that reached Redis without a record (a plain BullMQ
+producer) gets one, owned by nobody, exactly once however many workers take it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio as redis
+from bullmq import Job, Queue
+
+from agentqueue.api.access import scope_of
+from agentqueue.api.auth import Principal
+from agentqueue.engine.worker import JobContext
+from agentqueue.handlers.record_sync import ADOPTED_MESSAGE, RecordSync
+from agentqueue.records.store import Records
+from agentqueue.records.views import NO_OWNER
+
+
+async def raw_job(redis_url: str, prefix: str) -> Job:
+    queue = Queue("q", {"connection": redis_url, "prefix": prefix})
+    try:
+        added = await queue.add("chat", {"message": "hi"}, {"attempts": 3, "priority": 7})
+        job = await Job.fromId(queue, str(added.id))
+    finally:
+        await queue.close()
+    assert job is not None
+    return job
+
+
+async def test_two_workers_taking_a_raw_job_make_one_ownerless_record(
+    redis_url: str, prefix: str, client: redis.Redis, records: Records
+) -> None:
+    job = await raw_job(redis_url, prefix)
+    sync = RecordSync(records, client, prefix=prefix)
+
+    await asyncio.gather(sync.on_active(JobContext(job, "q")), sync.on_active(JobContext(job, "q")))
+
+    record = await records.get("q", str(job.id))
+    assert record is not None
+    assert (record.status, record.type, record.data) == ("active", "chat", {"message": "hi"})
+    assert (record.max_attempts, record.priority, record.attempts_made) == (3, 7, 1)
+    assert (record.user_id, record.org_id) == ("", None)
+    history = await records.history("q", str(job.id))
+    assert [(e.status, e.attempt, e.message) for e in history] == [
+        ("active", 1, ADOPTED_MESSAGE)]
+
+    job.attemptsMade = 1  # its retry: the same record follows it
+    await sync.on_active(JobContext(job, "q"))
+    job.attemptsMade = 2  # as BullMQ counts it once the run is over
+    await sync.on_completed("q", job, {"response": "hello"})
+    assert [(e.status, e.attempt) for e in await records.history("q", str(job.id))] == [
+        ("active", 1), ("active", 2), ("completed", 2)]
+    assert (await records.list_jobs())[1] == 1
+
+
+async def test_an_ownerless_record_is_seen_by_admins_only(records: Records) -> None:
+    await records.create_job(queue="q", job_id="1", type="chat", data={}, owner=NO_OWNER)
+    orgless = Principal(user_id="dora", via="jwt")
+    org_admin = Principal(user_id="ann", org_id="acme", role="org_admin", via="jwt")
+    admin = Principal(user_id="root", role="admin", via="jwt")
+    for caller in (orgless, org_admin):
+        assert not caller.can_see(NO_OWNER.user_id, NO_OWNER.org_id)
+        assert (await records.list_jobs(**scope_of(caller)))[1] == 0
+    assert admin.can_see(NO_OWNER.user_id, NO_OWNER.org_id)
+    assert (await records.list_jobs(**scope_of(admin)))[1] == 1
