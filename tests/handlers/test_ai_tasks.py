@@ -220,6 +220,35 @@ async def test_usage_and_cost_are_summed_across_a_retry_without_double_counting(
     assert view.result["tokenUsed"] == 51
 
 
+async def test_a_retry_asks_again_after_an_answer_that_did_not_fit_the_schema(
+    start, queues, fake
+) -> None:
+    await start(**openai_env(fake))
+    fake.script(
+        completion('{"label": "weather"}', prompt_tokens=20, completion_tokens=4,
+                   model="gpt-4o-mini"),  # not one of the labels: rejected
+        completion('{"label": "sports", "scores": {"sports": 0.9, "politics": 0.1}}',
+                   prompt_tokens=20, completion_tokens=12, model="gpt-4o-mini"),
+    )
+    view = await run(queues["ai-jobs"], "classify", {
+        "text": "The striker scored twice.", "labels": ["sports", "politics"]})
+    assert view.state == "completed" and view.attempts_made == 2, view.failed_reason
+    assert view.result["label"] == "sports"
+    assert fake.count() == 2  # the rejected answer was not replayed to the retry
+    # Both calls were paid for, so both count.
+    usage = view.result["usage"]
+    assert (usage["inputTokens"], usage["outputTokens"], usage["calls"]) == (40, 16, 2)
+
+
+async def test_a_retry_asks_again_after_an_empty_answer(start, queues, fake) -> None:
+    await start(**openai_env(fake))
+    fake.script(text_completion(""), text_completion("Forty electric buses were approved."))
+    view = await run(queues["ai-jobs"], "summarize", {"text": ARTICLE})
+    assert view.state == "completed" and view.attempts_made == 2, view.failed_reason
+    assert view.result["summary"] == "Forty electric buses were approved."
+    assert fake.count() == 2 and view.result["usage"]["calls"] == 2
+
+
 async def test_an_unpriced_model_costs_zero_and_says_so(start, queues, fake) -> None:
     await start(**openai_env(fake, model="house-model-7"))
     fake.reply = lambda _: completion('{"sentiment": "positive", "score": 0.8}',

@@ -3,8 +3,15 @@
 `MeteredProvider` wraps the provider a job uses:
 - every call that reaches the provider is written once to the job's usage ledger (tokens and
   cost), so the job's usage is the sum over all attempts without counting any call twice;
-- every successful reply is remembered by the request that produced it, so a retried job that
-  makes the same request again gets the stored reply instead of paying for it a second time.
+- every reply the job accepted is remembered by the request that produced it, so a retried job
+  that makes the same request again gets the stored reply instead of paying for it a second time.
+
+A reply counts as accepted once the job makes its next call: it went on with that reply. The last
+reply of a run is never remembered: either the run succeeds (nothing to retry), or it failed,
+perhaps because of that very reply (JSON that does not fit the schema, an empty answer), and then
+replaying it would fail every retry the same way. The price: a run that fails for another reason
+after its last reply (its worker killed, say) pays for that one call again on retry. Every call
+that reached the provider is counted, the rejected ones too: they were paid for.
 """
 
 from __future__ import annotations
@@ -133,6 +140,14 @@ class MeteredProvider:
         self.model = inner.model
         self._calls = 0
         self._seen: Counter[str] = Counter()
+        # Replies of this run not yet accepted (see the module's docstring): (cache key, reply).
+        self._unaccepted: list[tuple[str, str]] = []
+
+    async def _accept_earlier_replies(self) -> None:
+        """A new call means the job went on with the replies it has: they may be replayed."""
+        while self._unaccepted:
+            key, value = self._unaccepted.pop(0)
+            await self.meter.remember(key, value)
 
     def _cache_key(self, payload: dict[str, Any]) -> str:
         digest = _digest({"provider": self.name, **payload})
@@ -168,6 +183,7 @@ class MeteredProvider:
             "tools": [t.model_dump() for t in tools],
             "max_tokens": max_tokens, "temperature": temperature, "json_schema": json_schema,
         })
+        await self._accept_earlier_replies()
         stored = await self.meter.cached(key)
         if stored is not None:
             reply = ProviderReply.model_validate_json(stored)
@@ -180,11 +196,12 @@ class MeteredProvider:
             json_schema=json_schema, on_text=on_text,
         )
         await self._record(reply.model, reply.usage)
-        await self.meter.remember(key, reply.model_dump_json())
+        self._unaccepted.append((key, reply.model_dump_json()))
         return reply
 
     async def embed(self, texts: list[str], *, model: str | None = None) -> EmbeddingResult:
         key = self._cache_key({"kind": "embed", "model": model or "", "texts": texts})
+        await self._accept_earlier_replies()
         stored = await self.meter.cached(key)
         if stored is not None:
             return EmbeddingResult.model_validate_json(stored).model_copy(
@@ -192,7 +209,7 @@ class MeteredProvider:
             )
         result = await self.inner.embed(texts, model=model)
         await self._record(result.model, result.usage)
-        await self.meter.remember(key, result.model_dump_json())
+        self._unaccepted.append((key, result.model_dump_json()))
         return result
 
     async def aclose(self) -> None:
