@@ -18,8 +18,9 @@ import redis.asyncio as redis
 from agentqueue.config import Settings
 from agentqueue.engine.jobs import JobView
 from agentqueue.engine.queue import JobQueue, QueueDefaults
+from agentqueue.handlers.sessions import SessionStore
 from agentqueue.records.store import Records
-from agentqueue.records.views import JobOwner
+from agentqueue.records.views import NO_OWNER, JobOwner
 from agentqueue.services import build_workers
 from tests.support.fake_openai import FakeOpenAI, last_user_content, text_completion
 from tests.support.waiting import eventually
@@ -116,3 +117,25 @@ async def test_a_conversation_id_is_its_owners_alone(workers, queues, records) -
     assert await complete(CAROL, "peek") == "peek: saw 1 messages"
     assert await complete(ALICE_NO_ORG, "peek") == "peek: saw 1 messages"
     assert await complete(ALICE, "again") == "again: saw 3 messages"
+
+
+async def test_jobs_added_straight_to_redis_keep_sharing_the_ownerless_memory(
+    workers, queues, records, client: redis.Redis, prefix: str
+) -> None:
+    agent = queues[CHAT_QUEUE]
+    # A session a plain BullMQ producer's job started before such jobs got records.
+    sessions = SessionStore(client, prefix=prefix)
+    await sessions.append_once(None, "session_node", "earlier",
+                               {"role": "user", "content": "zero"},
+                               {"role": "assistant", "content": "zero: saw 1 messages"})
+
+    job_id = await agent.add("chat", {"message": "one", "sessionId": "session_node"})
+
+    async def finished() -> JobView | None:
+        view = await agent.get(job_id)
+        return view if view and view.state in ("completed", "failed") else None
+
+    view = await eventually(finished, what="the plain chat job to finish")
+    assert view.result["response"] == "one: saw 3 messages", view.failed_reason
+    record = await records.get(CHAT_QUEUE, job_id)
+    assert record is not None and record.owner == NO_OWNER  # recorded, owned by nobody

@@ -22,7 +22,7 @@ from agentqueue.handlers.metering import JobMeter, JobUsage, MeteredProvider
 from agentqueue.handlers.providers import ProviderPool
 from agentqueue.handlers.sessions import SessionStore
 from agentqueue.records.store import Records
-from agentqueue.records.views import JobOwner
+from agentqueue.records.views import NO_OWNER, JobOwner
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -44,14 +44,17 @@ class AiRuntime:
     records: Records | None = None
 
     async def owner_of(self, ctx: JobContext) -> JobOwner | None:
-        """The owner the API recorded for this job; None for a job added to Redis directly.
+        """The owner the API recorded for this job; None for a job added to Redis directly
+        (whose record, made when a worker took it, names `NO_OWNER`).
 
         Read from the record, never from the job's data, which the client chose.
         """
         if self.records is None:
             return None
         record = await self.records.get(ctx.queue, ctx.id)
-        return record.owner if record is not None else None
+        if record is None or record.owner == NO_OWNER:
+            return None
+        return record.owner
 
     def provider_for(self, ctx: JobContext, name: str | None) -> tuple[Provider, JobMeter]:
         """The job's provider, wrapped so its calls are metered and reused across retries."""
