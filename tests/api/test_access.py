@@ -8,13 +8,15 @@ import pytest
 from agentqueue.api.access import scope_of
 from agentqueue.api.auth import Principal, Role
 from agentqueue.records.store import Records
-from agentqueue.records.views import JobOwner
+from agentqueue.records.views import NO_OWNER, JobOwner
 
 OWNERS = {
     "acme": JobOwner(user_id="alice", org_id="acme"),
     "globex": JobOwner(user_id="alice", org_id="globex"),
     "none": JobOwner(user_id="alice"),
     "bob": JobOwner(user_id="bob", org_id="acme"),
+    # added by a plain BullMQ producer: every admin's, nobody else's
+    "nobody": NO_OWNER,
 }
 
 

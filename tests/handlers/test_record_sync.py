@@ -8,12 +8,9 @@ import asyncio
 import redis.asyncio as redis
 from bullmq import Job, Queue
 
-from agentqueue.api.access import scope_of
-from agentqueue.api.auth import Principal
 from agentqueue.engine.worker import JobContext
 from agentqueue.handlers.record_sync import ADOPTED_MESSAGE, RecordSync
 from agentqueue.records.store import Records
-from agentqueue.records.views import NO_OWNER
 
 
 async def raw_job(redis_url: str, prefix: str) -> Job:
@@ -52,14 +49,3 @@ async def test_two_workers_taking_a_raw_job_make_one_ownerless_record(
         ("active", 1), ("active", 2), ("completed", 2)]
     assert (await records.list_jobs())[1] == 1
 
-
-async def test_an_ownerless_record_is_seen_by_admins_only(records: Records) -> None:
-    await records.create_job(queue="q", job_id="1", type="chat", data={}, owner=NO_OWNER)
-    orgless = Principal(user_id="dora", via="jwt")
-    org_admin = Principal(user_id="ann", org_id="acme", role="org_admin", via="jwt")
-    admin = Principal(user_id="root", role="admin", via="jwt")
-    for caller in (orgless, org_admin):
-        assert not caller.can_see(NO_OWNER.user_id, NO_OWNER.org_id)
-        assert (await records.list_jobs(**scope_of(caller)))[1] == 0
-    assert admin.can_see(NO_OWNER.user_id, NO_OWNER.org_id)
-    assert (await records.list_jobs(**scope_of(admin)))[1] == 1
