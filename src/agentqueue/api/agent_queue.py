@@ -40,6 +40,7 @@ from agentqueue.api.schemas.agent_queue import (
     StatsResponse,
 )
 from agentqueue.api.schemas.common import MAX_AGE_MS
+from agentqueue.core import priority as priorities
 from agentqueue.engine.jobs import JobView
 from agentqueue.engine.queue import JobQueue
 from agentqueue.handlers.agent_chat import BATCH, CHAT
@@ -62,8 +63,6 @@ _FILTER = {
     "waiting": ["waiting", "prioritized"], "paused": ["paused"], "delayed": ["delayed"],
     "active": ["active"], "completed": ["completed"], "failed": ["failed", "cancelled"],
 }
-# metadata.priority -> BullMQ priority (1 is the highest; no priority runs before any).
-_PRIORITY = {"high": 1, "normal": 5, "low": 10}
 HEALTH_TIMEOUT_S = 2.0
 
 
@@ -149,9 +148,8 @@ def _check_provider(services: Services, name: str | None) -> None:
         )
 
 
-def _priority(metadata: Any) -> int | None:
-    priority = getattr(metadata, "priority", None)
-    return _PRIORITY[priority] if priority else None
+def _priority(metadata: Any) -> int:
+    return priorities.from_level(getattr(metadata, "priority", None))
 
 
 async def _find(services: Services, caller: Principal, job_id: str) -> FoundJob:

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from agentqueue.api.access import FoundJob
 from agentqueue.api.errors import ApiError
+from agentqueue.core import priority as priorities
 from agentqueue.engine.connection import watch_sends
 from agentqueue.engine.queue import CANCELLED_REASON, CancelOutcome, JobNotRetryable, JobQueue
 from agentqueue.records.views import JobRecordView
@@ -49,7 +50,8 @@ async def retry_job(services: Services, queue: str, job_id: str, found: FoundJob
                                 "jobs can be retried")
 
         async def add_again() -> None:
-            await jobs.add(record.type, record.data, jobId=job_id, attempts=record.max_attempts)
+            await jobs.add(record.type, record.data, jobId=job_id, attempts=record.max_attempts,
+                           priority=priorities.stored(record.priority))
 
         await jobs.forget_tombstone(job_id)  # fails before anything is queued: nothing to undo
         await _requeue(services, record, jobs, add_again)

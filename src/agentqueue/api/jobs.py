@@ -28,6 +28,7 @@ from agentqueue.api.openapi import error_responses
 from agentqueue.api.schemas.common import MAX_OFFSET, STRICT_INPUT, Name
 from agentqueue.api.submit import validated_data
 from agentqueue.catalog import job_types
+from agentqueue.core import priority as priorities
 from agentqueue.records.views import JobRecordView
 from agentqueue.services import Services
 from agentqueue.timefmt import iso_from_datetime
@@ -51,7 +52,9 @@ class CreateJob(BaseModel):
     name: str | None = Field(None, max_length=200)
     description: str | None = Field(None, max_length=2000)
     data: dict[str, Any] = Field(default_factory=dict)
-    priority: int = Field(0, ge=0, le=100, description="higher runs first")
+    priority: int = Field(
+        priorities.SEED001_DEFAULT, ge=priorities.SEED001_MIN, le=priorities.SEED001_MAX,
+        description="higher runs first; 0 (the default) is normal")
     maxAttempts: int = Field(3, ge=1, le=20)
 
 
@@ -110,7 +113,8 @@ def job_out(record: JobRecordView, live_progress: Any = None) -> JobOut:
         progress=_progress(live_progress if live_progress is not None else record.progress),
         data=record.data, result=record.result, error=record.error,
         attempts=record.attempts_made, maxAttempts=record.max_attempts,
-        priority=record.priority, userId=record.user_id, organizationId=record.org_id,
+        priority=priorities.to_seed001(record.priority),
+        userId=record.user_id, organizationId=record.org_id,
         createdAt=iso_from_datetime(record.created_at),
         startedAt=iso_from_datetime(record.started_at),
         completedAt=iso_from_datetime(record.finished_at),
@@ -153,8 +157,7 @@ async def create_job(body: CreateJob, services: ServicesDep, caller: Caller) -> 
     record = await services.submitter.submit(
         queue=job_type.queue, name=job_type.name, data=data, owner=owner_of(caller),
         title=body.name, description=body.description,
-        # BullMQ runs lower numbers first; seed 001 runs higher numbers first.
-        priority=101 - body.priority if body.priority else None,
+        priority=priorities.from_seed001(body.priority),
         attempts=body.maxAttempts,
     )
     return job_out(record)
