@@ -7,6 +7,7 @@ from typing import Any
 
 import redis.asyncio as redis
 
+from agentqueue.core import priority as priorities
 from agentqueue.engine.jobs import JobView
 from agentqueue.engine.queue import JobQueue
 from agentqueue.records.store import Records
@@ -50,3 +51,19 @@ async def test_repair_does_not_reopen_a_record_finished_while_it_looked(
     record = await records.get("q", job.job_id)
     assert record is not None and (record.status, record.result) == ("completed", "done")
     assert await queue.get(job.job_id) is None  # not queued to run a second time
+
+
+async def test_a_job_queued_again_by_repair_keeps_its_priority(
+    client: redis.Redis, prefix: str, records: Records
+) -> None:
+    queue = JobQueue("q", client, prefix=prefix)
+    submitter = JobSubmitter({"q": queue}, records)
+    plain = await submitter.submit(queue="q", name="chat", data={}, owner=JobOwner(user_id="u"))
+    low = await submitter.submit(queue="q", name="chat", data={}, owner=JobOwner(user_id="u"),
+                                 priority=priorities.from_level("low"))
+    for job in (plain, low):
+        assert await queue.remove(job.job_id)  # lost by Redis
+    assert (await RepairService(records, {"q": queue}, settle_s=0).run_once()).requeued == 2
+    # Given none, it still gets the normal one: no priority would overtake every other job.
+    assert (await queue.get(plain.job_id)).priority == priorities.NORMAL  # type: ignore[union-attr]
+    assert (await queue.get(low.job_id)).priority == priorities.from_level("low")  # type: ignore[union-attr]

@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as redis
 from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 
+from agentqueue.core import priority as priorities
 from agentqueue.engine.queue import JobQueue, QueueDefaults
 from agentqueue.engine.worker import JobContext, WorkerOptions, WorkerRuntime
 from agentqueue.handlers.record_sync import RecordSync
@@ -214,3 +215,42 @@ async def test_a_job_in_redis_is_accepted_even_if_ending_the_lease_fails(submitt
     accepted = await submitter.submit(queue="q", name="chat", data={"n": 1}, owner=OWNER)
     assert accepted.status == "queued"
     assert await submitter.queue("q").get(accepted.job_id) is not None
+
+
+# -- priority ---------------------------------------------------------------------------------
+
+
+async def test_a_job_without_a_priority_does_not_overtake_a_prioritized_one(
+    submitter, client: redis.Redis, redis_url: str, prefix: str, records: Records
+) -> None:
+    # BullMQ serves its plain wait list before its prioritized set: a job given no priority
+    # would run before a seed 000 `metadata.priority: "high"` or a seed 001 priority 100 job.
+    queue = submitter.queue("q")
+    await queue.pause()
+    plain = await submitter.submit(queue="q", name="chat", data={}, owner=OWNER)
+    high = await submitter.submit(queue="q", name="chat", data={}, owner=OWNER,
+                                  priority=priorities.from_level("high"))
+    urgent = await submitter.submit(queue="q", name="chat", data={}, owner=OWNER,
+                                    priority=priorities.from_seed001(100))
+    low = await submitter.submit(queue="q", name="chat", data={}, owner=OWNER,
+                                 priority=priorities.from_seed002(0))
+    runs: list[str] = []
+
+    async def note(ctx: JobContext) -> str:
+        runs.append(ctx.id)
+        return "done"
+
+    async def all_ran() -> bool:
+        return len(runs) == 4
+
+    worker = WorkerRuntime("q", redis_url, prefix=prefix, options=WorkerOptions(concurrency=1))
+    worker.register("chat", note)
+    await worker.start()
+    try:
+        await queue.resume()
+        await eventually(all_ran, what="all four jobs to run")
+    finally:
+        await worker.stop(grace_s=0)
+    assert runs == [high.job_id, urgent.job_id, plain.job_id, low.job_id]
+    record = await records.get("q", plain.job_id)
+    assert record is not None and record.priority == priorities.NORMAL

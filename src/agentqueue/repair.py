@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from agentqueue.core import priority as priorities
 from agentqueue.engine.queue import JobQueue
 from agentqueue.handlers.metering import JobMeter
 from agentqueue.records.store import Records
@@ -126,9 +127,8 @@ class RepairService:
             lease_until=lease, message="queued again: the job was missing from Redis")
         if claimed is None:
             return False
-        options: dict[str, Any] = {"jobId": record.job_id, "attempts": record.max_attempts}
-        if record.priority:
-            options["priority"] = record.priority
+        options: dict[str, Any] = {"jobId": record.job_id, "attempts": record.max_attempts,
+                                   "priority": priorities.stored(record.priority)}
         # If this fails the lease runs out and a later round tries again.
         await queue.add(record.type, record.data, **options)
         await self.records.release(record.queue, record.job_id, lease)

@@ -28,6 +28,7 @@ from typing import Any
 from redis.exceptions import RedisError, ResponseError
 
 from agentqueue.admission import BacklogLimits
+from agentqueue.core import priority as priorities
 from agentqueue.engine.connection import watch_sends
 from agentqueue.engine.queue import JobQueue
 from agentqueue.records.store import JobExistsError, Records
@@ -84,14 +85,18 @@ class JobSubmitter:
         delay_ms: int | None = None,
         attempts: int | None = None,
     ) -> JobRecordView:
+        """Record, then queue, a job. `priority` is BullMQ's (1 runs first; see
+        `agentqueue.core.priority`); none gives the normal one, so the job waits its turn
+        among prioritized jobs instead of overtaking them all."""
         jobs = self.queue(queue)
+        bull_priority = priorities.from_bullmq(priority)
         if self.limits is not None:  # before anything is reserved or written: a 429 leaves none
             await self.limits.check(queue, owner)
         job_id = await jobs.next_id()
         create = functools.partial(
             self.records.create_job, queue=queue, type=name, data=data, owner=owner, name=title,
             description=description, max_attempts=attempts or jobs.defaults.attempts,
-            priority=priority or 0, status="pending",
+            priority=bull_priority, status="pending",
         )
         try:
             record = await create(job_id=job_id, lease_until=self.lease())
@@ -103,9 +108,7 @@ class JobSubmitter:
             await jobs.advance_ids(highest)
             job_id = await jobs.next_id()
             record = await create(job_id=job_id, lease_until=self.lease())
-        options: dict[str, Any] = {}
-        if priority:
-            options["priority"] = priority
+        options: dict[str, Any] = {"priority": bull_priority}
         if delay_ms:
             options["delay"] = delay_ms
         if attempts:

@@ -9,8 +9,9 @@ import redis.asyncio as redis
 from redis.exceptions import ConnectionError
 
 from agentqueue.api.access import FoundJob
-from agentqueue.api.job_actions import retry_job
+from agentqueue.api.job_actions import cancel_job, retry_job
 from agentqueue.config import Settings
+from agentqueue.core import priority as priorities
 from agentqueue.engine.queue import JobQueue
 from agentqueue.records.store import Records
 from agentqueue.records.views import JobOwner
@@ -58,3 +59,25 @@ async def test_a_retry_that_may_have_reached_redis_stands(services: Services) ->
     record = await services.records.get("q", "7")
     assert record is not None and (record.status, record.attempts_made) == ("queued", 0)
     assert await queue.get("7") is not None
+
+
+async def test_a_cancelled_job_retried_keeps_its_priority(
+    client: redis.Redis, redis_url: str, prefix: str, records: Records
+) -> None:
+    queue = JobQueue("q", client, prefix=prefix)
+    queues = {"q": queue}
+    services = Services(Settings(), redis_url, client, queues, records,
+                        JobSubmitter(queues, records))
+    await queue.pause()  # so it is still waiting when cancelled
+    high = priorities.from_level("high")
+    job = await services.submitter.submit(queue="q", name="chat", data={},
+                                          owner=JobOwner(user_id="u"), priority=high)
+    await cancel_job(services, "q", job.job_id,
+                     FoundJob(record=job, live=await queue.get(job.job_id)))
+    cancelled = await records.get("q", job.job_id)
+    assert cancelled is not None and cancelled.status == "cancelled"
+
+    await retry_job(services, "q", job.job_id,
+                    FoundJob(record=cancelled, live=await queue.get(job.job_id)))
+    again = await queue.get(job.job_id)
+    assert again is not None and again.state == "paused" and again.priority == high

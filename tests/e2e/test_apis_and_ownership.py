@@ -82,11 +82,12 @@ async def test_seed_001_jobs_lifecycle_and_bad_input(service) -> None:
         assert job["status"] == "pending" and job["name"] == "Review mood"
         assert job["userId"] == "alice" and job["organizationId"] == "acme"
         assert job["maxAttempts"] == 2 and job["id"].startswith("ai-jobs:")
+        assert job["priority"] == 5  # what was sent, not BullMQ's number for it
         done = await poll(http, f"/api/jobs/{job['id']}", lambda j: j["status"] == "completed",
                           "the seed 001 job to complete")
         assert done["result"]["sentiment"] == "positive"
         assert done["progress"]["percentage"] == 100 and done["progress"]["total"] == 100
-        assert done["startedAt"] and done["completedAt"]
+        assert done["startedAt"] and done["completedAt"] and done["priority"] == 5
 
         listed = (await http.get("/api/jobs", params={"type": "sentiment",
                                                       "status": "completed"})).json()

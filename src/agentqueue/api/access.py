@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 
 from agentqueue.api.auth import Principal, current_principal
 from agentqueue.api.errors import ApiError
+from agentqueue.core import states
 from agentqueue.engine.jobs import JobView, is_job_id
 from agentqueue.records.views import JobOwner, JobRecordView
 from agentqueue.services import Services
@@ -39,8 +40,7 @@ class FoundJob:
         if self.live is not None:
             return self.live.state
         assert self.record is not None
-        return {"queued": "waiting", "pending": "waiting"}.get(self.record.status,
-                                                                self.record.status)
+        return states.state_of_record(self.record.status)
 
 
 def owner_of(principal: Principal) -> JobOwner:

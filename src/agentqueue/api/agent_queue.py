@@ -40,6 +40,8 @@ from agentqueue.api.schemas.agent_queue import (
     StatsResponse,
 )
 from agentqueue.api.schemas.common import MAX_AGE_MS
+from agentqueue.core import priority as priorities
+from agentqueue.core import states
 from agentqueue.engine.jobs import JobView
 from agentqueue.engine.queue import JobQueue
 from agentqueue.handlers.agent_chat import BATCH, CHAT
@@ -51,19 +53,6 @@ from agentqueue.timefmt import iso_from_datetime, iso_from_ms, iso_now
 PREFIX = "/agent/queue"
 router = APIRouter(prefix=PREFIX, tags=["agent queue (seed 000)"], route_class=EdgeRoute)
 
-# Core state -> the status names of seed 000. Jobs cancelled before they ran read as failed.
-_STATUS = {
-    "waiting": "waiting", "prioritized": "waiting", "waiting-children": "waiting",
-    "paused": "paused", "delayed": "delayed", "active": "active",
-    "completed": "completed", "failed": "failed", "cancelled": "failed",
-}
-# Seed status filter -> core states it covers.
-_FILTER = {
-    "waiting": ["waiting", "prioritized"], "paused": ["paused"], "delayed": ["delayed"],
-    "active": ["active"], "completed": ["completed"], "failed": ["failed", "cancelled"],
-}
-# metadata.priority -> BullMQ priority (1 is the highest; no priority runs before any).
-_PRIORITY = {"high": 1, "normal": 5, "low": 10}
 HEALTH_TIMEOUT_S = 2.0
 
 
@@ -73,15 +62,6 @@ def get_queue(services: Annotated[Services, Depends(get_services)]) -> JobQueue:
 
 Queue = Annotated[JobQueue, Depends(get_queue)]
 Admin = Annotated[Principal, Depends(admin_principal)]
-# Record status -> seed 000 status (a record does not know delayed or paused).
-_RECORD_STATUS = {
-    "pending": "waiting", "queued": "waiting", "active": "active", "completed": "completed",
-    "failed": "failed", "cancelled": "failed",
-}
-_RECORD_FILTER = {
-    "waiting": ["pending", "queued"], "active": ["active"], "completed": ["completed"],
-    "failed": ["failed", "cancelled"],
-}
 
 
 def _percent(progress: Any) -> int | float:
@@ -95,7 +75,7 @@ def job_out(view: JobView) -> JobOut:
     return JobOut(
         id=view.id,
         name=view.name,
-        status=_STATUS.get(view.state, "waiting"),
+        status=states.of_state(view.state).seed000,
         progress=_percent(view.progress),
         partial=view.progress if isinstance(view.progress, dict) else None,
         data=view.data,
@@ -113,7 +93,7 @@ def record_out(record: JobRecordView) -> JobOut:
     return JobOut(
         id=record.job_id,
         name=record.type,
-        status=_RECORD_STATUS.get(record.status, "waiting"),
+        status=states.of_record(record.status).seed000,
         progress=_percent(record.progress),
         data=record.data,
         result=record.result,
@@ -149,9 +129,8 @@ def _check_provider(services: Services, name: str | None) -> None:
         )
 
 
-def _priority(metadata: Any) -> int | None:
-    priority = getattr(metadata, "priority", None)
-    return _PRIORITY[priority] if priority else None
+def _priority(metadata: Any) -> int:
+    return priorities.from_level(getattr(metadata, "priority", None))
 
 
 async def _find(services: Services, caller: Principal, job_id: str) -> FoundJob:
@@ -257,10 +236,7 @@ async def _counts_for(services: Services, caller: Principal) -> dict[str, int]:
     by_status = await services.records.counts(
         queues=[services.settings.agent_queue_name], **scope_of(caller)
     )
-    counts = dict.fromkeys(("waiting", "active", "completed", "failed", "delayed", "paused"), 0)
-    for status, n in by_status.items():
-        counts[_RECORD_STATUS.get(status, "waiting")] += n
-    return counts
+    return states.tally("seed000", by_status)
 
 
 @router.get("/stats", response_model=StatsResponse)
@@ -284,12 +260,12 @@ async def recent_jobs(
     limit = page_limit(limit, services.settings.max_page_size)
     if status in ("delayed", "paused"):
         # Only Redis knows these; the records say which of them the caller may see.
-        views = await services.agent_queue.list_jobs(_FILTER[status], limit)
+        views = await services.agent_queue.list_jobs(states.states_named("seed000", status), limit)
         jobs = [job_out(v) for v in views if await _may_see(services, caller, v.id)]
     else:
         records, _ = await services.records.list_jobs(
             queues=[services.settings.agent_queue_name],
-            statuses=_RECORD_FILTER[status] if status else None,
+            statuses=states.record_statuses_named("seed000", status) if status else None,
             limit=limit, **scope_of(caller),
         )
         jobs = [record_out(r) for r in records]

@@ -12,6 +12,7 @@ from agentqueue.api.job_actions import cancel_job
 from agentqueue.api.openapi import error_responses
 from agentqueue.api.submit import model_data, validated_data
 from agentqueue.catalog import job_types
+from agentqueue.core import states
 from agentqueue.handlers.inputs import CompletionInput
 
 router = APIRouter(tags=["AI tasks (seed 004)"], route_class=EdgeRoute)
@@ -42,7 +43,7 @@ async def get_ai_job(job_id: str, services: ServicesDep, caller: Caller) -> dict
         progress = progress.get("percent", 0)
     return {
         "id": job_id,
-        "state": "failed" if found.state == "cancelled" else found.state,
+        "state": states.of_state(found.state).seed004,
         "progress": progress or 0,
         "result": live.result if live else (record.result if record else None),
         "failedReason": live.failed_reason if live else (record.error if record else None),

@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 
 from agentqueue.api.access import FoundJob
 from agentqueue.api.errors import ApiError
+from agentqueue.core import priority as priorities
+from agentqueue.core import states
 from agentqueue.engine.connection import watch_sends
 from agentqueue.engine.queue import CANCELLED_REASON, CancelOutcome, JobNotRetryable, JobQueue
 from agentqueue.records.views import JobRecordView
@@ -44,18 +46,20 @@ async def retry_job(services: Services, queue: str, job_id: str, found: FoundJob
     if found.live is None or found.live.state == "cancelled":
         # Dropped by Redis retention, or cancelled before it ran: queue it again, same id.
         if record is None or record.status not in ("failed", "cancelled"):
-            state = record.status if record else found.state
+            state = record.status if record else states.shown(found.state)
             raise ApiError(409, f"Job {job_id} cannot be retried: job is {state}; only failed "
                                 "jobs can be retried")
 
         async def add_again() -> None:
-            await jobs.add(record.type, record.data, jobId=job_id, attempts=record.max_attempts)
+            await jobs.add(record.type, record.data, jobId=job_id, attempts=record.max_attempts,
+                           priority=priorities.stored(record.priority))
 
         await jobs.forget_tombstone(job_id)  # fails before anything is queued: nothing to undo
         await _requeue(services, record, jobs, add_again)
         return
     if found.live.state != "failed":
-        raise ApiError(409, f"Job {job_id} cannot be retried: job is {found.live.state}; "
+        state = states.shown(found.live.state)
+        raise ApiError(409, f"Job {job_id} cannot be retried: job is {state}; "
                             "only failed jobs can be retried")
     if record is None:  # a job added straight to Redis: no record to keep in step
         await _retry_in_redis(jobs, job_id)

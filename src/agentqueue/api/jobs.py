@@ -6,7 +6,7 @@ Jobs of every type live here, whatever queue runs them, so a job's id is `<queue
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
@@ -28,6 +28,8 @@ from agentqueue.api.openapi import error_responses
 from agentqueue.api.schemas.common import MAX_OFFSET, STRICT_INPUT, Name
 from agentqueue.api.submit import validated_data
 from agentqueue.catalog import job_types
+from agentqueue.core import priority as priorities
+from agentqueue.core import states
 from agentqueue.records.views import JobRecordView
 from agentqueue.services import Services
 from agentqueue.timefmt import iso_from_datetime
@@ -36,12 +38,7 @@ router = APIRouter(
     prefix="/api/jobs", tags=["background jobs (seed 001)"], route_class=EdgeRoute
 )
 
-Status = Literal["pending", "active", "completed", "failed", "cancelled"]
-# seed 001 status -> record statuses
-_STATUSES: dict[str, list[str]] = {
-    "pending": ["pending", "queued"], "active": ["active"], "completed": ["completed"],
-    "failed": ["failed"], "cancelled": ["cancelled"],
-}
+Status = states.Seed001Status
 
 
 class CreateJob(BaseModel):
@@ -51,7 +48,9 @@ class CreateJob(BaseModel):
     name: str | None = Field(None, max_length=200)
     description: str | None = Field(None, max_length=2000)
     data: dict[str, Any] = Field(default_factory=dict)
-    priority: int = Field(0, ge=0, le=100, description="higher runs first")
+    priority: int = Field(
+        priorities.SEED001_DEFAULT, ge=priorities.SEED001_MIN, le=priorities.SEED001_MAX,
+        description="higher runs first; 0 (the default) is normal")
     maxAttempts: int = Field(3, ge=1, le=20)
 
 
@@ -103,14 +102,14 @@ def _progress(raw: Any, message: str | None = None) -> Progress:
 
 
 def job_out(record: JobRecordView, live_progress: Any = None) -> JobOut:
-    status = "pending" if record.status == "queued" else record.status
     return JobOut(
         id=f"{record.queue}:{record.job_id}", type=record.type, name=record.name,
-        description=record.description, status=status,
+        description=record.description, status=states.of_record(record.status).seed001,
         progress=_progress(live_progress if live_progress is not None else record.progress),
         data=record.data, result=record.result, error=record.error,
         attempts=record.attempts_made, maxAttempts=record.max_attempts,
-        priority=record.priority, userId=record.user_id, organizationId=record.org_id,
+        priority=priorities.to_seed001(record.priority),
+        userId=record.user_id, organizationId=record.org_id,
         createdAt=iso_from_datetime(record.created_at),
         startedAt=iso_from_datetime(record.started_at),
         completedAt=iso_from_datetime(record.finished_at),
@@ -153,8 +152,7 @@ async def create_job(body: CreateJob, services: ServicesDep, caller: Caller) -> 
     record = await services.submitter.submit(
         queue=job_type.queue, name=job_type.name, data=data, owner=owner_of(caller),
         title=body.name, description=body.description,
-        # BullMQ runs lower numbers first; seed 001 runs higher numbers first.
-        priority=101 - body.priority if body.priority else None,
+        priority=priorities.from_seed001(body.priority),
         attempts=body.maxAttempts,
     )
     return job_out(record)
@@ -164,7 +162,7 @@ async def create_job(body: CreateJob, services: ServicesDep, caller: Caller) -> 
 async def stats(services: ServicesDep, caller: Caller) -> dict[str, Any]:
     """Counts of the caller's jobs by status (all jobs for admins)."""
     counts = await services.records.counts(**scope_of(caller))
-    out = {status: sum(counts.get(s, 0) for s in covered) for status, covered in _STATUSES.items()}
+    out = states.tally("seed001", counts)
     finished = out["completed"] + out["failed"]
     return {
         "total": sum(counts.values()), **out,
@@ -183,7 +181,8 @@ async def list_jobs(
 ) -> JobList:
     limit = page_limit(limit, services.settings.max_page_size)
     records, total = await services.records.list_jobs(
-        types=[type] if type else None, statuses=_STATUSES[status] if status else None,
+        types=[type] if type else None,
+        statuses=states.record_statuses_named("seed001", status) if status else None,
         limit=limit, offset=offset, **scope_of(caller),
     )
     return JobList(jobs=[job_out(r) for r in records], total=total, limit=limit, offset=offset)

@@ -4,7 +4,7 @@ the `ai-jobs` queue, and the admin queue endpoints (JWT or admin key)."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
@@ -18,6 +18,7 @@ from agentqueue.api.openapi import error_responses
 from agentqueue.api.schemas.common import MAX_AGE_MS, MAX_OFFSET
 from agentqueue.api.submit import model_data, validated_data
 from agentqueue.catalog import job_types
+from agentqueue.core import states
 from agentqueue.engine.queue import JobQueue
 from agentqueue.handlers import inputs
 from agentqueue.records.views import JobRecordView
@@ -30,11 +31,7 @@ admin_router = APIRouter(
 )
 AdminCaller = Annotated[Principal, Depends(require_jwt_or_admin_key)]
 
-SeedStatus = Literal["QUEUED", "PROCESSING", "SUCCEEDED", "FAILED"]
-_STATUS: dict[str, SeedStatus] = {
-    "pending": "QUEUED", "queued": "QUEUED", "active": "PROCESSING", "completed": "SUCCEEDED",
-    "failed": "FAILED", "cancelled": "FAILED",
-}
+SeedStatus = states.Seed003Status
 _USAGE_KEYS = ("tokenUsed", "costCents", "usage", "provider", "model")
 
 
@@ -63,7 +60,7 @@ def job_out(record: JobRecordView) -> JobOut:
     result = record.result if isinstance(record.result, dict) else None
     output = {k: v for k, v in result.items() if k not in _USAGE_KEYS} if result else None
     return JobOut(
-        id=record.job_id, status=_STATUS.get(record.status, "QUEUED"), type=record.type.upper(),
+        id=record.job_id, status=states.of_record(record.status).seed003, type=record.type.upper(),
         input=record.data, output=output, error=record.error,
         tokenUsed=record.input_tokens + record.output_tokens,
         costCents=round(float(record.cost_usd) * 100, 6),

@@ -1,0 +1,1 @@
+"""The core under every API: the mappings (status and priority) every router translates through."""
