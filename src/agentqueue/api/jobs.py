@@ -25,7 +25,7 @@ from agentqueue.api.errors import ApiError
 from agentqueue.api.job_actions import cancel_job, retry_job
 from agentqueue.api.limits import page_limit
 from agentqueue.api.openapi import error_responses
-from agentqueue.api.schemas.common import MAX_OFFSET, STRICT_INPUT, Name
+from agentqueue.api.schemas.common import MAX_DELAY_MS, MAX_OFFSET, STRICT_INPUT, Name
 from agentqueue.api.submit import validated_data
 from agentqueue.catalog import job_types
 from agentqueue.records.views import JobRecordView
@@ -52,7 +52,11 @@ class CreateJob(BaseModel):
     description: str | None = Field(None, max_length=2000)
     data: dict[str, Any] = Field(default_factory=dict)
     priority: int = Field(0, ge=0, le=100, description="higher runs first")
-    maxAttempts: int = Field(3, ge=1, le=20)
+    # Unset: the job type's queue decides (webhooks 5, others 3), never a generic default.
+    maxAttempts: int | None = Field(None, ge=1, le=20,
+                                    description="default: the job type's queue's attempts")
+    delay: int = Field(0, ge=0, le=MAX_DELAY_MS,
+                       description="milliseconds to wait before the job may run (at most a year)")
 
 
 class Progress(BaseModel):
@@ -155,7 +159,7 @@ async def create_job(body: CreateJob, services: ServicesDep, caller: Caller) -> 
         title=body.name, description=body.description,
         # BullMQ runs lower numbers first; seed 001 runs higher numbers first.
         priority=101 - body.priority if body.priority else None,
-        attempts=body.maxAttempts,
+        attempts=body.maxAttempts, delay_ms=body.delay or None,
     )
     return job_out(record)
 
