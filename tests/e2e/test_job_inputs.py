@@ -151,6 +151,8 @@ async def test_a_delay_out_of_bounds_is_400(service, delay: Any, problem: str) -
     ("/api/jobs", {"type": "chat", "data": {"message": "hi"}, "delayMs": 1000}),
     ("/agent/queue/chat", {"message": "hi", "delayMs": 1000}),
     ("/agent/queue/batch", {"messages": [{"message": "hi"}], "delayMs": 1000}),
+    ("/v1/jobs/summarize", {"text": "Hi there.", "delayMs": 1000}),
+    ("/ai/queue", {"message": "hi", "delayMs": 1000}),
 ])
 async def test_an_unknown_top_level_field_is_refused_by_name(
     service, path: str, body: dict[str, Any]
@@ -167,6 +169,8 @@ async def test_an_unknown_top_level_field_is_refused_by_name(
 async def test_the_schema_says_request_bodies_take_no_other_fields(service) -> None:
     async with client(service) as http:
         schemas = (await http.get("/openapi.json")).json()["components"]["schemas"]
-    for name in ("CreateJob", "ChatRequest", "BatchRequest", "BatchItem"):
+    for name in ("CreateJob", "ChatRequest", "BatchRequest", "BatchItem", "SummarizeInput",
+                 "ClassifyInput", "SentimentInput", "TranslateInput", "ExtractInput",
+                 "CompletionInput"):
         assert schemas[name]["additionalProperties"] is False, name
     assert schemas["CreateJob"]["properties"]["delay"]["maximum"] == 366 * 24 * 3600 * 1000
