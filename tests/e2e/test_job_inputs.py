@@ -40,7 +40,7 @@ async def service(
 ) -> AsyncIterator[dict[str, Any]]:
     # The machine's (or the test session's) Redis, so the test can read what was queued.
     env = serve_env(tmp_path_factory.mktemp("data"), REDIS_URL=redis_url,
-                    WORKER_CONCURRENCY="1")
+                    MAX_MESSAGE_CHARS="50", MAX_BATCH_MESSAGES="2")
     key = create_key(env, "--user", "alice", "--org", "acme")
     with agentqueue("serve", env, tmp_path_factory.mktemp("logs") / "serve.log") as proc:
         await proc.wait_healthy()
@@ -80,6 +80,12 @@ async def queued_options(service: dict[str, Any], job_ref: str) -> dict[str, Any
      "data: unknown agent 'nobody'; known: default"),
     ("agent-task", {"agent_id": "default"},
      "data: an agent task needs a `title`, `description` or `prompt`"),
+    # The operator's limits, as /agent/queue/chat and /agent/queue/batch apply them.
+    ("chat", {"message": "x" * 51}, "data.message: must be at most 50 characters"),
+    ("chat", {"message": "hi", "conversationHistory": [{"role": "user", "content": "x" * 51}]},
+     "data.conversationHistory[0].content: must be at most 50 characters"),
+    ("batch", {"messages": ["a", "b", "c"]}, "data.messages: at most 2 per batch"),
+    ("batch", {"messages": ["x" * 51]}, "data.messages[0].message: must be at most 50"),
     ("extract", {"text": "Ada", "schema": {"type": "bogus"}},
      "data.schema: is not a valid JSON Schema: "),
     ("extract", {"text": "Ada", "schema": {"type": "string"}},

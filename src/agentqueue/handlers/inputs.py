@@ -136,11 +136,27 @@ class EmbeddingsInput(JobInput):
 MESSAGE_HARD_LIMIT = 100_000
 
 
+def _setting(info: ValidationInfo, name: str) -> int | None:
+    """An operator limit from the settings the API passes as context (the worker passes none)."""
+    settings = (info.context or {}).get("settings")
+    value = getattr(settings, name, None)
+    return value if isinstance(value, int) else None
+
+
+def _message_size(text: str, info: ValidationInfo) -> str:
+    limit = _setting(info, "max_message_chars")
+    if limit is not None and len(text) > limit:
+        raise ValueError(f"must be at most {limit} characters (MAX_MESSAGE_CHARS)")
+    return text
+
+
 class HistoryEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     role: Literal["user", "assistant", "system"]
     content: str = Field(max_length=MESSAGE_HARD_LIMIT)
+
+    _size = field_validator("content")(_message_size)
 
 
 class Metadata(BaseModel):
@@ -159,6 +175,8 @@ class ChatInput(JobInput):
     conversationHistory: list[HistoryEntry] | None = None
     metadata: Metadata | None = None
 
+    _size = field_validator("message")(_message_size)
+
 
 class BatchItem(BaseModel):
     model_config = ConfigDict(strict=True)
@@ -168,14 +186,30 @@ class BatchItem(BaseModel):
     conversationHistory: list[HistoryEntry] | None = None
     model: str | None = Field(None, max_length=200)
 
+    _size = field_validator("message")(_message_size)
+
 
 class BatchInput(JobInput):
     """A `batch` job: messages answered one after another (a bare string is a message)."""
 
-    messages: list[BatchItem | Annotated[str, StringConstraints(min_length=1)]] = Field(
-        min_length=1
-    )
+    messages: list[BatchItem] = Field(min_length=1)
     metadata: Metadata | None = None
+
+    @field_validator("messages", mode="before")
+    @classmethod
+    def _bare_strings_are_messages(cls, messages: Any) -> Any:
+        # The worker takes a bare string as a message (a Node producer may send those).
+        if isinstance(messages, list):
+            return [{"message": m} if isinstance(m, str) else m for m in messages]
+        return messages
+
+    @field_validator("messages")
+    @classmethod
+    def _within_limit(cls, messages: list[BatchItem], info: ValidationInfo) -> list[BatchItem]:
+        limit = _setting(info, "max_batch_messages")
+        if limit is not None and len(messages) > limit:
+            raise ValueError(f"at most {limit} per batch (MAX_BATCH_MESSAGES)")
+        return messages
 
 
 # -- seed 002: agent tasks ----------------------------------------------------------------------
