@@ -75,7 +75,8 @@ def parse_input(model: type[M], ctx: JobContext, context: dict[str, Any] | None 
         return model.model_validate(ctx.data or {}, context=context)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'data'}: {e['msg']}" for e in exc.errors()
+            f"{'.'.join(str(p) for p in e['loc']) or 'data'}: "
+            f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
         )
         raise PermanentJobError(f"invalid job data: {problems}") from exc
 
