@@ -140,6 +140,21 @@ async def test_a_delayed_job_waits_as_delayed(service) -> None:
         assert (await queued_options(service, created.json()["id"]))["delay"] == 3_600_000
 
 
+async def test_a_chat_gets_its_session_at_enqueue_so_retries_continue_it(service) -> None:
+    """Before: through /api/jobs each attempt of a chat started a session of its own."""
+    async with client(service) as http:
+        created = await http.post("/api/jobs", json={"type": "chat", "data": VALID["chat"],
+                                                     "delay": 3_600_000})
+        session = created.json()["data"]["sessionId"]
+        assert session
+        job_id = created.json()["id"].split(":", 1)[1]
+        queued = (await http.get(f"/agent/queue/job/{job_id}")).json()["job"]
+        assert queued["data"]["sessionId"] == session
+        chosen = await http.post("/api/jobs", json={"type": "chat", "data": {
+            "message": "hi", "sessionId": "mine"}, "delay": 3_600_000})
+        assert chosen.json()["data"]["sessionId"] == "mine"
+
+
 @pytest.mark.parametrize("delay,problem", [
     (-1, "delay: Input should be greater than or equal to 0"),
     (366 * 24 * 3600 * 1000 + 1, "delay: Input should be less than or equal to"),

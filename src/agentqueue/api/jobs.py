@@ -28,6 +28,8 @@ from agentqueue.api.openapi import error_responses
 from agentqueue.api.schemas.common import MAX_DELAY_MS, MAX_OFFSET, STRICT_INPUT, Name
 from agentqueue.api.submit import validated_data
 from agentqueue.catalog import job_types
+from agentqueue.handlers.agent_chat import CHAT
+from agentqueue.handlers.sessions import new_session_id
 from agentqueue.records.views import JobRecordView
 from agentqueue.services import Services
 from agentqueue.timefmt import iso_from_datetime
@@ -154,6 +156,8 @@ async def create_job(body: CreateJob, services: ServicesDep, caller: Caller) -> 
     if job_type is None:
         raise ApiError(400, f"type: unknown job type {body.type!r}; known: {', '.join(types)}")
     data = caller_owned(validated_data(services, job_type, body.data), caller)
+    if job_type.name == CHAT:  # as /agent/queue/chat: every retry continues the same session
+        data.setdefault("sessionId", new_session_id())
     record = await services.submitter.submit(
         queue=job_type.queue, name=job_type.name, data=data, owner=owner_of(caller),
         title=body.name, description=body.description,
