@@ -15,7 +15,8 @@ from agentqueue.handlers.webhooks import WebhookInput
 class JobType:
     name: str  # the BullMQ job name
     queue: str
-    input: type[BaseModel] | None  # None: the handler validates (chat and batch)
+    # The data it accepts: checked at enqueue by every API and again by the worker.
+    input: type[BaseModel]
 
 
 def job_types(settings: Settings) -> dict[str, JobType]:
@@ -23,8 +24,8 @@ def job_types(settings: Settings) -> dict[str, JobType]:
     return {
         t.name: t
         for t in (
-            JobType("chat", settings.agent_queue_name, None),
-            JobType("batch", settings.agent_queue_name, None),
+            JobType("chat", settings.agent_queue_name, inputs.ChatInput),
+            JobType("batch", settings.agent_queue_name, inputs.BatchInput),
             JobType("summarize", ai_jobs, inputs.SummarizeInput),
             JobType("classify", ai_jobs, inputs.ClassifyInput),
             JobType("sentiment", ai_jobs, inputs.SentimentInput),
@@ -32,7 +33,7 @@ def job_types(settings: Settings) -> dict[str, JobType]:
             JobType("extract", ai_jobs, inputs.ExtractInput),
             JobType("generate-completion", ai_tasks, inputs.CompletionInput),
             JobType("generate-embeddings", ai_tasks, inputs.EmbeddingsInput),
-            JobType("agent-task", settings.agent_tasks_queue_name, None),
+            JobType("agent-task", settings.agent_tasks_queue_name, inputs.AgentTaskInput),
             JobType("webhook", settings.webhooks_queue_name, WebhookInput),
         )
     }

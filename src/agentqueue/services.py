@@ -84,6 +84,8 @@ class Services:
     workers: WorkerGroup | None = None
     repair: RepairService | None = None
     redis_health: RedisHealth | None = None
+    # The agents `agent-task` jobs may name, as the workers know them (checked at enqueue).
+    agents: AgentRegistry = dataclasses.field(default_factory=lambda: AgentRegistry([]))
 
     @classmethod
     async def start(cls, settings: Settings, *, allow_embedded: bool = True) -> Services:
@@ -114,7 +116,7 @@ class Services:
                                retry_after_s=settings.backlog_retry_after_s)
         submitter = JobSubmitter(queues, records, limits, lease_s=settings.submit_lease_s)
         return cls(settings, url, client, queues, records, submitter, embedded,
-                   redis_health=health)
+                   redis_health=health, agents=load_agents(settings))
 
     @property
     def agent_queue(self) -> JobQueue:
@@ -184,6 +186,14 @@ def build_ai_runtime(
         max_agent_steps=settings.agent_max_steps,
         records=records,
     )
+
+
+def load_agents(settings: Settings) -> AgentRegistry:
+    """The agent definitions (AGENTQUEUE_AGENTS_FILE), their tools checked against ours."""
+    if settings.agents_file is None:
+        return AgentRegistry([])
+    dataset = str(settings.agent_dataset) if settings.agent_dataset else None
+    return AgentRegistry.load(settings.agents_file, default_tools(dataset).names())
 
 
 def queue_names(settings: Settings) -> list[str]:

@@ -133,6 +133,23 @@ async def test_invalid_input_fails_at_once_naming_the_field(start, queues) -> No
     assert bad_schema.attempts_made == 1 and "schema" in (bad_schema.failed_reason or "")
 
 
+@pytest.mark.parametrize("queue,name,data,reason", [
+    ("agent-queue", "chat", {}, "invalid job data: message: Field required"),
+    ("agent-queue", "chat", {"message": 5}, "invalid job data: message: Input should be"),
+    ("agent-queue", "batch", {"messages": []}, "invalid job data: messages: List should have"),
+    ("agent-tasks", "agent-task", {"agent_id": "nobody", "title": "x"},
+     "invalid job data: data: unknown agent 'nobody'; known: default"),
+])
+async def test_a_job_added_straight_to_redis_is_checked_by_the_same_input_model(
+    start, queues, queue: str, name: str, data: dict[str, Any], reason: str
+) -> None:
+    """The models /api/jobs checks at enqueue fail a job a plain BullMQ producer added at once."""
+    await start()
+    view = await run(queues[queue], name, data)
+    assert view.state == "failed" and view.attempts_made == 1
+    assert (view.failed_reason or "").startswith(reason), view.failed_reason
+
+
 async def test_builtin_embeddings_are_real_vectors(start, queues) -> None:
     await start()
     view = await run(queues["ai-tasks"], "generate-embeddings",

@@ -19,7 +19,6 @@ from agentqueue.api.access import (
 )
 from agentqueue.api.auth import Principal, admin_principal, optional_principal
 from agentqueue.api.edge import EdgeRoute
-from agentqueue.api.errors import ApiError
 from agentqueue.api.job_actions import cancel_job as cancel_found
 from agentqueue.api.job_actions import retry_job as retry_found
 from agentqueue.api.limits import page_limit
@@ -40,6 +39,8 @@ from agentqueue.api.schemas.agent_queue import (
     StatsResponse,
 )
 from agentqueue.api.schemas.common import MAX_AGE_MS
+from agentqueue.api.submit import validated_data
+from agentqueue.catalog import job_types
 from agentqueue.core import priority as priorities
 from agentqueue.core import states
 from agentqueue.engine.jobs import JobView
@@ -113,22 +114,6 @@ def found_out(found: FoundJob) -> JobOut:
     return record_out(found.record)
 
 
-def _check_size(services: Services, message: str, field: str) -> None:
-    limit = services.settings.max_message_chars
-    if len(message) > limit:
-        raise ApiError(400, f"{field}: must be at most {limit} characters (MAX_MESSAGE_CHARS)")
-
-
-def _check_provider(services: Services, name: str | None) -> None:
-    if name is None:
-        return
-    available = services.provider_names
-    if name.strip().lower() not in {"auto", *available}:
-        raise ApiError(
-            400, f"provider: {name!r} is not configured; available: {', '.join(available)}"
-        )
-
-
 def _priority(metadata: Any) -> int:
     return priorities.from_level(getattr(metadata, "priority", None))
 
@@ -140,11 +125,9 @@ async def _find(services: Services, caller: Principal, job_id: str) -> FoundJob:
 @router.post("/chat", status_code=201, response_model=QueuedResponse)
 async def queue_chat(body: ChatRequest, services: ServicesDep, caller: Caller) -> QueuedResponse:
     """Queue a chat message for the agent to answer in the background."""
-    _check_size(services, body.message, "message")
-    _check_provider(services, body.provider)
-    for i, entry in enumerate(body.conversationHistory or []):
-        _check_size(services, entry.content, f"conversationHistory[{i}].content")
-    data = body.model_dump(exclude_none=True)
+    # The chat job's input model, with the operator's limits, as /api/jobs checks it.
+    data = validated_data(services, job_types(services.settings)[CHAT],
+                          body.model_dump(exclude_none=True), field="")
     # Created here, not in the worker, so every retry continues the same session.
     data["sessionId"] = body.sessionId or new_session_id()
     record = await services.submitter.submit(
@@ -165,13 +148,8 @@ async def queue_batch(
     body: BatchRequest, services: ServicesDep, caller: Caller
 ) -> BatchQueuedResponse:
     """Queue several messages answered one after another in one job, one result each."""
-    limit = services.settings.max_batch_messages
-    if len(body.messages) > limit:
-        raise ApiError(400, f"messages: at most {limit} per batch (MAX_BATCH_MESSAGES)")
-    _check_provider(services, body.provider)
-    for i, item in enumerate(body.messages):
-        _check_size(services, item.message, f"messages[{i}].message")
-    data = body.model_dump(exclude_none=True)
+    data = validated_data(services, job_types(services.settings)[BATCH],
+                          body.model_dump(exclude_none=True), field="")
     record = await services.submitter.submit(
         queue=services.settings.agent_queue_name, name=BATCH, data=data, owner=owner_of(caller),
         priority=_priority(body.metadata),

@@ -77,6 +77,10 @@ def describe_validation_error(
         text = str(error.get("msg", "is invalid"))
         if error.get("type") == "missing":
             text = "is required"
+        elif error.get("type") == "extra_forbidden":
+            text = "unknown field (not accepted here)"
+        elif error.get("type") == "value_error":
+            text = text.removeprefix("Value error, ")
         elif (error.get("ctx") or {}).get("pattern") == r"\S":
             text = "must not be blank"  # rather than "String should match pattern '\S'"
         messages.append(f"{where}: {text}")

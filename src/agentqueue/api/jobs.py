@@ -25,11 +25,13 @@ from agentqueue.api.errors import ApiError
 from agentqueue.api.job_actions import cancel_job, retry_job
 from agentqueue.api.limits import page_limit
 from agentqueue.api.openapi import error_responses
-from agentqueue.api.schemas.common import MAX_OFFSET, STRICT_INPUT, Name
+from agentqueue.api.schemas.common import MAX_DELAY_MS, MAX_OFFSET, STRICT_INPUT, Name
 from agentqueue.api.submit import validated_data
 from agentqueue.catalog import job_types
 from agentqueue.core import priority as priorities
 from agentqueue.core import states
+from agentqueue.handlers.agent_chat import CHAT
+from agentqueue.handlers.sessions import new_session_id
 from agentqueue.records.views import JobRecordView
 from agentqueue.services import Services
 from agentqueue.timefmt import iso_from_datetime
@@ -51,7 +53,11 @@ class CreateJob(BaseModel):
     priority: int = Field(
         priorities.SEED001_DEFAULT, ge=priorities.SEED001_MIN, le=priorities.SEED001_MAX,
         description="higher runs first; 0 (the default) is normal")
-    maxAttempts: int = Field(3, ge=1, le=20)
+    # Unset: the job type's queue decides (webhooks 5, others 3), never a generic default.
+    maxAttempts: int | None = Field(None, ge=1, le=20,
+                                    description="default: the job type's queue's attempts")
+    delay: int = Field(0, ge=0, le=MAX_DELAY_MS,
+                       description="milliseconds to wait before the job may run (at most a year)")
 
 
 class Progress(BaseModel):
@@ -149,11 +155,13 @@ async def create_job(body: CreateJob, services: ServicesDep, caller: Caller) -> 
     if job_type is None:
         raise ApiError(400, f"type: unknown job type {body.type!r}; known: {', '.join(types)}")
     data = caller_owned(validated_data(services, job_type, body.data), caller)
+    if job_type.name == CHAT:  # as /agent/queue/chat: every retry continues the same session
+        data.setdefault("sessionId", new_session_id())
     record = await services.submitter.submit(
         queue=job_type.queue, name=job_type.name, data=data, owner=owner_of(caller),
         title=body.name, description=body.description,
         priority=priorities.from_seed001(body.priority),
-        attempts=body.maxAttempts,
+        attempts=body.maxAttempts, delay_ms=body.delay or None,
     )
     return job_out(record)
 

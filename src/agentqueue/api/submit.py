@@ -15,13 +15,14 @@ def validated_data(
     services: Services, job_type: JobType, data: dict[str, Any], *, field: str = "data"
 ) -> dict[str, Any]:
     """`data` checked against the job type's input model: 400 naming the field otherwise."""
-    if job_type.input is not None:
-        try:
-            # The settings let a model apply operator policy (webhook destinations).
-            job_type.input.model_validate(data, context={"settings": services.settings})
-        except ValidationError as exc:
-            within = (field,) if field else ()
-            raise ApiError(400, describe_validation_error(exc, within=within)) from None
+    try:
+        # Run-time facts the model checks as the worker will: operator policy (webhook
+        # destinations) and the agents an agent task may name.
+        context = {"settings": services.settings, "agents": services.agents.ids()}
+        job_type.input.model_validate(data, context=context)
+    except ValidationError as exc:
+        within = (field,) if field else ()
+        raise ApiError(400, describe_validation_error(exc, within=within)) from None
     provider = data.get("provider")
     if provider is not None:
         available = services.provider_names

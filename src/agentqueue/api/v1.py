@@ -15,12 +15,12 @@ from agentqueue.api.edge import EdgeRoute
 from agentqueue.api.errors import ApiError
 from agentqueue.api.limits import page_limit
 from agentqueue.api.openapi import error_responses
+from agentqueue.api.schemas import ai_requests as req
 from agentqueue.api.schemas.common import MAX_AGE_MS, MAX_OFFSET
 from agentqueue.api.submit import model_data, validated_data
 from agentqueue.catalog import job_types
 from agentqueue.core import states
 from agentqueue.engine.queue import JobQueue
-from agentqueue.handlers import inputs
 from agentqueue.records.views import JobRecordView
 from agentqueue.services import Services
 from agentqueue.timefmt import iso_from_datetime
@@ -85,27 +85,27 @@ async def _create(
 
 
 @router.post("/summarize", status_code=201, response_model=JobOut)
-async def summarize(body: inputs.SummarizeInput, services: ServicesDep, caller: Caller) -> JobOut:
+async def summarize(body: req.SummarizeInput, services: ServicesDep, caller: Caller) -> JobOut:
     return await _create(services, caller, "summarize", body)
 
 
 @router.post("/classify", status_code=201, response_model=JobOut)
-async def classify(body: inputs.ClassifyInput, services: ServicesDep, caller: Caller) -> JobOut:
+async def classify(body: req.ClassifyInput, services: ServicesDep, caller: Caller) -> JobOut:
     return await _create(services, caller, "classify", body)
 
 
 @router.post("/sentiment", status_code=201, response_model=JobOut)
-async def sentiment(body: inputs.SentimentInput, services: ServicesDep, caller: Caller) -> JobOut:
+async def sentiment(body: req.SentimentInput, services: ServicesDep, caller: Caller) -> JobOut:
     return await _create(services, caller, "sentiment", body)
 
 
 @router.post("/translate", status_code=201, response_model=JobOut)
-async def translate(body: inputs.TranslateInput, services: ServicesDep, caller: Caller) -> JobOut:
+async def translate(body: req.TranslateInput, services: ServicesDep, caller: Caller) -> JobOut:
     return await _create(services, caller, "translate", body)
 
 
 @router.post("/extract", status_code=201, response_model=JobOut)
-async def extract(body: inputs.ExtractInput, services: ServicesDep, caller: Caller) -> JobOut:
+async def extract(body: req.ExtractInput, services: ServicesDep, caller: Caller) -> JobOut:
     return await _create(services, caller, "extract", body)
 
 

@@ -12,7 +12,8 @@ from agentqueue.ai.agent import run_agent
 from agentqueue.ai.providers.base import Provider
 from agentqueue.ai.types import AgentReply, AgentStep, ChatMessage
 from agentqueue.engine.worker import JobContext, PermanentJobError, WorkerRuntime
-from agentqueue.handlers.ai_runtime import AiRuntime, guarded, usage_fields
+from agentqueue.handlers.ai_runtime import AiRuntime, guarded, parse_input, usage_fields
+from agentqueue.handlers.inputs import BatchInput, ChatInput
 from agentqueue.handlers.metering import JobMeter
 from agentqueue.handlers.sessions import new_session_id
 from agentqueue.handlers.streaming import TextProgress
@@ -97,6 +98,7 @@ class AgentChatHandlers:
         return self.rt.provider_for(ctx, name if isinstance(name, str) else None)
 
     async def chat(self, ctx: JobContext) -> dict[str, Any]:
+        parse_input(ChatInput, ctx)  # the API checked it too; a job added directly may be bad
         data = ctx.data or {}
         message = data.get("message", "")
         session_id = data.get("sessionId") or new_session_id()
@@ -121,10 +123,9 @@ class AgentChatHandlers:
         }
 
     async def batch(self, ctx: JobContext) -> dict[str, Any]:
+        parse_input(BatchInput, ctx)
         data = ctx.data or {}
-        items = data.get("messages")
-        if not isinstance(items, list) or not items:
-            raise PermanentJobError("messages must be a non-empty list")
+        items = data["messages"]
         log.info("Processing job %s: batch of %d messages", ctx.id, len(items))
         started = time.monotonic()
         provider, meter = self._provider(ctx)

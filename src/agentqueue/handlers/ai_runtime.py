@@ -71,13 +71,15 @@ class AiRuntime:
         await self.providers.aclose()
 
 
-def parse_input(model: type[M], ctx: JobContext) -> M:
-    """The job's data as `model`, or a permanent failure naming what is wrong."""
+def parse_input(model: type[M], ctx: JobContext, context: dict[str, Any] | None = None) -> M:
+    """The job's data as `model`, or a permanent failure naming what is wrong. `context` gives
+    the model run-time facts (the known agents), as the API gives them at enqueue."""
     try:
-        return model.model_validate(ctx.data or {})
+        return model.model_validate(ctx.data or {}, context=context)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'data'}: {e['msg']}" for e in exc.errors()
+            f"{'.'.join(str(p) for p in e['loc']) or 'data'}: "
+            f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
         )
         raise PermanentJobError(f"invalid job data: {problems}") from exc
 

@@ -12,7 +12,7 @@ from typing import Any
 from agentqueue.ai import tasks
 from agentqueue.ai.agent import run_agent
 from agentqueue.ai.types import AgentStep, ChatMessage
-from agentqueue.engine.worker import JobContext, PermanentJobError, WorkerRuntime
+from agentqueue.engine.worker import JobContext, WorkerRuntime
 from agentqueue.handlers.ai_runtime import (
     AiRuntime,
     guarded,
@@ -21,11 +21,11 @@ from agentqueue.handlers.ai_runtime import (
     usage_fields,
 )
 from agentqueue.handlers.inputs import (
+    AgentTaskInput,
     ClassifyInput,
     CompletionInput,
     EmbeddingsInput,
     ExtractInput,
-    JobInput,
     SentimentInput,
     SummarizeInput,
     TranslateInput,
@@ -179,14 +179,10 @@ class AiTaskHandlers:
 
     async def agent_task(self, ctx: JobContext) -> dict[str, Any]:
         raw = ctx.data or {}
-        agent_id = raw.get("agent_id") or raw.get("agentId") or "default"
-        agent = self.rt.agents.get(str(agent_id))
-        if agent is None:
-            raise PermanentJobError(f"unknown agent {agent_id!r}; known: {self.rt.agents.ids()}")
-        data = parse_input(JobInput, ctx)
+        data = parse_input(AgentTaskInput, ctx, {"agents": self.rt.agents.ids()})
+        agent = self.rt.agents.get(data.agent)
+        assert agent is not None  # the input model checked it against the same registry
         prompt = _task_prompt(raw)
-        if not prompt:
-            raise PermanentJobError("an agent task needs a `title`, `description` or `prompt`")
         provider, meter = self.rt.provider_for(ctx, data.provider or agent.provider)
         tools = self.rt.tools if agent.tools is None else self.rt.tools.only(agent.tools)
         await ctx.progress(10)

@@ -4,28 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from agentqueue.api.schemas.common import STRICT_INPUT, Name
-
-# The message size limit is also enforced against MAX_MESSAGE_CHARS at run time; this is the
-# hard ceiling the schema documents.
-MESSAGE_HARD_LIMIT = 100_000
-
-
-class HistoryEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    role: Literal["user", "assistant", "system"]
-    content: str = Field(max_length=MESSAGE_HARD_LIMIT)
-
-
-class Metadata(BaseModel):
-    """Free-form metadata; `priority` (high, normal, low) also sets the job's queue priority."""
-
-    model_config = ConfigDict(extra="allow", strict=True)
-
-    priority: Literal["high", "normal", "low"] | None = None
+from agentqueue.handlers.inputs import MESSAGE_HARD_LIMIT, HistoryEntry, Metadata
 
 
 class ProviderChoice(BaseModel):
