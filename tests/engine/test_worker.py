@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis.asyncio as redis
 
-from agentqueue.engine.queue import CANCELLED_REASON, JobQueue, QueueDefaults
+from agentqueue.engine.queue import CANCELLED_REASON, CancelOutcome, JobQueue, QueueDefaults
 from agentqueue.engine.worker import JobContext, PermanentJobError, WorkerOptions, WorkerRuntime
 from tests.support.waiting import eventually
 
@@ -119,9 +119,11 @@ async def test_cancelling_an_active_job_stops_it_without_retry(queue, make_worke
     await make_worker({"long": long}).start()
     job_id = await queue.add("long", {})
     await asyncio.wait_for(running.wait(), 20)
-    await queue.cancel(job_id)
-    view = await finished(queue, job_id)
+    assert await queue.cancel(job_id) is CancelOutcome.REQUESTED
+    # cancel() answers once the worker has stopped the job (it follows the events stream).
     assert stopped.is_set()
+    assert (await queue.get(job_id)).state == "failed"  # type: ignore[union-attr]
+    view = await finished(queue, job_id)
     assert view.state == "failed" and view.failed_reason == CANCELLED_REASON
     assert view.attempts_made == 1
 

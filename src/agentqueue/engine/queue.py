@@ -6,13 +6,12 @@ interface rather than on the port's camelCase API.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import time
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as redis
 from bullmq import Job, Queue
@@ -24,6 +23,10 @@ ALL_STATES: tuple[str, ...] = (
     "active", "waiting", "prioritized", "paused", "delayed", "completed", "failed",
 )
 CANCELLED_REASON = "Cancelled by user"
+# An entry of a Redis stream, as a decoding client reads it: (id, fields).
+StreamEntry = tuple[str, dict[str, str]]
+# BullMQ events (on `<prefix>:<queue>:events`) that end a job's run.
+FINISHED_EVENTS = ("completed", "failed")
 # Decrement the id counter only if it still holds the value our own add left there.
 _GIVE_BACK_ID = """
 if tonumber(redis.call("GET", KEYS[1]) or "0") == tonumber(ARGV[1]) then
@@ -260,13 +263,29 @@ class JobQueue:
             await self._write_tombstone(JobView.from_job(job, state))
             await self.client.srem(cancel_requests_key(self.prefix, self.name), job_id)
             return CancelOutcome.CANCELLED
+        # Read the events stream from here on, so the worker's "failed" cannot slip past.
+        events = f"{self.prefix}:{self.name}:events"
+        last = cast(list[StreamEntry], await self.client.xrevrange(events, count=1))
         await self.client.publish(cancel_channel(self.prefix, self.name), job_id)
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            if await self._queue.getJobState(job_id) in FINISHED_STATES:
-                break
-            await asyncio.sleep(0.05)
+        await self._wait_finished(job_id, events, last[0][0] if last else "0-0", wait_s)
         return CancelOutcome.REQUESTED
+
+    async def _wait_finished(self, job_id: str, events: str, after: str, wait_s: float) -> None:
+        """Until `job_id` completes or fails (BullMQ's events stream says so) or `wait_s` ends."""
+        if await self._queue.getJobState(job_id) in FINISHED_STATES:
+            return
+        # Block in slices shorter than the client's socket timeout (the API's client has one).
+        timeout = self.client.connection_pool.connection_kwargs.get("socket_timeout")
+        slice_s = min(1.0, timeout / 2) if timeout else 1.0
+        deadline = time.monotonic() + wait_s
+        while (left := deadline - time.monotonic()) > 0:
+            block_ms = max(1, int(min(left, slice_s) * 1000))
+            read = await self.client.xread({events: after}, block=block_ms)
+            for _, entries in cast(list[tuple[str, list[StreamEntry]]], read or []):
+                for entry_id, fields in entries:
+                    after = entry_id
+                    if fields.get("jobId") == job_id and fields.get("event") in FINISHED_EVENTS:
+                        return
 
     async def remove(self, job_id: str) -> bool:
         """Delete a job that no worker holds; False if it is locked by one (or no job)."""
