@@ -10,11 +10,12 @@ from dataclasses import dataclass
 
 import redis.asyncio as redis
 
-from agentqueue.admission import BacklogLimits
 from agentqueue.ai.agents import AgentRegistry
 from agentqueue.ai.factory import available_provider_names, default_tools
 from agentqueue.ai.pricing import PriceTable
 from agentqueue.config import Settings
+from agentqueue.core.admission import BacklogLimits
+from agentqueue.core.submission import JobSubmitter
 from agentqueue.engine.connection import connect, connect_for_requests
 from agentqueue.engine.embedded import EmbeddedValkey
 from agentqueue.engine.health import RedisHealth
@@ -28,12 +29,11 @@ from agentqueue.handlers.record_sync import RecordSync
 from agentqueue.handlers.sessions import SessionStore
 from agentqueue.handlers.webhooks import WebhookHandler
 from agentqueue.keys_cli import database_url
+from agentqueue.maintenance.repair import RepairService
 from agentqueue.net.destinations import DestinationPolicy
 from agentqueue.records.db import PoolLimits
 from agentqueue.records.migrations import upgrade
 from agentqueue.records.store import Records
-from agentqueue.repair import RepairService
-from agentqueue.submission import JobSubmitter
 
 log = logging.getLogger("agentqueue")
 

@@ -12,11 +12,11 @@ from agentqueue.api.access import FoundJob
 from agentqueue.api.job_actions import cancel_job, retry_job
 from agentqueue.config import Settings
 from agentqueue.core import priority as priorities
+from agentqueue.core.submission import JobSubmitter, NotQueued
 from agentqueue.engine.queue import JobQueue
 from agentqueue.records.store import Records
 from agentqueue.records.views import JobOwner
 from agentqueue.services import Services
-from agentqueue.submission import JobSubmitter, NotQueued
 
 
 class FaultyQueue(JobQueue):

@@ -15,9 +15,9 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SqlPoolTimeout
 from starlette.exceptions import HTTPException
 
-from agentqueue.admission import BacklogFull
+from agentqueue.core.admission import BacklogFull
+from agentqueue.core.submission import NotQueued
 from agentqueue.engine.health import RedisUnavailable
-from agentqueue.submission import NotQueued
 
 log = logging.getLogger("agentqueue.api")
 

@@ -9,11 +9,11 @@ from agentqueue.api.access import FoundJob
 from agentqueue.api.errors import ApiError
 from agentqueue.core import priority as priorities
 from agentqueue.core import states
+from agentqueue.core.submission import NotQueued
 from agentqueue.engine.connection import watch_sends
 from agentqueue.engine.queue import CANCELLED_REASON, CancelOutcome, JobNotRetryable, JobQueue
 from agentqueue.records.views import JobRecordView
 from agentqueue.services import Services
-from agentqueue.submission import NotQueued
 
 log = logging.getLogger("agentqueue.api")
 

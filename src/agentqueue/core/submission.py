@@ -27,8 +27,8 @@ from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
 
-from agentqueue.admission import BacklogLimits
 from agentqueue.core import priority as priorities
+from agentqueue.core.admission import BacklogLimits
 from agentqueue.engine.connection import watch_sends
 from agentqueue.engine.queue import JobQueue
 from agentqueue.records.store import JobExistsError, Records

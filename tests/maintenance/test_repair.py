@@ -8,12 +8,12 @@ from typing import Any
 import redis.asyncio as redis
 
 from agentqueue.core import priority as priorities
+from agentqueue.core.submission import JobSubmitter
 from agentqueue.engine.jobs import JobView
 from agentqueue.engine.queue import JobQueue
+from agentqueue.maintenance.repair import RepairService
 from agentqueue.records.store import Records
 from agentqueue.records.views import JobOwner
-from agentqueue.repair import RepairService
-from agentqueue.submission import JobSubmitter
 
 
 class LookupPausedQueue(JobQueue):

@@ -12,13 +12,13 @@ import redis.asyncio as redis
 from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 
 from agentqueue.core import priority as priorities
+from agentqueue.core.submission import JobSubmitter, NotQueued
 from agentqueue.engine.queue import JobQueue, QueueDefaults
 from agentqueue.engine.worker import JobContext, WorkerOptions, WorkerRuntime
 from agentqueue.handlers.record_sync import RecordSync
+from agentqueue.maintenance.repair import RepairService
 from agentqueue.records.store import Records
 from agentqueue.records.views import JobOwner
-from agentqueue.repair import RepairService
-from agentqueue.submission import JobSubmitter, NotQueued
 from tests.support.waiting import eventually
 
 OWNER = JobOwner(user_id="u1", org_id="o1")
