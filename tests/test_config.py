@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from agentqueue.config import Settings
@@ -37,3 +39,11 @@ def test_empty_password_is_no_password(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REDIS_HOST", "localhost")
     monkeypatch.setenv("REDIS_PASSWORD", "")
     assert Settings().external_redis_url == "redis://localhost:6379/0"
+
+
+def test_the_records_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("AGENTQUEUE_DATA_DIR", str(tmp_path))
+    assert Settings().records_url == f"sqlite+aiosqlite:///{tmp_path.resolve()}/agentqueue.db"
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@db/app")
+    assert Settings().records_url == "postgresql://u@db/app"

@@ -114,10 +114,11 @@ class Settings(BaseSettings):
 
     @property
     def records_url(self) -> str:
-        """DATABASE_URL, or the SQLite file beside the embedded server's data."""
+        """The records database, for every process kind and command: DATABASE_URL, or the
+        SQLite file beside the embedded server's data (its directory is made on connect)."""
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'agentqueue.db'}"
+        return f"sqlite+aiosqlite:///{self.data_dir.expanduser().resolve() / 'agentqueue.db'}"
 
     @property
     def external_redis_url(self) -> str | None:

@@ -28,7 +28,6 @@ from agentqueue.handlers.providers import ProviderPool
 from agentqueue.handlers.record_sync import RecordSync
 from agentqueue.handlers.sessions import SessionStore
 from agentqueue.handlers.webhooks import WebhookHandler
-from agentqueue.keys_cli import database_url
 from agentqueue.maintenance.repair import RepairService
 from agentqueue.net.destinations import DestinationPolicy
 from agentqueue.records.db import PoolLimits
@@ -158,7 +157,7 @@ class Services:
 
 async def open_records(settings: Settings) -> Records:
     """The records database, migrated to the current schema."""
-    url = database_url(settings)
+    url = settings.records_url
     await upgrade(url)
     pool = PoolLimits(size=settings.database_pool_size, overflow=settings.database_pool_overflow,
                       timeout_s=settings.database_pool_timeout_s)

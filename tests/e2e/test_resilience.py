@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
+from agentqueue.config import Settings
 from agentqueue.engine.connection import connect
 from agentqueue.engine.embedded import EmbeddedValkey, free_port
-from agentqueue.records.db import default_url
 from agentqueue.records.store import Records
 from tests.conftest import delete_prefix
 from tests.support.fake_openai import FakeOpenAI, echo_last_user_message
@@ -226,7 +226,10 @@ async def test_while_redis_is_down_every_submission_is_answered_and_a_503_leaves
                 assert all(a.headers.get("Retry-After") for a in refused)
                 assert all(a.json()["success"] is False for a in refused)
                 # A refused submission left no record; an accepted one has its record.
-                records = await Records.connect(default_url(env["AGENTQUEUE_DATA_DIR"]))
+                # The server's database: the SQLite file in its data dir (no DATABASE_URL).
+                settings = Settings(AGENTQUEUE_DATA_DIR=env["AGENTQUEUE_DATA_DIR"],
+                                    DATABASE_URL=None)
+                records = await Records.connect(settings.records_url)
                 try:
                     jobs, total = await records.list_jobs(limit=1000)
                 finally:

@@ -28,7 +28,6 @@ from agentqueue.records import (
     JobRecordView,
     Records,
     async_url,
-    default_url,
     migrations,
     upgrade,
 )
@@ -640,4 +639,3 @@ def test_urls(tmp_path: Path) -> None:
     assert async_url("sqlite+aiosqlite:///x.db").drivername == "sqlite+aiosqlite"
     with pytest.raises(ValueError, match="unsupported"):
         async_url("mysql://u@db/app")
-    assert default_url(tmp_path) == f"sqlite+aiosqlite:///{tmp_path.resolve()}/agentqueue.db"

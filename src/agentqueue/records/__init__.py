@@ -6,7 +6,7 @@ and the API keys. SQLite (aiosqlite) by default, PostgreSQL (asyncpg) in product
     view = await records.create_job(queue=..., job_id=..., type=..., data=..., owner=JobOwner(...))
 """
 
-from agentqueue.records.db import async_url, default_url
+from agentqueue.records.db import async_url
 from agentqueue.records.migrations import upgrade
 from agentqueue.records.models import STATUSES, TERMINAL
 from agentqueue.records.store import JobExistsError, Records
@@ -23,6 +23,5 @@ __all__ = [
     "Records",
     "UsageRow",
     "async_url",
-    "default_url",
     "upgrade",
 ]

@@ -22,12 +22,6 @@ WRITE_OPTION = "agentqueue_write"
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
-def default_url(data_dir: Path | str) -> str:
-    """The default database: a SQLite file in the data directory."""
-    path = Path(data_dir).expanduser().resolve() / "agentqueue.db"
-    return f"sqlite+aiosqlite:///{path}"
-
-
 def async_url(url: str | URL) -> URL:
     """Pick the async driver for plain URLs (`sqlite:///…`, `postgres://…`, `postgresql://…`)."""
     parsed = make_url(url) if isinstance(url, str) else url

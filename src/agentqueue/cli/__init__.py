@@ -1,4 +1,4 @@
-"""Command line: `agentqueue serve | api | worker`."""
+"""Command line: `agentqueue serve | api | worker | keys | db`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import signal
 import typer
 import uvicorn
 
+from agentqueue.cli.keys import keys_app
 from agentqueue.config import Settings, get_settings
-from agentqueue.keys_cli import database_url, keys_app
 
 app = typer.Typer(help="agentqueue: background AI-agent work over the BullMQ protocol.")
 app.add_typer(keys_app, name="keys", help="API keys: create, list, revoke.")
@@ -23,7 +23,7 @@ def db_upgrade() -> None:
     """Apply the database migrations (also done on every start)."""
     from agentqueue.records.migrations import upgrade
 
-    asyncio.run(upgrade(database_url(get_settings())))
+    asyncio.run(upgrade(get_settings().records_url))
     typer.echo("database is up to date")
 
 
@@ -92,6 +92,3 @@ async def _run_worker(settings: Settings, queues: list[str] | None) -> None:
     await workers.stop(settings.shutdown_grace_s)
     await records.close()
 
-
-if __name__ == "__main__":
-    app()

@@ -16,18 +16,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agentqueue.config import Settings, get_settings
+from agentqueue.config import get_settings
 
 T = TypeVar("T")
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
-
-
-def database_url(settings: Settings) -> str:
-    """The records database: `DATABASE_URL`, or a SQLite file in the data directory."""
-    if settings.records_url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return settings.records_url
 
 
 def _run(operation: Callable[..., Awaitable[T]]) -> T:
@@ -35,7 +28,7 @@ def _run(operation: Callable[..., Awaitable[T]]) -> T:
     from agentqueue.records.migrations import upgrade
     from agentqueue.records.store import Records
 
-    url = database_url(get_settings())
+    url = get_settings().records_url
 
     async def main() -> T:
         await upgrade(url)

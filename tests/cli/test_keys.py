@@ -11,8 +11,8 @@ from starlette.requests import Request
 from typer.testing import CliRunner
 
 from agentqueue.api.auth import Authenticator, Principal
+from agentqueue.cli.keys import keys_app
 from agentqueue.config import get_settings
-from agentqueue.keys_cli import keys_app
 from agentqueue.records.store import Records
 
 runner = CliRunner()
