@@ -8,19 +8,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
-from agentqueue.api.access import (
-    Caller,
-    FoundJob,
-    ServicesDep,
-    find_job,
-    get_services,
-    owner_of,
-    scope_of,
-)
+from agentqueue.api.access import Caller, ServicesDep, get_services
 from agentqueue.api.auth import Principal, admin_principal, optional_principal
 from agentqueue.api.edge import EdgeRoute
-from agentqueue.api.job_actions import cancel_job as cancel_found
-from agentqueue.api.job_actions import retry_job as retry_found
 from agentqueue.api.limits import page_limit
 from agentqueue.api.openapi import error_responses
 from agentqueue.api.schemas.agent_queue import (
@@ -43,6 +33,9 @@ from agentqueue.api.submit import validated_data
 from agentqueue.catalog import job_types
 from agentqueue.core import priority as priorities
 from agentqueue.core import states
+from agentqueue.core.actions import cancel_job as cancel_found
+from agentqueue.core.actions import retry_job as retry_found
+from agentqueue.core.lookup import FoundJob, find_job, owner_of, scope_of
 from agentqueue.engine.jobs import JobView
 from agentqueue.engine.queue import JobQueue
 from agentqueue.handlers.agent_chat import BATCH, CHAT

@@ -6,14 +6,15 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from agentqueue.api.access import Caller, ServicesDep, find_job, owner_of
+from agentqueue.api.access import Caller, ServicesDep
 from agentqueue.api.edge import EdgeRoute
-from agentqueue.api.job_actions import cancel_job
 from agentqueue.api.openapi import error_responses
 from agentqueue.api.schemas.ai_requests import CompletionInput
 from agentqueue.api.submit import model_data, validated_data
 from agentqueue.catalog import job_types
 from agentqueue.core import states
+from agentqueue.core.actions import cancel_job
+from agentqueue.core.lookup import find_job, owner_of
 
 router = APIRouter(tags=["AI tasks (seed 004)"], route_class=EdgeRoute)
 COMPLETION = "generate-completion"

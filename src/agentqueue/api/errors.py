@@ -16,6 +16,7 @@ from sqlalchemy.exc import TimeoutError as SqlPoolTimeout
 from starlette.exceptions import HTTPException
 
 from agentqueue.core.admission import BacklogFull
+from agentqueue.core.errors import JobConflict, JobNotFound
 from agentqueue.core.submission import NotQueued
 from agentqueue.engine.health import RedisUnavailable
 
@@ -119,6 +120,15 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
+
+    # The core's refusals, one status each, whichever API the request came through.
+    @app.exception_handler(JobNotFound)
+    async def _not_found(_: Request, exc: JobNotFound) -> JSONResponse:
+        return JSONResponse({"success": False, "message": exc.message}, status_code=404)
+
+    @app.exception_handler(JobConflict)
+    async def _conflict(_: Request, exc: JobConflict) -> JSONResponse:
+        return JSONResponse({"success": False, "message": exc.message}, status_code=409)
 
     @app.exception_handler(BacklogFull)
     async def _backlog_full(_: Request, exc: BacklogFull) -> JSONResponse:

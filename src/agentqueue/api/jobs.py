@@ -11,18 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from agentqueue.api.access import (
-    Caller,
-    FoundJob,
-    ServicesDep,
-    caller_owned,
-    find_job,
-    owner_of,
-    scope_of,
-)
+from agentqueue.api.access import Caller, ServicesDep, caller_owned
 from agentqueue.api.edge import EdgeRoute
 from agentqueue.api.errors import ApiError
-from agentqueue.api.job_actions import cancel_job, retry_job
 from agentqueue.api.limits import page_limit
 from agentqueue.api.openapi import error_responses
 from agentqueue.api.schemas.common import MAX_DELAY_MS, MAX_OFFSET, STRICT_INPUT, Name
@@ -30,6 +21,8 @@ from agentqueue.api.submit import validated_data
 from agentqueue.catalog import job_types
 from agentqueue.core import priority as priorities
 from agentqueue.core import states
+from agentqueue.core.actions import cancel_job, retry_job
+from agentqueue.core.lookup import FoundJob, find_job, owner_of, scope_of
 from agentqueue.handlers.agent_chat import CHAT
 from agentqueue.handlers.sessions import new_session_id
 from agentqueue.records.views import JobRecordView

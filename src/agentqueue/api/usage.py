@@ -7,11 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from agentqueue.api.access import Caller, Scope, ServicesDep, scope_of
+from agentqueue.api.access import Caller, ServicesDep
 from agentqueue.api.auth import forbidden
 from agentqueue.api.edge import EdgeRoute
 from agentqueue.api.errors import ApiError
 from agentqueue.api.openapi import error_responses
+from agentqueue.core.lookup import Scope, scope_of
 
 router = APIRouter(prefix="/api/usage", tags=["usage"], route_class=EdgeRoute)
 # A calendar day as ISO 8601 writes it; not a timestamp (`since=0` is not a day).

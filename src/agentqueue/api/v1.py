@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from agentqueue.api.access import Caller, ServicesDep, find_job, owner_of, scope_of
+from agentqueue.api.access import Caller, ServicesDep
 from agentqueue.api.auth import Principal, require_jwt_or_admin_key
 from agentqueue.api.edge import EdgeRoute
 from agentqueue.api.errors import ApiError
@@ -20,6 +20,7 @@ from agentqueue.api.schemas.common import MAX_AGE_MS, MAX_OFFSET
 from agentqueue.api.submit import model_data, validated_data
 from agentqueue.catalog import job_types
 from agentqueue.core import states
+from agentqueue.core.lookup import find_job, owner_of, scope_of
 from agentqueue.engine.queue import JobQueue
 from agentqueue.records.views import JobRecordView
 from agentqueue.services import Services

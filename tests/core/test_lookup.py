@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import pytest
 
-from agentqueue.api.access import scope_of
 from agentqueue.api.auth import Principal, Role
+from agentqueue.core.errors import JobNotFound
+from agentqueue.core.lookup import find_job, scope_of
+from agentqueue.engine.queue import JobQueue
 from agentqueue.records.store import Records
 from agentqueue.records.views import NO_OWNER, JobOwner
 
@@ -57,3 +61,24 @@ async def test_listings_counts_and_usage_match_can_see(
     usage = await records.usage(**scope)
     assert sum(row.jobs for row in usage) == len(visible)
     assert sum(row.input_tokens for row in usage) == 10 * len(visible)
+
+
+@dataclass
+class Stores:
+    records: Records
+    queues: dict[str, JobQueue] = field(default_factory=dict)  # Redis dropped every job
+
+
+@pytest.mark.parametrize("principal", [who(), who(org="acme"), who(role="admin")])
+async def test_find_job_finds_only_what_the_viewer_may_see(
+    records: Records, principal: Principal
+) -> None:
+    for job_id, owner in OWNERS.items():
+        if principal.can_see(owner.user_id, owner.org_id):
+            found = await find_job(Stores(records), principal, "q", job_id)
+            assert found.record is not None and found.state == "completed"
+        else:  # someone else's job reads as no job at all
+            with pytest.raises(JobNotFound, match=f"^Job {job_id} not found$"):
+                await find_job(Stores(records), principal, "q", job_id)
+    with pytest.raises(JobNotFound, match="^Job 404 not found$"):
+        await find_job(Stores(records), principal, "q", "404")

@@ -8,10 +8,11 @@ import pytest
 import redis.asyncio as redis
 from redis.exceptions import ConnectionError
 
-from agentqueue.api.access import FoundJob
-from agentqueue.api.job_actions import cancel_job, retry_job
 from agentqueue.config import Settings
 from agentqueue.core import priority as priorities
+from agentqueue.core.actions import cancel_job, retry_job
+from agentqueue.core.errors import JobConflict
+from agentqueue.core.lookup import FoundJob
 from agentqueue.core.submission import JobSubmitter, NotQueued
 from agentqueue.engine.queue import JobQueue
 from agentqueue.records.store import Records
@@ -81,3 +82,17 @@ async def test_a_cancelled_job_retried_keeps_its_priority(
                     FoundJob(record=cancelled, live=await queue.get(job.job_id)))
     again = await queue.get(job.job_id)
     assert again is not None and again.state == "paused" and again.priority == high
+
+
+async def test_a_finished_job_is_neither_cancelled_nor_retried(services: Services) -> None:
+    await services.records.create_job(queue="q", job_id="8", type="chat", data={},
+                                      owner=JobOwner(user_id="u"))
+    await services.records.mark("q", "8", "completed", attempt=1)
+    done = FoundJob(record=await services.records.get("q", "8"), live=None)
+    with pytest.raises(JobConflict, match="^Job 8 has already finished$"):
+        await cancel_job(services, "q", "8", done)
+    with pytest.raises(JobConflict, match="^Job 8 cannot be retried: job is completed; only "
+                                          "failed jobs can be retried$"):
+        await retry_job(services, "q", "8", done)
+    record = await services.records.get("q", "8")
+    assert record is not None and record.status == "completed"

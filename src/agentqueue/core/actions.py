@@ -1,54 +1,63 @@
-"""Cancel and retry, the same for every API: Redis acts, the record follows."""
+"""Cancel and retry, the same for every API: Redis acts, the record follows.
+
+A job that cannot be cancelled or retried in its state is refused with `JobConflict`."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
-from agentqueue.api.access import FoundJob
-from agentqueue.api.errors import ApiError
 from agentqueue.core import priority as priorities
 from agentqueue.core import states
-from agentqueue.core.submission import NotQueued
+from agentqueue.core.errors import JobConflict
+from agentqueue.core.lookup import FoundJob, JobStores
+from agentqueue.core.submission import JobSubmitter, NotQueued
 from agentqueue.engine.connection import watch_sends
 from agentqueue.engine.queue import CANCELLED_REASON, CancelOutcome, JobNotRetryable, JobQueue
 from agentqueue.records.views import JobRecordView
-from agentqueue.services import Services
 
-log = logging.getLogger("agentqueue.api")
+log = logging.getLogger("agentqueue.api")  # as before the move: operators filter on it
+
+
+class JobBackends(JobStores, Protocol):
+    """Records and queues, and the submitter whose lease a retry takes."""
+
+    submitter: JobSubmitter
 
 TERMINAL = ("completed", "failed", "cancelled")
 
 
-async def cancel_job(services: Services, queue: str, job_id: str, found: FoundJob) -> None:
-    """Cancel a job that has not finished; 409 if it has."""
+async def cancel_job(services: JobBackends, queue: str, job_id: str, found: FoundJob) -> None:
+    """Cancel a job that has not finished; `JobConflict` if it has."""
     record = found.record
     if found.live is None:
         # Redis no longer holds the job: its record is all there is.
         if record is None or record.status in TERMINAL:
-            raise ApiError(409, f"Job {job_id} has already finished")
+            raise JobConflict(job_id, f"Job {job_id} has already finished")
         await services.records.mark(queue, job_id, "cancelled", error=CANCELLED_REASON,
                                     message=CANCELLED_REASON)
         return
     outcome = await services.queues[queue].cancel(job_id)
     if outcome is CancelOutcome.ALREADY_FINISHED:
-        raise ApiError(409, f"Job {job_id} has already finished")
+        raise JobConflict(job_id, f"Job {job_id} has already finished")
     if outcome in (CancelOutcome.CANCELLED, CancelOutcome.NOT_FOUND) and record is not None:
         # Removed before it ran. (An active job's worker records its own cancellation.)
         await services.records.mark(queue, job_id, "cancelled", error=CANCELLED_REASON,
                                     message=CANCELLED_REASON)
 
 
-async def retry_job(services: Services, queue: str, job_id: str, found: FoundJob) -> None:
-    """Run a failed (or cancelled) job again with fresh attempts; 409 for any other state."""
+async def retry_job(services: JobBackends, queue: str, job_id: str, found: FoundJob) -> None:
+    """Run a failed (or cancelled) job again with fresh attempts; `JobConflict` for any other
+    state."""
     record = found.record
     jobs = services.queues[queue]
     if found.live is None or found.live.state == "cancelled":
         # Dropped by Redis retention, or cancelled before it ran: queue it again, same id.
         if record is None or record.status not in ("failed", "cancelled"):
             state = record.status if record else states.shown(found.state)
-            raise ApiError(409, f"Job {job_id} cannot be retried: job is {state}; only failed "
-                                "jobs can be retried")
+            raise JobConflict(job_id, f"Job {job_id} cannot be retried: job is {state}; only "
+                                      "failed jobs can be retried")
 
         async def add_again() -> None:
             await jobs.add(record.type, record.data, jobId=job_id, attempts=record.max_attempts,
@@ -59,8 +68,8 @@ async def retry_job(services: Services, queue: str, job_id: str, found: FoundJob
         return
     if found.live.state != "failed":
         state = states.shown(found.live.state)
-        raise ApiError(409, f"Job {job_id} cannot be retried: job is {state}; "
-                            "only failed jobs can be retried")
+        raise JobConflict(job_id, f"Job {job_id} cannot be retried: job is {state}; "
+                                  "only failed jobs can be retried")
     if record is None:  # a job added straight to Redis: no record to keep in step
         await _retry_in_redis(jobs, job_id)
         return
@@ -71,11 +80,11 @@ async def _retry_in_redis(jobs: JobQueue, job_id: str) -> None:
     try:
         await jobs.retry(job_id)
     except (JobNotRetryable, KeyError) as exc:
-        raise ApiError(409, f"Job {job_id} cannot be retried: {exc}") from None
+        raise JobConflict(job_id, f"Job {job_id} cannot be retried: {exc}") from None
 
 
 async def _requeue(
-    services: Services, record: JobRecordView, jobs: JobQueue,
+    services: JobBackends, record: JobRecordView, jobs: JobQueue,
     put_back: Callable[[], Awaitable[None]],
 ) -> None:
     """Open the record again as `queued` (attempts from 0), then `put_back` the job in Redis.
@@ -91,13 +100,13 @@ async def _requeue(
         record.queue, record.job_id, version=record.version, status="queued", attempt=0,
         lease_until=lease, message="retried by hand")
     if claimed is None:
-        raise ApiError(409, f"Job {record.job_id} cannot be retried: it changed meanwhile; "
-                            "only failed jobs can be retried")
+        raise JobConflict(record.job_id, f"Job {record.job_id} cannot be retried: it changed "
+                                         "meanwhile; only failed jobs can be retried")
     with watch_sends(jobs.client) as watch:
         try:
             await put_back()
         except Exception as exc:
-            refused = isinstance(exc, ApiError)
+            refused = isinstance(exc, JobConflict)
             if refused or not watch.may_have_sent:
                 await services.records.mark(
                     record.queue, record.job_id, record.status, attempt=record.attempts_made,
