@@ -25,7 +25,7 @@ def free_port() -> int:
 
 
 class AgentqueueProcess:
-    """One `agentqueue <command>` child with its own log file."""
+    """One `agentqueue <command> [args]` child with its own log file."""
 
     def __init__(self, command: str, env: dict[str, str], log_path: Path) -> None:
         self.command = command
@@ -38,7 +38,7 @@ class AgentqueueProcess:
         full_env.update(env)
         self._log = log_path.open("ab")
         self.proc = subprocess.Popen(
-            [CLI, command], env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
+            [CLI, *command.split()], env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
 
