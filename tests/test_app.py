@@ -52,6 +52,14 @@ def make_app(settings: Settings) -> agentqueue.App:
         await gates[ctx.id].wait()
         return "done"
 
+    @app.job("sleepy", attempts=1, timeout=0.2)
+    async def sleepy(ctx: agentqueue.JobContext, data: Steps) -> None:
+        await asyncio.Event().wait()  # never set: only the type's timeout ends it
+
+    @app.job("half-progress", attempts=3)
+    async def half_progress(ctx: agentqueue.JobContext, data: Steps) -> None:
+        await ctx.progress(current=data.total)  # no total: a mistake retrying cannot fix
+
     return app
 
 
@@ -206,3 +214,17 @@ def test_a_handler_needs_an_input_model(tmp_path: Path) -> None:
         app.job("webhook")
     with pytest.raises(ValueError, match="priority"):
         app.job("too-urgent", priority=11)
+
+
+async def test_a_types_timeout_fails_its_job(app: agentqueue.App, worker: None) -> None:
+    job = await app.enqueue("sleepy", {"total": 1})
+    with pytest.raises(agentqueue.JobFailed, match=r"timed out after 0\.2s"):
+        await job.wait(timeout=30)
+
+
+async def test_progress_needs_a_percentage_or_current_and_total(
+    app: agentqueue.App, worker: None
+) -> None:
+    job = await app.enqueue("half-progress", {"total": 4})
+    with pytest.raises(agentqueue.JobFailed, match="current and total"):
+        await job.wait(timeout=30)

@@ -123,10 +123,13 @@ class JobDefinition:
         if self.timeout is None:
             result = await self.handler(ctx, data)
         else:
+            limit = asyncio.timeout(self.timeout)
             try:
-                async with asyncio.timeout(self.timeout):
+                async with limit:
                     result = await self.handler(ctx, data)
             except TimeoutError as exc:
+                if not limit.expired():
+                    raise  # the handler's own: its message stands
                 raise TimeoutError(f"job timed out after {self.timeout:g}s") from exc
         return result.model_dump(mode="json") if isinstance(result, BaseModel) else result
 

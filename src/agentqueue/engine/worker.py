@@ -285,10 +285,13 @@ class WorkerRuntime:
 
     async def _run_with_timeout(self, handler: Handler, ctx: JobContext) -> Any:
         timeout = self.options.job_timeout_s
+        limit = asyncio.timeout(timeout)
         try:
-            async with asyncio.timeout(timeout):
+            async with limit:
                 return await handler(ctx)
         except TimeoutError as exc:
+            if not limit.expired():
+                raise  # the handler's own timeout (a shorter limit of its own): its message
             raise TimeoutError(f"job timed out after {timeout:g}s") from exc
 
     # -- cancellation -------------------------------------------------------------------------
