@@ -71,3 +71,25 @@ async def test_the_example_runs_against_a_worker_and_shows_in_api_jobs(
 
                 job = await eventually(finished, timeout=30, what="the HTTP job completed")
                 assert job["result"]["top"][0] == {"word": "a", "count": 2}
+
+
+async def test_serve_with_the_app_runs_its_type_from_post_api_jobs(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    key = create_key(env, "--user", "u1", "--org", "o1")
+    with agentqueue(f"serve --app {APP}", env, tmp_path / "serve.log", cwd=REPO) as serve:
+        await serve.wait_healthy()
+        async with httpx.AsyncClient(base_url=serve.base_url, timeout=30,
+                                     headers={"Authorization": f"Bearer {key}"}) as http:
+            created = await http.post("/api/jobs", json={"type": "word-count",
+                                                         "data": {"text": "x y x", "top": 1}})
+            assert created.status_code == 201, created.text
+            assert created.json()["id"].startswith("jobs:")
+
+            async def finished() -> Any:
+                job = (await http.get(f"/api/jobs/{created.json()['id']}")).json()
+                return job if job["status"] in ("completed", "failed") else None
+
+            job = await eventually(finished, timeout=30, what="the job finished")
+            assert (job["status"], job["result"]) == (
+                "completed", {"words": 3, "top": [{"word": "x", "count": 2}]})
