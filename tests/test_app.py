@@ -65,7 +65,7 @@ def make_app(settings: Settings) -> agentqueue.App:
 
 @pytest.fixture
 async def app(redis_url: str, prefix: str, tmp_path: Path) -> AsyncIterator[agentqueue.App]:
-    settings = Settings(REDIS_URL=redis_url, QUEUE_PREFIX=prefix,  # type: ignore[call-arg]
+    settings = Settings(REDIS_URL=redis_url, QUEUE_PREFIX=prefix,
                         AGENTQUEUE_DATA_DIR=str(tmp_path / "data"))
     app = make_app(settings)
     yield app
@@ -206,7 +206,7 @@ async def test_sync_call_inside_a_running_loop_is_refused(app: agentqueue.App) -
 
 
 def test_a_handler_needs_an_input_model(tmp_path: Path) -> None:
-    app = agentqueue.App(settings=Settings(AGENTQUEUE_DATA_DIR=str(tmp_path)))  # type: ignore[call-arg]
+    app = agentqueue.App(settings=Settings(AGENTQUEUE_DATA_DIR=str(tmp_path)))
     with pytest.raises(TypeError, match="pydantic model"):
         @app.job("untyped")
         async def untyped(ctx: agentqueue.JobContext, data: dict[str, Any]) -> None: ...

@@ -45,8 +45,8 @@ from agentqueue.records.views import NO_OWNER, JobOwner
 from agentqueue.submission import JobSubmitter
 
 T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
 HandlerFn = Callable[[JobContext, Any], Awaitable[Any]]
+F = TypeVar("F", bound=HandlerFn)
 BackoffKind = Literal["exponential", "fixed"]
 Owner = JobOwner  # who a job belongs to: Owner(user_id="u1", org_id="acme")
 
@@ -244,7 +244,7 @@ class App:
         backoff_ms: int | None = None,
         timeout: float | None = None,
         priority: int | None = None,
-    ) -> Callable[[HandlerFn], HandlerFn]:
+    ) -> Callable[[F], F]:
         """Define job type `name`, run by the decorated `async def handler(ctx, data)`.
 
         `input` defaults to the model annotated on `data`. `attempts`, `backoff` (exponential or
@@ -264,8 +264,8 @@ class App:
         if priority is not None:
             priorities.from_seed002(priority)  # in range, or a ValueError saying so
 
-        def define(fn: HandlerFn) -> HandlerFn:
-            if not inspect.iscoroutinefunction(fn):
+        def define(fn: F) -> F:
+            if not inspect.iscoroutinefunction(cast(Any, fn)):  # (no narrowing of F)
                 raise TypeError(f"{fn.__qualname__}: a job handler is an async function")
             self.definitions[name] = JobDefinition(
                 name, queue, input or _input_model(fn), fn, attempts=attempts, backoff=backoff,
