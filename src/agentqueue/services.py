@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis.asyncio as redis
@@ -13,6 +14,7 @@ import redis.asyncio as redis
 from agentqueue.ai.agents import AgentRegistry
 from agentqueue.ai.factory import available_provider_names, default_tools
 from agentqueue.ai.pricing import PriceTable
+from agentqueue.catalog import JobType, registered
 from agentqueue.config import Settings
 from agentqueue.core.admission import BacklogLimits
 from agentqueue.core.submission import JobSubmitter
@@ -196,10 +198,12 @@ def load_agents(settings: Settings) -> AgentRegistry:
 
 
 def queue_names(settings: Settings) -> list[str]:
-    return [
+    """The built-in queues, then those of the user's registered job types."""
+    names = [
         settings.agent_queue_name, settings.ai_jobs_queue_name, settings.webhooks_queue_name,
         settings.ai_tasks_queue_name, settings.agent_tasks_queue_name,
     ]
+    return list(dict.fromkeys([*names, *(t.queue for t in registered())]))
 
 
 @dataclass
@@ -231,7 +235,7 @@ def build_workers(
     runtime = build_ai_runtime(settings, redis_url, records=records)
     chat = AgentChatHandlers(runtime)
     ai = AiTaskHandlers(runtime)
-    registrations = {
+    registrations: dict[str, Callable[[WorkerRuntime], None]] = {
         settings.agent_queue_name: chat.register,
         settings.ai_jobs_queue_name: ai.register_ai_jobs,
         settings.ai_tasks_queue_name: ai.register_ai_tasks,
@@ -240,6 +244,14 @@ def build_workers(
             secret=settings.secret("webhook_secret"),
             policy=DestinationPolicy.from_setting(settings.webhook_allowed_networks)).register,
     }
+    # The user's registered types, on the worker of their queue (beside any built-in ones).
+    user_types: dict[str, list[JobType]] = {}
+    for job_type in registered():
+        if job_type.handler is not None:
+            user_types.setdefault(job_type.queue, []).append(job_type)
+    for queue_name, types in user_types.items():
+        registrations[queue_name] = functools.partial(
+            _register_user_types, registrations.get(queue_name), types)
     wanted = queues or list(registrations)
     unknown = [q for q in wanted if q not in registrations]
     if unknown:
@@ -257,6 +269,16 @@ def build_workers(
     log.info("AI provider: %s (available: %s)", runtime.providers.default.name,
              ", ".join(runtime.providers.names))
     return WorkerGroup(workers, runtime)
+
+
+def _register_user_types(
+    builtin: Callable[[WorkerRuntime], None] | None, types: list[JobType], worker: WorkerRuntime
+) -> None:
+    if builtin is not None:
+        builtin(worker)
+    for job_type in types:
+        assert job_type.handler is not None
+        worker.register(job_type.name, job_type.handler)
 
 
 def worker_options(settings: Settings) -> WorkerOptions:

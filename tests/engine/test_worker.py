@@ -105,6 +105,35 @@ async def test_a_job_over_its_timeout_fails_with_a_timeout_reason(queue, make_wo
     assert view.state == "failed" and "timed out after 0.2s" in (view.failed_reason or "")
 
 
+async def test_a_handlers_own_timeout_keeps_its_reason(queue, make_worker) -> None:
+    # A limit of the handler's own (an upstream call's, a job type's) is not the worker's
+    # job timeout: the reason is the handler's, not "job timed out after 300s".
+    async def upstream_slow(ctx: JobContext) -> None:
+        raise TimeoutError("the upstream answered nothing within 2s")
+
+    await make_worker({"slow": upstream_slow}).start()
+    view = await finished(queue, await queue.add("slow", {}, attempts=1))
+    assert view.failed_reason == "the upstream answered nothing within 2s"
+
+
+async def test_progress_in_seed_001s_current_total_message_form(queue, make_worker) -> None:
+    async def steps(ctx: JobContext) -> None:
+        await ctx.progress(10, 40, "Processing item 10 of 40")
+        first = (await queue.get(ctx.id)).progress  # type: ignore[union-attr]
+        await ctx.progress(current=40, total=40)
+        second = (await queue.get(ctx.id)).progress  # type: ignore[union-attr]
+        await ctx.progress(75)
+        return [first, second, (await queue.get(ctx.id)).progress]  # type: ignore[union-attr]
+
+    await make_worker({"steps": steps}).start()
+    view = await finished(queue, await queue.add("steps", {}))
+    assert view.result == [
+        {"current": 10, "total": 40, "percent": 25.0, "message": "Processing item 10 of 40"},
+        {"current": 40, "total": 40, "percent": 100.0},
+        75,
+    ]
+
+
 async def test_cancelling_an_active_job_stops_it_without_retry(queue, make_worker) -> None:
     running = asyncio.Event()
     stopped = asyncio.Event()

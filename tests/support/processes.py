@@ -25,9 +25,11 @@ def free_port() -> int:
 
 
 class AgentqueueProcess:
-    """One `agentqueue <command>` child with its own log file."""
+    """One `agentqueue <command> [args]` child with its own log file."""
 
-    def __init__(self, command: str, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, command: str, env: dict[str, str], log_path: Path, *, cwd: Path | None = None
+    ) -> None:
         self.command = command
         self.log_path = log_path
         self.port = int(env.get("PORT", "0"))
@@ -38,8 +40,8 @@ class AgentqueueProcess:
         full_env.update(env)
         self._log = log_path.open("ab")
         self.proc = subprocess.Popen(
-            [CLI, command], env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            [CLI, *command.split()], env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, cwd=cwd,
         )
 
     @property
@@ -85,8 +87,10 @@ class AgentqueueProcess:
 
 
 @contextmanager
-def agentqueue(command: str, env: dict[str, str], log_path: Path) -> Iterator[AgentqueueProcess]:
-    process = AgentqueueProcess(command, env, log_path)
+def agentqueue(
+    command: str, env: dict[str, str], log_path: Path, *, cwd: Path | None = None
+) -> Iterator[AgentqueueProcess]:
+    process = AgentqueueProcess(command, env, log_path, cwd=cwd)
     try:
         yield process
     finally:

@@ -153,8 +153,11 @@ async def create_job(body: CreateJob, services: ServicesDep, caller: Caller) -> 
     record = await services.submitter.submit(
         queue=job_type.queue, name=job_type.name, data=data, owner=owner_of(caller),
         title=body.name, description=body.description,
-        priority=priorities.from_seed001(body.priority),
-        attempts=body.maxAttempts, delay_ms=body.delay or None,
+        # A registered type's own defaults, where the request gives none.
+        priority=(job_type.priority if body.priority is None and job_type.priority
+                  else priorities.from_seed001(body.priority)),
+        attempts=body.maxAttempts or job_type.attempts, delay_ms=body.delay or None,
+        backoff=job_type.backoff,
     )
     return job_out(record)
 

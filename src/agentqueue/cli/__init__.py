@@ -50,26 +50,49 @@ def _serve_http(settings: Settings, *, run_worker: bool, allow_embedded: bool) -
     )
 
 
+_APP_HELP = ("Your agentqueue.App as module:attribute (or path/to/file.py:attribute): its job "
+             "types are served beside the built-in ones.")
+
+
+def _settings_with_app(ref: str | None) -> Settings:
+    """The settings to run with: those of the user's App (its types registered), if given."""
+    if ref is None:
+        return get_settings()
+    from agentqueue.app_loader import AppNotFound, load_app
+
+    try:
+        user_app = load_app(ref)
+    except AppNotFound as exc:
+        raise typer.BadParameter(str(exc)) from None
+    user_app.install()
+    return user_app.settings
+
+
 @app.command()
-def serve() -> None:
+def serve(
+    app_ref: str | None = typer.Option(None, "--app", metavar="MODULE:APP", help=_APP_HELP),
+) -> None:
     """API and worker in one process; starts an embedded Valkey unless REDIS_URL is set."""
-    _serve_http(get_settings(), run_worker=True, allow_embedded=True)
+    _serve_http(_settings_with_app(app_ref), run_worker=True, allow_embedded=True)
 
 
 @app.command()
-def api() -> None:
+def api(
+    app_ref: str | None = typer.Option(None, "--app", metavar="MODULE:APP", help=_APP_HELP),
+) -> None:
     """Only the HTTP API (production: run workers separately). Needs REDIS_URL."""
-    _serve_http(get_settings(), run_worker=False, allow_embedded=False)
+    _serve_http(_settings_with_app(app_ref), run_worker=False, allow_embedded=False)
 
 
 @app.command()
 def worker(
+    app_ref: str | None = typer.Argument(None, metavar="[MODULE:APP]", help=_APP_HELP),
     queue: list[str] = typer.Option(  # noqa: B008 - Typer's way to declare an option
         None, "--queue", "-q", help="Queue to work on (repeat for several); default: all."
     ),
 ) -> None:
     """Only a worker. Needs REDIS_URL; run as many as you like."""
-    settings = get_settings()
+    settings = _settings_with_app(app_ref)
     _setup_logging(settings)
     asyncio.run(_run_worker(settings, queue or None))
 

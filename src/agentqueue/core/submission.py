@@ -84,6 +84,7 @@ class JobSubmitter:
         priority: int | None = None,
         delay_ms: int | None = None,
         attempts: int | None = None,
+        backoff: dict[str, Any] | None = None,
     ) -> JobRecordView:
         """Record, then queue, a job. `priority` is BullMQ's (1 runs first; see
         `agentqueue.core.priority`); none gives the normal one, so the job waits its turn
@@ -113,6 +114,8 @@ class JobSubmitter:
             options["delay"] = delay_ms
         if attempts:
             options["attempts"] = attempts
+        if backoff:
+            options["backoff"] = backoff
         return await self._queue_job(jobs, record, name, data, options)
 
     async def _queue_job(

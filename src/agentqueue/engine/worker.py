@@ -61,7 +61,30 @@ class JobContext:
         """1 for the first run, 2 for the first retry, …"""
         return int(self.job.attemptsMade or 0) + 1
 
-    async def progress(self, value: int | float | dict[str, Any]) -> None:
+    async def progress(
+        self,
+        value: int | float | dict[str, Any] | None = None,
+        total: int | float | None = None,
+        message: str | None = None,
+        *,
+        current: int | float | None = None,
+    ) -> None:
+        """`progress(40)` (a percentage), or seed 001's `updateJobProgress` form:
+        `progress(10, 100, "Processing item 10 of 100")` / `progress(current=10, total=100)`,
+        stored as {"current", "total", "message", "percent"}."""
+        if current is None and total is not None and isinstance(value, int | float):
+            current, value = value, None
+        if current is not None or total is not None:
+            if current is None or total is None or value is not None:
+                raise ValueError("progress takes a percentage, or current and total")
+            percent = round(100 * current / total, 2) if total else 0.0
+            value = {"current": current, "total": total, "percent": percent}
+            if message is not None:
+                value["message"] = message
+        elif value is None:
+            raise ValueError("progress takes a percentage, or current and total")
+        elif message is not None:
+            value = {"percent": value, "message": message}
         await self.job.updateProgress(value)
         if self.listener is not None:
             await self.listener.on_progress(self, value)
@@ -262,10 +285,13 @@ class WorkerRuntime:
 
     async def _run_with_timeout(self, handler: Handler, ctx: JobContext) -> Any:
         timeout = self.options.job_timeout_s
+        limit = asyncio.timeout(timeout)
         try:
-            async with asyncio.timeout(timeout):
+            async with limit:
                 return await handler(ctx)
         except TimeoutError as exc:
+            if not limit.expired():
+                raise  # the handler's own timeout (a shorter limit of its own): its message
             raise TimeoutError(f"job timed out after {timeout:g}s") from exc
 
     # -- cancellation -------------------------------------------------------------------------
