@@ -42,7 +42,7 @@ from agentqueue.engine.queue import CANCELLED_REASON, CancelOutcome, JobQueue
 from agentqueue.engine.worker import JobContext, PermanentJobError
 from agentqueue.records.store import Records
 from agentqueue.records.views import NO_OWNER, JobOwner
-from agentqueue.submission import JobSubmitter
+from agentqueue.core.submission import JobSubmitter
 
 T = TypeVar("T")
 HandlerFn = Callable[[JobContext, Any], Awaitable[Any]]
