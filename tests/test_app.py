@@ -34,6 +34,12 @@ class Steps(BaseModel):
 gates: dict[str, asyncio.Event] = {}
 
 
+@pytest.fixture(autouse=True)
+def fresh_gates() -> None:
+    """Job ids restart in every test's queue: no gate of an earlier test may be reused."""
+    gates.clear()
+
+
 def make_app(settings: Settings) -> agentqueue.App:
     app = agentqueue.App(settings=settings)
 
@@ -49,7 +55,7 @@ def make_app(settings: Settings) -> agentqueue.App:
     @app.job("steps")
     async def steps(ctx: agentqueue.JobContext, data: Steps) -> str:
         await ctx.progress(3, data.total, f"Processing item 3 of {data.total}")
-        await gates[ctx.id].wait()
+        await gates.setdefault(ctx.id, asyncio.Event()).wait()
         return "done"
 
     @app.job("sleepy", attempts=1, timeout=0.2)
@@ -158,7 +164,7 @@ async def test_progress_current_total_message_is_visible(
     app: agentqueue.App, worker: None
 ) -> None:
     job = await app.enqueue("steps", {"total": 10})
-    gates[job.id] = asyncio.Event()
+    gate = gates.setdefault(job.id, asyncio.Event())  # the handler may get there first
 
     async def reported() -> Any:
         return await job.progress()
@@ -169,7 +175,7 @@ async def test_progress_current_total_message_is_visible(
     assert await job.status() == "active"
     with pytest.raises(agentqueue.JobNotFinished):
         await job.result()
-    gates[job.id].set()
+    gate.set()
     assert await job.wait(timeout=30) == "done"
 
 
