@@ -36,13 +36,13 @@ from pydantic import BaseModel, ValidationError
 from agentqueue import catalog
 from agentqueue.config import Settings
 from agentqueue.core import priority as priorities
+from agentqueue.core.submission import JobSubmitter
 from agentqueue.engine.connection import connect
 from agentqueue.engine.jobs import FINISHED_STATES
 from agentqueue.engine.queue import CANCELLED_REASON, CancelOutcome, JobQueue
 from agentqueue.engine.worker import JobContext, PermanentJobError
 from agentqueue.records.store import Records
 from agentqueue.records.views import NO_OWNER, JobOwner
-from agentqueue.core.submission import JobSubmitter
 
 T = TypeVar("T")
 HandlerFn = Callable[[JobContext, Any], Awaitable[Any]]
