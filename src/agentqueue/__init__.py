@@ -6,17 +6,16 @@ The public Python API: define job types on an `App`, enqueue them, wait for thei
 
 __version__ = "0.1.0"  # first: modules imported below read it
 
-from agentqueue.app import (
-    App,
+from agentqueue.app import App, Owner
+from agentqueue.engine.worker import JobContext, PermanentJobError
+from agentqueue.errors import (
     InvalidJobInput,
-    Job,
     JobFailed,
     JobNotFinished,
     JobNotFound,
-    Owner,
     UnknownJobType,
 )
-from agentqueue.engine.worker import JobContext, PermanentJobError
+from agentqueue.handle import Job
 
 __all__ = [
     "App",

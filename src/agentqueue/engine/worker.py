@@ -43,6 +43,9 @@ class JobContext:
     listener: JobListener | None = None
     # Times the job's worker stopped mid-run since it last ran: > 0 for a re-run after a crash.
     stalls: int = 0
+    # What middleware and the worker's resources attach to this run (its owner, its meter, …),
+    # by name; read through the public context's properties.
+    state: dict[str, Any] = field(default_factory=dict)
 
     @property
     def id(self) -> str:

@@ -1,0 +1,80 @@
+"""The connections the public API uses: one set per event loop, and a private loop for the
+sync calls."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import redis.asyncio as redis
+
+from agentqueue.config import Settings
+from agentqueue.core.submission import JobSubmitter
+from agentqueue.engine.connection import connect
+from agentqueue.engine.queue import JobQueue
+from agentqueue.records.store import Records
+
+T = TypeVar("T")
+
+
+class Backend:
+    """The connections of one event loop: Redis, the queues, the records, the submitter."""
+
+    def __init__(self, settings: Settings, client: redis.Redis, records: Records) -> None:
+        self.settings = settings
+        self.client = client
+        self.records = records
+        self.queues: dict[str, JobQueue] = {}
+        self.submitter = JobSubmitter(self.queues, records, lease_s=settings.submit_lease_s)
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Backend:
+        from agentqueue.services import open_records
+
+        url = settings.external_redis_url
+        if url is None:
+            raise RuntimeError("set REDIS_URL (or REDIS_HOST) to the Redis the workers use")
+        records = await open_records(settings)
+        return cls(settings, connect(url), records)
+
+    def queue(self, name: str) -> JobQueue:
+        from agentqueue.services import queue_defaults
+
+        if name not in self.queues:
+            self.queues[name] = JobQueue(name, self.client, prefix=self.settings.queue_prefix,
+                                         defaults=queue_defaults(self.settings, name))
+        return self.queues[name]
+
+    async def close(self) -> None:
+        for queue in self.queues.values():
+            await queue.close()
+        await self.client.aclose()
+        await self.records.close()
+
+
+class SyncPortal:
+    """A private event loop in a daemon thread, running the sync calls' coroutines."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="agentqueue-sync",
+                                       daemon=True)
+        self.thread.start()
+
+    def run(self, call: Coroutine[Any, Any, T]) -> T:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            call.close()
+            raise RuntimeError("a sync agentqueue call inside a running event loop would block "
+                               "it: await the async form instead")
+        return asyncio.run_coroutine_threadsafe(call, self.loop).result()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
