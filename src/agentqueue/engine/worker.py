@@ -148,8 +148,11 @@ class WorkerRuntime:
         prefix: str = "bull",
         options: WorkerOptions | None = None,
         listener: JobListener | None = None,
+        context_class: type[JobContext] | None = None,
     ) -> None:
         self.queue = queue
+        # The context handlers get: a subclass adds what the layers above offer (owner, AI).
+        self.context_class = context_class or JobContext
         self.listener = listener
         self._listener_tasks: set[asyncio.Task[None]] = set()
         self.redis_url = redis_url
@@ -250,7 +253,7 @@ class WorkerRuntime:
         task = asyncio.current_task()
         assert task is not None
         running = self._running[job_id] = _Running(task)
-        ctx = JobContext(job, self.queue, self.listener, stalls=stalls)
+        ctx = self.context_class(job, self.queue, self.listener, stalls=stalls)
         try:
             if self.listener is not None:
                 try:
