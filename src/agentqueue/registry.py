@@ -1,9 +1,10 @@
 """The registry of job types: one table for every API, every worker and the Python API.
 
 A user defines types with `App.job` (the App's own registry); the built-in types (chat, batch,
-summarize, …, webhook) are defined the same way on `agentqueue.handlers.builtin`'s registry. A
-process serves one registry: the built-in types plus those of the App given to `agentqueue
-worker|serve|api` (or only the App's, with `--no-builtin`).
+summarize, …, webhook) are defined the same way, on a registry per family module under
+`agentqueue.handlers` (listed together by `builtin_types`). A process serves one registry: the
+built-in types plus those of the App given to `agentqueue worker|serve|api` (or only the App's,
+with `--no-builtin`).
 """
 
 from __future__ import annotations
@@ -106,10 +107,10 @@ class JobRegistry:
 
 
 def builtin_types() -> JobRegistry:
-    """The job types agentqueue ships (a copy: adding to it changes nothing served)."""
+    """The job types agentqueue ships (a new registry: adding to it changes nothing served)."""
     from agentqueue.handlers.builtin import builtin_registry
 
-    return JobRegistry(list(builtin_registry()))
+    return builtin_registry()
 
 
 # What this process serves and accepts; None: the built-in types only.

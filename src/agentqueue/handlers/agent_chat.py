@@ -16,11 +16,12 @@ from agentqueue.ai.types import AgentReply, AgentStep, ChatMessage
 from agentqueue.context import Context
 from agentqueue.engine.worker import JobContext, PermanentJobError
 from agentqueue.handlers.ai_runtime import guarded, usage_fields
-from agentqueue.handlers.builtin import agent_queue, builtin
+from agentqueue.handlers.builtin import agent_queue
 from agentqueue.handlers.inputs import BatchInput, ChatInput
 from agentqueue.handlers.sessions import new_session_id
 from agentqueue.handlers.streaming import TextProgress
 from agentqueue.records.views import JobOwner
+from agentqueue.registry import JobRegistry
 from agentqueue.timefmt import iso_now
 
 # Named as the seed's log lines show it: "[AgentQueueProcessor] Processing job 1 for message: …"
@@ -28,6 +29,9 @@ log = logging.getLogger("AgentQueueProcessor")
 
 CHAT = "chat"
 BATCH = "batch"
+
+# The types this module defines, as a user defines theirs (see handlers.builtin).
+jobs = JobRegistry()
 
 
 def _history(raw: Any) -> list[ChatMessage]:
@@ -90,7 +94,7 @@ async def _answer(
     return reply
 
 
-@builtin.job(CHAT, queue=agent_queue)
+@jobs.job(CHAT, queue=agent_queue)
 async def chat(ctx: Context, data: ChatInput) -> dict[str, Any]:
     raw = ctx.data or {}
     message = data.message
@@ -116,7 +120,7 @@ async def chat(ctx: Context, data: ChatInput) -> dict[str, Any]:
     }
 
 
-@builtin.job(BATCH, queue=agent_queue)
+@jobs.job(BATCH, queue=agent_queue)
 async def batch(ctx: Context, data: BatchInput) -> dict[str, Any]:
     raw = ctx.data or {}
     items = raw["messages"]

@@ -15,7 +15,7 @@ from agentqueue.ai.agent import run_agent
 from agentqueue.ai.types import AgentStep, ChatMessage
 from agentqueue.context import Context
 from agentqueue.handlers.ai_runtime import guarded, task_result, usage_fields
-from agentqueue.handlers.builtin import agent_tasks_queue, ai_jobs_queue, ai_tasks_queue, builtin
+from agentqueue.handlers.builtin import agent_tasks_queue, ai_jobs_queue, ai_tasks_queue
 from agentqueue.handlers.inputs import (
     AgentTaskInput,
     ClassifyInput,
@@ -27,6 +27,7 @@ from agentqueue.handlers.inputs import (
     TranslateInput,
 )
 from agentqueue.handlers.streaming import TextProgress
+from agentqueue.registry import JobRegistry
 
 SUMMARIZE, CLASSIFY, SENTIMENT, TRANSLATE, EXTRACT = (
     "summarize", "classify", "sentiment", "translate", "extract",
@@ -34,6 +35,9 @@ SUMMARIZE, CLASSIFY, SENTIMENT, TRANSLATE, EXTRACT = (
 AI_JOB_TYPES = (SUMMARIZE, CLASSIFY, SENTIMENT, TRANSLATE, EXTRACT)
 GENERATE_COMPLETION, GENERATE_EMBEDDINGS = "generate-completion", "generate-embeddings"
 AGENT_TASK = "agent-task"
+
+# The types this module defines, as a user defines theirs (see handlers.builtin).
+jobs = JobRegistry()
 
 
 # Named as the seed 003 processor logs: "Processing job … of type SUMMARIZE for org …"
@@ -69,7 +73,7 @@ async def _finish(ctx: Context, out: tasks.TaskOutput) -> dict[str, Any]:
 # -- seed 003 ---------------------------------------------------------------------------------
 
 
-@builtin.job(SUMMARIZE, queue=ai_jobs_queue)
+@jobs.job(SUMMARIZE, queue=ai_jobs_queue)
 @_logged
 async def summarize(ctx: Context, data: SummarizeInput) -> dict[str, Any]:
     provider = ctx.ai.provider(data.provider)
@@ -83,7 +87,7 @@ async def summarize(ctx: Context, data: SummarizeInput) -> dict[str, Any]:
     return await _finish(ctx, out)
 
 
-@builtin.job(CLASSIFY, queue=ai_jobs_queue)
+@jobs.job(CLASSIFY, queue=ai_jobs_queue)
 @_logged
 async def classify(ctx: Context, data: ClassifyInput) -> dict[str, Any]:
     provider = ctx.ai.provider(data.provider)
@@ -93,7 +97,7 @@ async def classify(ctx: Context, data: ClassifyInput) -> dict[str, Any]:
     return await _finish(ctx, out)
 
 
-@builtin.job(SENTIMENT, queue=ai_jobs_queue)
+@jobs.job(SENTIMENT, queue=ai_jobs_queue)
 @_logged
 async def sentiment(ctx: Context, data: SentimentInput) -> dict[str, Any]:
     provider = ctx.ai.provider(data.provider)
@@ -102,7 +106,7 @@ async def sentiment(ctx: Context, data: SentimentInput) -> dict[str, Any]:
     return await _finish(ctx, out)
 
 
-@builtin.job(TRANSLATE, queue=ai_jobs_queue)
+@jobs.job(TRANSLATE, queue=ai_jobs_queue)
 @_logged
 async def translate(ctx: Context, data: TranslateInput) -> dict[str, Any]:
     provider = ctx.ai.provider(data.provider)
@@ -116,7 +120,7 @@ async def translate(ctx: Context, data: TranslateInput) -> dict[str, Any]:
     return await _finish(ctx, out)
 
 
-@builtin.job(EXTRACT, queue=ai_jobs_queue)
+@jobs.job(EXTRACT, queue=ai_jobs_queue)
 @_logged
 async def extract(ctx: Context, data: ExtractInput) -> dict[str, Any]:
     provider = ctx.ai.provider(data.provider)
@@ -129,7 +133,7 @@ async def extract(ctx: Context, data: ExtractInput) -> dict[str, Any]:
 # -- seed 004 ---------------------------------------------------------------------------------
 
 
-@builtin.job(GENERATE_COMPLETION, queue=ai_tasks_queue)
+@jobs.job(GENERATE_COMPLETION, queue=ai_tasks_queue)
 @_logged
 async def completion(ctx: Context, data: CompletionInput) -> dict[str, Any]:
     provider = ctx.ai.provider(data.provider)
@@ -164,7 +168,7 @@ async def completion(ctx: Context, data: CompletionInput) -> dict[str, Any]:
     return result
 
 
-@builtin.job(GENERATE_EMBEDDINGS, queue=ai_tasks_queue)
+@jobs.job(GENERATE_EMBEDDINGS, queue=ai_tasks_queue)
 @_logged
 async def embeddings(ctx: Context, data: EmbeddingsInput) -> dict[str, Any]:
     provider = ctx.ai.provider(data.provider)
@@ -176,7 +180,7 @@ async def embeddings(ctx: Context, data: EmbeddingsInput) -> dict[str, Any]:
 # -- seed 002 ---------------------------------------------------------------------------------
 
 
-@builtin.job(AGENT_TASK, queue=agent_tasks_queue)
+@jobs.job(AGENT_TASK, queue=agent_tasks_queue)
 @_logged
 async def agent_task(ctx: Context, data: AgentTaskInput) -> dict[str, Any]:
     ai = ctx.ai

@@ -1,5 +1,6 @@
-"""The registry the built-in job types are defined on, with the same `job` decorator a user's
-`App.job` is: each family module (agent_chat, ai_tasks, webhooks) adds its types to it.
+"""The built-in job types: each family module (agent_chat, ai_tasks, webhooks) defines its
+types on a `JobRegistry` of its own, with the same `job` decorator a user's `App.job` is, and
+`builtin_registry` lists them all, in that order.
 
 Their queues are settings (AGENT_QUEUE_NAME, …), read when the types are served.
 """
@@ -8,8 +9,6 @@ from __future__ import annotations
 
 from agentqueue.config import Settings
 from agentqueue.registry import JobRegistry
-
-builtin = JobRegistry()
 
 
 def agent_queue(settings: Settings) -> str:
@@ -33,8 +32,7 @@ def webhooks_queue(settings: Settings) -> str:
 
 
 def builtin_registry() -> JobRegistry:
-    """`builtin` with every family's types defined on it."""
-    # Importing a family defines its types (a module is imported once: no type twice).
-    from agentqueue.handlers import agent_chat, ai_tasks, webhooks  # noqa: F401
+    """Every family's types, in one registry."""
+    from agentqueue.handlers import agent_chat, ai_tasks, webhooks
 
-    return builtin
+    return JobRegistry([*agent_chat.jobs, *ai_tasks.jobs, *webhooks.jobs])

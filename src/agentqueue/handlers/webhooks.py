@@ -26,16 +26,20 @@ from pydantic_core import PydanticCustomError
 from agentqueue.config import Settings
 from agentqueue.context import Context
 from agentqueue.engine.worker import JobContext, PermanentJobError
-from agentqueue.handlers.builtin import builtin, webhooks_queue
+from agentqueue.handlers.builtin import webhooks_queue
 from agentqueue.net.destinations import DestinationNotAllowed, DestinationPolicy
 from agentqueue.net.headers import header_problem
 from agentqueue.net.pinned import Resolver, pinned_client, system_resolver
+from agentqueue.registry import JobRegistry
 from agentqueue.timefmt import iso_now
 
 log = logging.getLogger(__name__)
 
 WEBHOOK = "webhook"
 _RETRYABLE = {408, 425, 429}
+
+# The types this module defines, as a user defines theirs (see handlers.builtin).
+jobs = JobRegistry()
 
 
 class WebhookInput(BaseModel):
@@ -139,7 +143,7 @@ class WebhookSender:
 SENDER = "webhook-sender"
 
 
-@builtin.job(WEBHOOK, queue=webhooks_queue)
+@jobs.job(WEBHOOK, queue=webhooks_queue)
 async def webhook(ctx: Context, data: WebhookInput) -> dict[str, Any]:
     """Deliver with the worker's sender (made from the settings on the first delivery)."""
     sender = ctx.shared(SENDER, lambda: WebhookSender.from_settings(ctx.settings),
