@@ -31,7 +31,10 @@ def make_app(settings: Settings) -> agentqueue.App:
     @app.job("ask", attempts=1)
     async def ask(ctx: agentqueue.Context, data: Question) -> dict[str, Any]:
         provider = ctx.ai.provider("openai")
-        reply = await provider.chat([ChatMessage(role="user", content=data.question)], [])
+        stream = ctx.text_stream(percent=40)
+        reply = await provider.chat([ChatMessage(role="user", content=data.question)], [],
+                                    on_text=stream)
+        await stream.close()
         owner = await ctx.owner()
         usage = await ctx.usage()
         return {"answer": reply.content, "owner": owner.user_id if owner else None,
@@ -106,13 +109,15 @@ async def test_built_in_input_is_checked_at_enqueue_with_the_operators_limits(
     assert sum((await backend.queue("agent-queue").counts()).values()) == 0
 
 
-async def test_a_users_handler_calls_a_metered_provider_and_its_usage_is_recorded(
+async def test_a_users_handler_streams_from_a_metered_provider_and_its_usage_is_recorded(
     app: agentqueue.App, workers: WorkerGroup, fake: FakeOpenAI
 ) -> None:
     job = await app.enqueue("ask", {"question": "why?"}, owner="u7")
     result = await job.wait(timeout=60)
     assert result == {"answer": "answer to why?", "owner": "u7", "tokens": [12, 7], "calls": 1}
-    assert len(fake.requests) == 1
+    assert len(fake.requests) == 1 and fake.requests[0].body["stream"] is True
+    # The answer streamed into the job's progress as it arrived.
+    assert await job.progress() == {"percent": 40, "text": "answer to why?", "streaming": True}
     backend = await app._backend()
 
     async def recorded() -> Any:

@@ -4,7 +4,9 @@
         ctx.data, ctx.attempt, await ctx.progress(30), await ctx.log("…")
         owner = await ctx.owner()                  # who submitted it (None: nobody known)
         provider = ctx.ai.provider()               # metered for this job, reused on retry
-        reply = await provider.chat([...])
+        stream = ctx.text_stream()                 # the answer, into progress as it arrives
+        reply = await provider.chat([...], [], on_text=stream)
+        await stream.close()
         usage = await ctx.usage()                  # tokens and cost over all its attempts
 
 A worker group binds its shared resources (settings, providers, tools, agents, memory, the
@@ -25,6 +27,7 @@ from agentqueue.engine.worker import JobContext, PermanentJobError
 from agentqueue.handlers.ai_runtime import AiRuntime
 from agentqueue.handlers.metering import JobMeter, JobUsage, MeteredProvider
 from agentqueue.handlers.sessions import SessionStore
+from agentqueue.handlers.streaming import TextProgress
 from agentqueue.records.views import NO_OWNER, JobOwner
 
 T = TypeVar("T")
@@ -163,6 +166,11 @@ class Context(JobContext):
     async def usage(self) -> JobUsage:
         """Tokens and cost of the job's provider calls, over all its attempts so far."""
         return await self.ai.meter.usage()
+
+    def text_stream(self, *, percent: int = 50) -> TextProgress:
+        """Streamed text into the job's progress (`{"percent", "text", "streaming"}`) as it
+        arrives: give it to a provider as `on_text=`, and `await stream.close()` after."""
+        return TextProgress(self, percent=percent)
 
     def shared(self, key: str, make: Callable[[], T],
                close: Callable[[T], Awaitable[None]] | None = None) -> T:
