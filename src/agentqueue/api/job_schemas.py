@@ -22,7 +22,7 @@ def add_job_types(schema: dict[str, Any], registry: JobRegistry) -> None:
         return
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     refs, defs = models_json_schema(
-        [(t.input, "validation") for t in dict((t.input, t) for t in types).values()],
+        [(model, "validation") for model in dict.fromkeys(t.input for t in types)],
         ref_template=f"#/components/schemas/{PREFIX}{{model}}",
     )
     for name, model_schema in defs.get("$defs", {}).items():
