@@ -7,6 +7,7 @@ The public Python API: define job types on an `App`, enqueue them, wait for thei
 __version__ = "0.1.0"  # first: modules imported below read it
 
 from agentqueue.app import App, Owner
+from agentqueue.engine.jobs import JobView
 from agentqueue.engine.worker import JobContext, PermanentJobError
 from agentqueue.errors import (
     InvalidJobInput,
@@ -16,6 +17,7 @@ from agentqueue.errors import (
     UnknownJobType,
 )
 from agentqueue.handle import Job
+from agentqueue.queues import Queue, QueueCounts, QueueEvent
 
 __all__ = [
     "App",
@@ -25,8 +27,12 @@ __all__ = [
     "JobFailed",
     "JobNotFinished",
     "JobNotFound",
+    "JobView",
     "Owner",
     "PermanentJobError",
+    "Queue",
+    "QueueCounts",
+    "QueueEvent",
     "UnknownJobType",
     "__version__",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, cast
@@ -63,6 +64,7 @@ def _keep(count: int, age_s: int | None) -> int | dict[str, int]:
 class CancelOutcome(Enum):
     NOT_FOUND = "not_found"
     ALREADY_FINISHED = "already_finished"
+    RUNNING = "running"  # active, left alone (`pending_only`)
     CANCELLED = "cancelled"  # removed before it ran
     REQUESTED = "requested"  # active: its worker was told to stop it
 
@@ -201,6 +203,38 @@ class JobQueue:
             counts["waiting"] = 0
         return counts
 
+    async def count_in(self, *states: str) -> dict[str, int]:
+        """BullMQ's own counts of the given states (`prioritized` apart from `waiting`)."""
+        raw = await self._queue.getJobCounts(*states)
+        return {state: int(raw.get(state, 0)) for state in states}
+
+    async def page(self, states: list[str], start: int = 0, end: int = -1, *,
+                   asc: bool = True, shown: str | None = None) -> list[JobView]:
+        """Jobs `start`..`end` (inclusive, BullMQ's way; `end=-1`: to the last) of the
+        concatenation of `states`, in that order, each state in BullMQ's order (`asc`: oldest
+        first). BullMQ's own multi-state `getJobs` pages each state separately; this pages the
+        whole. Views carry their state (or `shown`)."""
+        counts = await self.count_in(*states)
+        views: list[JobView] = []
+        offset = 0
+        for state in states:
+            n = counts[state]
+            last = offset + n - 1 if end < 0 else min(end, offset + n - 1)
+            first = max(start, offset)
+            if first <= last:
+                jobs = await self._queue.getJobs([state], first - offset, last - offset, asc)
+                views.extend(JobView.from_job(job, shown or state)
+                             for job in jobs if job is not None)
+            offset += n
+        return views
+
+    async def clean_in(self, state: str, older_than_ms: int, limit: int = 0) -> list[str]:
+        """Remove jobs of one state older than `older_than_ms` (finished: by when they
+        finished; waiting or delayed: by when they were added; active: only those no worker
+        holds) and return their ids. `limit` 0: all of them."""
+        key = "wait" if state == "waiting" else state
+        return [str(i) for i in await self._queue.clean(older_than_ms, limit, key)]
+
     async def is_paused(self) -> bool:
         return bool(await self._queue.isPaused())
 
@@ -243,11 +277,13 @@ class JobQueue:
         await self.client.srem(cancel_requests_key(self.prefix, self.name), job_id)
         await job.retry("failed", {"resetAttemptsMade": True, "resetAttemptsStarted": True})
 
-    async def cancel(self, job_id: str, *, wait_s: float = 5.0) -> CancelOutcome:
+    async def cancel(self, job_id: str, *, wait_s: float = 5.0,
+                     pending_only: bool = False) -> CancelOutcome:
         """Cancel a job that has not finished.
 
         A pending job is removed from the queue and a tombstone keeps it visible as cancelled.
         An active job's worker is told to stop it; we wait up to `wait_s` for it to fail.
+        With `pending_only`, an active job is left alone (`RUNNING`).
         """
         if not is_job_id(job_id):
             return CancelOutcome.NOT_FOUND
@@ -257,6 +293,8 @@ class JobQueue:
         state = await self._queue.getJobState(job_id)
         if state in FINISHED_STATES:
             return CancelOutcome.ALREADY_FINISHED
+        if pending_only and state not in PENDING_STATES:
+            return CancelOutcome.RUNNING
         # Recorded first so a worker that picks the job up at this very moment drops it.
         await self.client.sadd(cancel_requests_key(self.prefix, self.name), job_id)
         if state in PENDING_STATES and await self.remove(job_id):
@@ -286,6 +324,23 @@ class JobQueue:
                     after = entry_id
                     if fields.get("jobId") == job_id and fields.get("event") in FINISHED_EVENTS:
                         return
+
+    async def events(self, after: str | None = None) -> AsyncIterator[StreamEntry]:
+        """Entries of the queue's events stream (BullMQ's, which Node `QueueEvents` reads too)
+        from after `after` (default: the last entry written now), as they are written: a
+        blocking XREAD, in slices shorter than the client's socket timeout."""
+        events = f"{self.prefix}:{self.name}:events"
+        if after is None:
+            last = cast(list[StreamEntry], await self.client.xrevrange(events, count=1))
+            after = last[0][0] if last else "0-0"
+        timeout = self.client.connection_pool.connection_kwargs.get("socket_timeout")
+        block_ms = int(min(5.0, timeout / 2 if timeout else 5.0) * 1000)
+        while True:
+            read = await self.client.xread({events: after}, block=max(1, block_ms), count=500)
+            for _, entries in cast(list[tuple[str, list[StreamEntry]]], read or []):
+                for entry in entries:
+                    after = entry[0]
+                    yield entry
 
     async def remove(self, job_id: str) -> bool:
         """Delete a job that no worker holds; False if it is locked by one (or no job)."""
