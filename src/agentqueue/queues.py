@@ -286,7 +286,9 @@ class Queue:
 
     # -- events ----------------------------------------------------------------------------------
 
-    async def events(self, *kinds: str, after: str | None = None) -> AsyncGenerator[QueueEvent, None]:
+    async def events(
+        self, *kinds: str, after: str | None = None
+    ) -> AsyncGenerator[QueueEvent, None]:
         """The queue's events as they happen, from every worker and producer (Node's too),
         read from BullMQ's events stream with a blocking XREAD; only `kinds` if given
         (e.g. "completed", "failed"). Starts now, or after stream entry id `after` ("0" for
