@@ -289,10 +289,11 @@ async def test_sync_twins_from_a_thread(app: agentqueue.App, worker: None) -> No
     def script() -> tuple[Any, ...]:
         jobs.pause_sync()
         paused = jobs.is_paused_sync()
+        since = jobs.last_event_id_sync()
         job = app.enqueue_sync("square", {"n": 9})
         counts = jobs.counts_sync()
         listed = [v.id for v in jobs.jobs_sync("paused")]
-        events = jobs.events_sync("completed", after="0")
+        events = jobs.events_sync("completed", after=since)
         jobs.resume_sync()
         done = next(events)
         events.close()

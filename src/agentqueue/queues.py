@@ -286,13 +286,19 @@ class Queue:
 
     # -- events ----------------------------------------------------------------------------------
 
+    async def last_event_id(self) -> str:
+        """Where the queue's events stream is now: pass it as `events(after=...)` to hear
+        everything from this moment on, however late the iteration starts."""
+        return await (await self._open())[1].last_event_id()
+
     async def events(
         self, *kinds: str, after: str | None = None
     ) -> AsyncGenerator[QueueEvent, None]:
         """The queue's events as they happen, from every worker and producer (Node's too),
         read from BullMQ's events stream with a blocking XREAD; only `kinds` if given
-        (e.g. "completed", "failed"). Starts now, or after stream entry id `after` ("0" for
-        everything the stream still holds). Never ends by itself: break out of the loop."""
+        (e.g. "completed", "failed"). Starts where the stream is when the iteration starts,
+        or after entry id `after` (`last_event_id()`, or "0" for everything the stream still
+        holds). Never ends by itself: break out of the loop."""
         _, jobs = await self._open()
         wanted = set(kinds)
         async for entry_id, fields in jobs.events(after):
@@ -348,6 +354,9 @@ class Queue:
 
     def remove_sync(self, job_id: str) -> bool:
         return self.app.run_sync(self.remove(job_id))
+
+    def last_event_id_sync(self) -> str:
+        return self.app.run_sync(self.last_event_id())
 
     def events_sync(self, *kinds: str, after: str | None = None) -> Iterator[QueueEvent]:
         """`events` for code without an event loop: a blocking iterator."""

@@ -325,14 +325,19 @@ class JobQueue:
                     if fields.get("jobId") == job_id and fields.get("event") in FINISHED_EVENTS:
                         return
 
+    async def last_event_id(self) -> str:
+        """The id of the events stream's last entry ("0-0" while it has none)."""
+        events = f"{self.prefix}:{self.name}:events"
+        last = cast(list[StreamEntry], await self.client.xrevrange(events, count=1))
+        return last[0][0] if last else "0-0"
+
     async def events(self, after: str | None = None) -> AsyncIterator[StreamEntry]:
         """Entries of the queue's events stream (BullMQ's, which Node `QueueEvents` reads too)
         from after `after` (default: the last entry written now), as they are written: a
         blocking XREAD, in slices shorter than the client's socket timeout."""
         events = f"{self.prefix}:{self.name}:events"
         if after is None:
-            last = cast(list[StreamEntry], await self.client.xrevrange(events, count=1))
-            after = last[0][0] if last else "0-0"
+            after = await self.last_event_id()
         timeout = self.client.connection_pool.connection_kwargs.get("socket_timeout")
         block_ms = int(min(5.0, timeout / 2 if timeout else 5.0) * 1000)
         while True:
