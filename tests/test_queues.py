@@ -251,7 +251,9 @@ async def test_events_of_the_whole_queue(app: agentqueue.App, worker: None) -> N
         # before the first read.
         async for event in jobs.events(after="0"):
             heard.append(event)
-            if event.event == "drained":
+            finished = {e.event for e in heard if e.event in ("completed", "failed")}
+            # "drained": the last job finished with none left (one may come earlier too).
+            if event.event == "drained" and finished == {"completed", "failed"}:
                 return
 
     listener = asyncio.create_task(listen())

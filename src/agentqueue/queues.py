@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from agentqueue.engine.jobs import JobView, is_job_id
-from agentqueue.engine.queue import CANCELLED_REASON, CancelOutcome, JobQueue
+from agentqueue.engine.queue import CANCELLED_REASON, JobQueue
 from agentqueue.errors import JobNotFound
 from agentqueue.handle import Job
 
@@ -232,22 +232,16 @@ class Queue:
         lists = {"delayed": ["delayed"], "prioritized": ["prioritized"]}.get(
             state, ["waiting", "prioritized", "paused"])
         cutoff = int(time.time() * 1000) - grace_ms
-        removed: list[str] = []
-        for view in await jobs.page(lists):
-            if limit and len(removed) >= limit:
-                break
-            if (view.created_at_ms or 0) <= cutoff and await self._cancel(backend, jobs,
-                                                                          view.id):
-                removed.append(view.id)
-        return removed
+        old = [view.id for view in await jobs.page(lists)
+               if (view.created_at_ms or 0) <= cutoff]
+        return await self._cancel(backend, jobs, old[:limit] if limit else old)
 
     async def drain(self, *, delayed: bool = True) -> list[str]:
         """Cancel every job waiting to run (and the delayed ones, unless `delayed=False`);
         active and finished jobs stay. Their records become `cancelled`. Returns their ids."""
         backend, jobs = await self._open()
         lists = ["waiting", "prioritized", "paused"] + (["delayed"] if delayed else [])
-        return [view.id for view in await jobs.page(lists)
-                if await self._cancel(backend, jobs, view.id)]
+        return await self._cancel(backend, jobs, [view.id for view in await jobs.page(lists)])
 
     async def empty(self) -> list[str]:
         """Seed 004's `queue.empty()`: `drain()`, delayed jobs included."""
@@ -273,16 +267,23 @@ class Queue:
             return await jobs.remove(job_id)
         if view.state == "active":
             return False
-        return await self._cancel(backend, jobs, job_id)
+        return bool(await self._cancel(backend, jobs, [job_id]))
 
-    async def _cancel(self, backend: Backend, jobs: JobQueue, job_id: str) -> bool:
-        """Cancel a job that has not started (as `Job.cancel` does); False if it has."""
-        outcome = await jobs.cancel(job_id, pending_only=True)
-        if outcome is not CancelOutcome.CANCELLED:
-            return False
-        await backend.records.mark(self.name, job_id, "cancelled", error=CANCELLED_REASON,
-                                   message=CANCELLED_REASON)
-        return True
+    async def _cancel(self, backend: Backend, jobs: JobQueue, job_ids: list[str]) -> list[str]:
+        """Cancel jobs that have not started, as `Job.cancel` does but for many at once, and
+        return those taken out of Redis.
+
+        The order keeps everyone in step: a cancel request first (a worker taking one of them
+        meanwhile drops it), then the records (`cancelled`, final: the repair service never
+        queues them again), then the removal, whose `removed` events wake `Job.wait`ers, who
+        then read the record. One that started meanwhile is stopped by its worker.
+        """
+        if not job_ids:
+            return []
+        await jobs.request_cancel(job_ids)
+        await backend.records.cancel_many(self.name, job_ids, error=CANCELLED_REASON,
+                                          message=CANCELLED_REASON)
+        return await jobs.remove_requested(job_ids)
 
     # -- events ----------------------------------------------------------------------------------
 

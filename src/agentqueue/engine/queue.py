@@ -6,6 +6,7 @@ interface rather than on the port's camelCase API.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -64,7 +65,6 @@ def _keep(count: int, age_s: int | None) -> int | dict[str, int]:
 class CancelOutcome(Enum):
     NOT_FOUND = "not_found"
     ALREADY_FINISHED = "already_finished"
-    RUNNING = "running"  # active, left alone (`pending_only`)
     CANCELLED = "cancelled"  # removed before it ran
     REQUESTED = "requested"  # active: its worker was told to stop it
 
@@ -277,13 +277,11 @@ class JobQueue:
         await self.client.srem(cancel_requests_key(self.prefix, self.name), job_id)
         await job.retry("failed", {"resetAttemptsMade": True, "resetAttemptsStarted": True})
 
-    async def cancel(self, job_id: str, *, wait_s: float = 5.0,
-                     pending_only: bool = False) -> CancelOutcome:
+    async def cancel(self, job_id: str, *, wait_s: float = 5.0) -> CancelOutcome:
         """Cancel a job that has not finished.
 
         A pending job is removed from the queue and a tombstone keeps it visible as cancelled.
         An active job's worker is told to stop it; we wait up to `wait_s` for it to fail.
-        With `pending_only`, an active job is left alone (`RUNNING`).
         """
         if not is_job_id(job_id):
             return CancelOutcome.NOT_FOUND
@@ -293,8 +291,6 @@ class JobQueue:
         state = await self._queue.getJobState(job_id)
         if state in FINISHED_STATES:
             return CancelOutcome.ALREADY_FINISHED
-        if pending_only and state not in PENDING_STATES:
-            return CancelOutcome.RUNNING
         # Recorded first so a worker that picks the job up at this very moment drops it.
         await self.client.sadd(cancel_requests_key(self.prefix, self.name), job_id)
         if state in PENDING_STATES and await self.remove(job_id):
@@ -307,6 +303,33 @@ class JobQueue:
         await self.client.publish(cancel_channel(self.prefix, self.name), job_id)
         await self._wait_finished(job_id, events, last[0][0] if last else "0-0", wait_s)
         return CancelOutcome.REQUESTED
+
+    async def request_cancel(self, job_ids: list[str]) -> None:
+        """Note that `job_ids` are being cancelled (a worker that takes one drops it); then
+        `remove_requested`. Between the two the caller records the cancellations."""
+        if job_ids:
+            await self.client.sadd(cancel_requests_key(self.prefix, self.name), *job_ids)
+
+    async def remove_requested(self, job_ids: list[str]) -> list[str]:
+        """Remove the jobs of a `request_cancel` that no worker holds and return their ids; a
+        worker holding one (it started meanwhile) is told to stop it, as `cancel` does."""
+        removed: list[str] = []
+        for start in range(0, len(job_ids), 50):
+            chunk = job_ids[start:start + 50]
+            done = await asyncio.gather(*(self.remove(job_id) for job_id in chunk))
+            removed.extend(job_id for job_id, ok in zip(chunk, done, strict=True) if ok)
+        requests = cancel_requests_key(self.prefix, self.name)
+        if removed:
+            await self.client.srem(requests, *removed)
+        gone = set(removed)
+        for job_id in job_ids:
+            if job_id in gone:
+                continue
+            if await self._queue.getJobState(job_id) == "active":
+                await self.client.publish(cancel_channel(self.prefix, self.name), job_id)
+            else:
+                await self.client.srem(requests, job_id)  # finished or vanished meanwhile
+        return removed
 
     async def _wait_finished(self, job_id: str, events: str, after: str, wait_s: float) -> None:
         """Until `job_id` completes or fails (BullMQ's events stream says so) or `wait_s` ends."""
