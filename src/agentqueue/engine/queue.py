@@ -253,7 +253,7 @@ class JobQueue:
         """Remove completed and failed jobs finished more than `older_than_ms` ago."""
         removed = 0
         for state in ("completed", "failed"):
-            removed += len(await self._queue.clean(older_than_ms, limit, state))
+            removed += len(await self.clean_in(state, older_than_ms, limit))
         cutoff = int(time.time() * 1000) - older_than_ms
         stale = await self.client.zrangebyscore(self._tombstone_order, "-inf", cutoff)
         if stale:
