@@ -304,3 +304,26 @@ async def test_sync_twins_from_a_thread(app: agentqueue.App, worker: None) -> No
                 [v.result for v in jobs.completed_sync()])
 
     assert await asyncio.to_thread(script) == (True, 1, True, True, 81, True, [81])
+
+
+async def test_clean_of_active_jobs_removes_only_those_no_worker_holds(
+    app: agentqueue.App, worker: None, prefix: str
+) -> None:
+    jobs = app.queue("jobs")
+    running = await app.enqueue("held", {"n": 1})
+    await eventually(lambda: _is(running.status(), "active"), what="the job active")
+    # A job left active by a worker that died: in the active list, its lock expired.
+    await jobs.pause()
+    orphan = await app.enqueue("square", {"n": 2})
+    client = (await app._backend()).client
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.zrem(f"{prefix}:jobs:prioritized", orphan.id)
+        pipe.lpush(f"{prefix}:jobs:active", orphan.id)
+        await pipe.execute()
+
+    assert await jobs.clean(0, "active") == [orphan.id]
+    assert [v.id for v in await jobs.active()] == [running.id]  # its worker holds it
+    assert await record_status(app, orphan.id) == "failed"
+    assert await orphan.status() == "failed"
+    held.setdefault(running.id, asyncio.Event()).set()
+    assert await running.wait(timeout=30) == 1
