@@ -8,6 +8,7 @@ __version__ = "0.1.0"  # first: modules imported below read it
 
 from agentqueue.app import App, Owner
 from agentqueue.context import Context
+from agentqueue.engine.jobs import JobView
 from agentqueue.engine.worker import JobContext, PermanentJobError
 from agentqueue.errors import (
     InvalidJobInput,
@@ -17,6 +18,7 @@ from agentqueue.errors import (
     UnknownJobType,
 )
 from agentqueue.handle import Job
+from agentqueue.queues import Queue, QueueCounts, QueueEvent
 from agentqueue.registry import JobRegistry
 
 __all__ = [
@@ -29,8 +31,12 @@ __all__ = [
     "JobNotFinished",
     "JobNotFound",
     "JobRegistry",
+    "JobView",
     "Owner",
     "PermanentJobError",
+    "Queue",
+    "QueueCounts",
+    "QueueEvent",
     "UnknownJobType",
     "__version__",
 ]

@@ -39,6 +39,7 @@ from agentqueue.definition import (
 )
 from agentqueue.errors import UnknownJobType
 from agentqueue.handle import Job
+from agentqueue.queues import Queue
 from agentqueue.records.views import NO_OWNER, JobOwner
 from agentqueue.registry import DEFAULT_QUEUE, JobRegistry, builtin_types, serve
 
@@ -179,6 +180,12 @@ class App:
     def job_handle(self, queue: str, job_id: str) -> Job:
         """A handle on a job already queued (by id)."""
         return Job(self, queue, job_id)
+
+    def queue(self, name: str = DEFAULT_QUEUE) -> Queue:
+        """A handle on queue `name`: counts, lists, pause, clean, drain, events (queues.py)."""
+        if ":" in name or not name:
+            raise ValueError(f"queue {name!r}: a queue name is non-empty and has no ':'")
+        return Queue(self, name)
 
     # -- connections ---------------------------------------------------------------------------
 
