@@ -7,6 +7,7 @@ The public Python API: define job types on an `App`, enqueue them, wait for thei
 __version__ = "0.1.0"  # first: modules imported below read it
 
 from agentqueue.app import App, Owner
+from agentqueue.engine.middleware import Middleware
 from agentqueue.engine.worker import JobContext, PermanentJobError
 from agentqueue.errors import (
     InvalidJobInput,
@@ -25,6 +26,7 @@ __all__ = [
     "JobFailed",
     "JobNotFinished",
     "JobNotFound",
+    "Middleware",
     "Owner",
     "PermanentJobError",
     "UnknownJobType",

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
@@ -33,6 +33,7 @@ from agentqueue.backend import Backend, SyncPortal
 from agentqueue.config import Settings
 from agentqueue.core import priority as priorities
 from agentqueue.definition import BackoffKind, HandlerFn, JobDefinition, input_model
+from agentqueue.engine.middleware import Middleware
 from agentqueue.errors import UnknownJobType
 from agentqueue.handle import Job
 from agentqueue.records.views import NO_OWNER, JobOwner
@@ -47,8 +48,13 @@ DEFAULT_QUEUE = "jobs"
 class App:
     """Your job types, and the calls to enqueue and follow them."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, *, middleware: Sequence[Middleware] = ()
+    ) -> None:
+        """`middleware`: your worker middleware (`agentqueue.Middleware`), run in this order
+        around each job by `agentqueue worker|serve module:app`, after the built-in ones."""
         self.settings = settings if settings is not None else Settings()
+        self.middleware: list[Middleware] = list(middleware)
         self.definitions: dict[str, JobDefinition] = {}
         self._backends: dict[asyncio.AbstractEventLoop, asyncio.Future[Backend]] = {}
         self._portal: SyncPortal | None = None
@@ -98,11 +104,16 @@ class App:
 
         return define
 
+    def add_middleware(self, middleware: Middleware) -> None:
+        """Add a worker middleware after those given so far."""
+        self.middleware.append(middleware)
+
     def install(self) -> None:
-        """Serve and accept this App's job types in this process (what `agentqueue worker
-        module:app` and `serve|api --app` do)."""
+        """Serve and accept this App's job types, and run its middleware, in this process (what
+        `agentqueue worker module:app` and `serve|api --app` do)."""
         for definition in self.definitions.values():
             catalog.register(definition.job_type(self.settings))
+        catalog.use_middleware(self.middleware)
 
     @property
     def queues(self) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from agentqueue.config import Settings
+from agentqueue.engine.middleware import Middleware
 from agentqueue.handlers import inputs
 from agentqueue.handlers.webhooks import WebhookInput
 
@@ -29,6 +30,7 @@ class JobType:
     attempts: int | None = None
     backoff: dict[str, Any] | None = None  # BullMQ's {"type": ..., "delay": ms}
     priority: int | None = None  # BullMQ's (lower runs first)
+    timeout: float | None = None  # seconds; its worker's time limit for it
 
 
 # name, the setting naming its queue, input model
@@ -71,3 +73,16 @@ def unregister(name: str) -> None:
 def registered() -> list[JobType]:
     """The types added with `register`, in the order they were added."""
     return list(_registered.values())
+
+
+# The user's worker middleware this process runs (the installed App's), in order.
+_middleware: list[Middleware] = []
+
+
+def use_middleware(middleware: list[Middleware]) -> None:
+    """Run `middleware` (after the built-in ones) in this process's workers."""
+    _middleware[:] = middleware
+
+
+def installed_middleware() -> list[Middleware]:
+    return list(_middleware)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import typing
 from collections.abc import Awaitable, Callable
@@ -57,22 +56,13 @@ class JobDefinition:
 
     async def run(self, ctx: JobContext) -> Any:
         """The worker's handler: input checked (a misfit fails at once, no retry), the user's
-        function run under the type's time limit, its result made JSON."""
+        function run, its result made JSON. (Its time limit is the worker's `TimeLimit`
+        middleware's: register it with `timeout_s=self.timeout`.)"""
         try:
             data = self.input.model_validate(ctx.data or {})
         except ValidationError as exc:
             raise PermanentJobError(f"invalid job data: {describe(exc)}") from exc
-        if self.timeout is None:
-            result = await self.handler(ctx, data)
-        else:
-            limit = asyncio.timeout(self.timeout)
-            try:
-                async with limit:
-                    result = await self.handler(ctx, data)
-            except TimeoutError as exc:
-                if not limit.expired():
-                    raise  # the handler's own: its message stands
-                raise TimeoutError(f"job timed out after {self.timeout:g}s") from exc
+        result = await self.handler(ctx, data)
         return result.model_dump(mode="json") if isinstance(result, BaseModel) else result
 
     def job_type(self, settings: Settings) -> catalog.JobType:
@@ -88,6 +78,7 @@ class JobDefinition:
             self.name, self.queue, self.input, handler=self.run, attempts=self.attempts,
             backoff=backoff,
             priority=None if self.priority is None else priorities.from_seed002(self.priority),
+            timeout=self.timeout,
         )
 
 

@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as redis
@@ -14,21 +14,23 @@ import redis.asyncio as redis
 from agentqueue.ai.agents import AgentRegistry
 from agentqueue.ai.factory import available_provider_names, default_tools
 from agentqueue.ai.pricing import PriceTable
-from agentqueue.catalog import JobType, registered
+from agentqueue.catalog import JobType, installed_middleware, registered
 from agentqueue.config import Settings
 from agentqueue.core.admission import BacklogLimits
 from agentqueue.core.submission import JobSubmitter
 from agentqueue.engine.connection import connect, connect_for_requests
 from agentqueue.engine.embedded import EmbeddedValkey
 from agentqueue.engine.health import RedisHealth
+from agentqueue.engine.middleware import Middleware
 from agentqueue.engine.queue import JobQueue, QueueDefaults
-from agentqueue.engine.worker import WorkerOptions, WorkerRuntime
+from agentqueue.engine.worker import WorkerOptions, WorkerRuntime, standard_middleware
 from agentqueue.handlers.agent_chat import AgentChatHandlers
 from agentqueue.handlers.ai_runtime import AiRuntime
 from agentqueue.handlers.ai_tasks import AiTaskHandlers
 from agentqueue.handlers.providers import ProviderPool
-from agentqueue.handlers.record_sync import RecordSync
+from agentqueue.handlers.records_middleware import RecordsMiddleware
 from agentqueue.handlers.sessions import SessionStore
+from agentqueue.handlers.usage_metering import UsageMetering
 from agentqueue.handlers.webhooks import WebhookHandler
 from agentqueue.maintenance.repair import RepairService
 from agentqueue.net.destinations import DestinationPolicy
@@ -230,8 +232,13 @@ def build_workers(
     queues: list[str] | None = None,
     *,
     records: Records | None = None,
+    middleware: Sequence[Middleware] | None = None,
 ) -> WorkerGroup:
-    """One worker per queue (all queues by default), sharing one set of AI resources."""
+    """One worker per queue (all queues by default), sharing one set of AI resources.
+
+    Each worker runs, in order: records (with `records`), usage metering, the engine's
+    standard middleware (job logs, lifespan, cancellation, time limits), then `middleware`, the
+    user's (by default those of the App installed in this process)."""
     runtime = build_ai_runtime(settings, redis_url, records=records)
     chat = AgentChatHandlers(runtime)
     ai = AiTaskHandlers(runtime)
@@ -256,14 +263,15 @@ def build_workers(
     unknown = [q for q in wanted if q not in registrations]
     if unknown:
         raise ValueError(f"unknown queue(s) {unknown}; known: {list(registrations)}")
-    sync = (
-        RecordSync(records, runtime.client, prefix=settings.queue_prefix)
-        if records is not None else None
-    )
+    kept: list[Middleware] = [RecordsMiddleware(records)] if records is not None else []
+    metering = UsageMetering(runtime.client, prefix=settings.queue_prefix)
+    users = list(installed_middleware() if middleware is None else middleware)
     workers = []
     for name in wanted:
-        worker = WorkerRuntime(name, redis_url, prefix=settings.queue_prefix,
-                               options=worker_options(settings), listener=sync)
+        options = worker_options(settings)
+        worker = WorkerRuntime(name, redis_url, prefix=settings.queue_prefix, options=options,
+                               middleware=[*kept, metering, *standard_middleware(options),
+                                           *users])
         registrations[name](worker)
         workers.append(worker)
     log.info("AI provider: %s (available: %s)", runtime.providers.default.name,
@@ -278,7 +286,7 @@ def _register_user_types(
         builtin(worker)
     for job_type in types:
         assert job_type.handler is not None
-        worker.register(job_type.name, job_type.handler)
+        worker.register(job_type.name, job_type.handler, timeout_s=job_type.timeout)
 
 
 def worker_options(settings: Settings) -> WorkerOptions:

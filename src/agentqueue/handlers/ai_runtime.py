@@ -62,7 +62,10 @@ class AiRuntime:
             provider = self.providers.get(name)
         except ProviderError as exc:
             raise PermanentJobError(str(exc)) from exc
-        meter = JobMeter(self.client, prefix=self.prefix, queue=ctx.queue, job_id=ctx.id)
+        # The usage metering middleware's meter when it runs (one per job), else our own.
+        meter = ctx.state.get("meter")
+        if not isinstance(meter, JobMeter):
+            meter = JobMeter(self.client, prefix=self.prefix, queue=ctx.queue, job_id=ctx.id)
         if provider.name == "builtin":
             return provider, meter  # no tokens, nothing to pay for twice
         return MeteredProvider(provider, meter, self.prices, attempt=ctx.attempt), meter

@@ -4,9 +4,6 @@ tasks (`agent-task`)."""
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agentqueue.ai import tasks
@@ -33,17 +30,12 @@ from agentqueue.handlers.inputs import (
 from agentqueue.handlers.metering import JobMeter
 from agentqueue.handlers.streaming import TextProgress
 
-# Named as the seed 003 processor logs: "Processing job … of type SUMMARIZE for org …"
-log = logging.getLogger("AIJobsProcessor")
-
 SUMMARIZE, CLASSIFY, SENTIMENT, TRANSLATE, EXTRACT = (
     "summarize", "classify", "sentiment", "translate", "extract",
 )
 AI_JOB_TYPES = (SUMMARIZE, CLASSIFY, SENTIMENT, TRANSLATE, EXTRACT)
 GENERATE_COMPLETION, GENERATE_EMBEDDINGS = "generate-completion", "generate-embeddings"
 AGENT_TASK = "agent-task"
-
-Handler = Callable[[JobContext], Awaitable[dict[str, Any]]]
 
 
 class AiTaskHandlers:
@@ -55,29 +47,14 @@ class AiTaskHandlers:
             SUMMARIZE: self.summarize, CLASSIFY: self.classify, SENTIMENT: self.sentiment,
             TRANSLATE: self.translate, EXTRACT: self.extract,
         }.items():
-            worker.register(name, self._logged(name, handler))
+            worker.register(name, handler)
 
     def register_ai_tasks(self, worker: WorkerRuntime) -> None:
-        worker.register(GENERATE_COMPLETION, self._logged(GENERATE_COMPLETION, self.completion))
-        worker.register(GENERATE_EMBEDDINGS, self._logged(GENERATE_EMBEDDINGS, self.embeddings))
+        worker.register(GENERATE_COMPLETION, self.completion)
+        worker.register(GENERATE_EMBEDDINGS, self.embeddings)
 
     def register_agent_tasks(self, worker: WorkerRuntime) -> None:
-        worker.register(AGENT_TASK, self._logged(AGENT_TASK, self.agent_task))
-
-    def _logged(self, name: str, handler: Handler) -> Handler:
-        async def run(ctx: JobContext) -> dict[str, Any]:
-            org = (ctx.data or {}).get("organizationId") or "-"
-            log.info("Processing job %s of type %s for org %s", ctx.id, name.upper(), org)
-            started = time.monotonic()
-            result = await handler(ctx)
-            log.info(
-                "Job %s completed successfully in %dms. Tokens: %s, Cost: $%.4f",
-                ctx.id, (time.monotonic() - started) * 1000, result.get("tokenUsed", 0),
-                result.get("costCents", 0) / 100,
-            )
-            return result
-
-        return run
+        worker.register(AGENT_TASK, self.agent_task)
 
     async def _finish(
         self, ctx: JobContext, meter: JobMeter, out: tasks.TaskOutput
