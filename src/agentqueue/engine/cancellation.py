@@ -47,6 +47,8 @@ class Cancellation(Middleware):
             raise RuntimeError("a Cancellation middleware serves one worker; make one per worker")
         self._worker = worker
         self._client = connect(worker.redis_url, max_connections=4)
+        # Requests made while no worker listened, heard before the first job is taken.
+        await self._sweep(self._client, worker)
         self._listener = asyncio.create_task(self._listen(worker), name="cancel-listener")
 
     async def shutdown(self) -> None:
@@ -102,6 +104,10 @@ class Cancellation(Middleware):
             key = cancel_requests_key(self._worker.prefix, self._worker.queue)
             await self._client.srem(key, job_id)
 
+    async def _sweep(self, client: redis.Redis, worker: WorkerInfo) -> None:
+        for job_id in await client.smembers(cancel_requests_key(worker.prefix, worker.queue)):
+            self.cancel(str(job_id))
+
     async def _listen(self, worker: WorkerInfo) -> None:
         """Follow the cancel channel, resubscribing after connection loss."""
         channel = cancel_channel(worker.prefix, worker.queue)
@@ -111,9 +117,7 @@ class Cancellation(Middleware):
             try:
                 await pubsub.subscribe(channel)
                 # A request published while we were disconnected is still in the set.
-                pending = await listener.smembers(cancel_requests_key(worker.prefix, worker.queue))
-                for job_id in pending:
-                    self.cancel(str(job_id))
+                await self._sweep(listener, worker)
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
                         self.cancel(str(message["data"]))
