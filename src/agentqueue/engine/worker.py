@@ -228,3 +228,7 @@ class WorkerRuntime:
     def _on_error(self, err: Exception, *args: Any) -> None:
         # Connection errors are retried by the worker loop; say so once, without a traceback.
         log.warning("Worker error on queue %r: %s", self.queue, err)
+        if args and isinstance(args[0], Job):
+            # Its outcome could not be stored (lock lost, Redis gone): no outcome hooks; the
+            # stalled-job check runs it again.
+            self._contexts.pop(str(args[0].id), None)
