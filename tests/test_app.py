@@ -15,8 +15,9 @@ import agentqueue
 from agentqueue.config import Settings
 from agentqueue.engine.connection import connect
 from agentqueue.engine.queue import JobQueue
-from agentqueue.engine.worker import WorkerOptions, WorkerRuntime
-from agentqueue.handlers.record_sync import RecordSync
+from agentqueue.engine.worker import WorkerOptions, WorkerRuntime, standard_middleware
+from agentqueue.handlers.records_middleware import RecordsMiddleware
+from agentqueue.handlers.usage_metering import UsageMetering
 from tests.conftest import delete_prefix
 from tests.support.waiting import eventually
 
@@ -84,14 +85,16 @@ async def app(redis_url: str, prefix: str, tmp_path: Path) -> AsyncIterator[agen
 
 @pytest.fixture
 async def worker(app: agentqueue.App, redis_url: str, prefix: str) -> AsyncIterator[None]:
-    """A worker on the App's queue running its types, its records kept by RecordSync."""
+    """A worker on the App's queue running its types, with records, metering and the
+    standard middleware, as `agentqueue worker` runs them."""
     backend = await app._backend()
     client = connect(redis_url)
-    runtime = WorkerRuntime("jobs", redis_url, prefix=prefix,
-                            options=WorkerOptions(concurrency=4),
-                            listener=RecordSync(backend.records, client, prefix=prefix))
+    options = WorkerOptions(concurrency=4)
+    runtime = WorkerRuntime("jobs", redis_url, prefix=prefix, options=options, middleware=[
+        RecordsMiddleware(backend.records), UsageMetering(client, prefix=prefix),
+        *standard_middleware(options), *app.middleware])
     for definition in app.definitions.values():
-        runtime.register(definition.name, definition.run)
+        runtime.register(definition.name, definition.run, timeout_s=definition.timeout)
     await runtime.start()
     yield
     await runtime.stop(5)

@@ -9,6 +9,7 @@ __version__ = "0.1.0"  # first: modules imported below read it
 from agentqueue.app import App, Owner
 from agentqueue.context import Context
 from agentqueue.engine.jobs import JobView
+from agentqueue.engine.middleware import Middleware
 from agentqueue.engine.worker import JobContext, PermanentJobError
 from agentqueue.errors import (
     InvalidJobInput,
@@ -32,6 +33,7 @@ __all__ = [
     "JobNotFound",
     "JobRegistry",
     "JobView",
+    "Middleware",
     "Owner",
     "PermanentJobError",
     "Queue",

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -37,6 +37,7 @@ from agentqueue.definition import (
     QueueRef,
     validation_context,
 )
+from agentqueue.engine.middleware import Middleware
 from agentqueue.errors import UnknownJobType
 from agentqueue.handle import Job
 from agentqueue.queues import Queue
@@ -52,13 +53,21 @@ class App:
     """Your job types, and the calls to enqueue and follow them.
 
     The App knows the built-in types too (`enqueue("summarize", {...})` works), unless made
-    with `builtin=False`.
+    with `builtin=False`. `middleware`: your worker middleware (`agentqueue.Middleware`), run in
+    this order around each job by `agentqueue worker|serve module:app`, after the built-in ones.
     """
 
-    def __init__(self, settings: Settings | None = None, *, builtin: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        builtin: bool = True,
+        middleware: Sequence[Middleware] = (),
+    ) -> None:
         self.settings = settings if settings is not None else Settings()
         self.registry = JobRegistry()  # this App's own types
         self.builtin = builtin
+        self.middleware: list[Middleware] = list(middleware)
         self._agents: list[str] | None = None
         self._backends: dict[asyncio.AbstractEventLoop, asyncio.Future[Backend]] = {}
         self._portal: SyncPortal | None = None
@@ -103,11 +112,15 @@ class App:
         with_builtin = self.builtin if builtin is None else builtin
         return builtin_types().merged(self.registry) if with_builtin else self.registry
 
+    def add_middleware(self, middleware: Middleware) -> None:
+        """Add a worker middleware after those given so far."""
+        self.middleware.append(middleware)
+
     def install(self, *, builtin: bool | None = None) -> None:
-        """Serve and accept this App's types in this process, beside the built-in ones unless
-        `builtin` is false (what `agentqueue worker module:app [--no-builtin]` and `serve|api
-        --app` do)."""
-        serve(self.types(builtin=builtin))
+        """Serve and accept this App's types, and run its middleware, in this process, beside
+        the built-in types unless `builtin` is false (what `agentqueue worker module:app
+        [--no-builtin]` and `serve|api --app` do)."""
+        serve(self.types(builtin=builtin), middleware=self.middleware)
 
     @property
     def queues(self) -> list[str]:

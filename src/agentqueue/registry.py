@@ -10,7 +10,7 @@ with `--no-builtin`).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from agentqueue.config import Settings
 from agentqueue.core import priority as priorities
 from agentqueue.definition import BackoffKind, HandlerFn, JobDefinition, QueueRef, input_model
+from agentqueue.engine.middleware import Middleware
 
 F = TypeVar("F", bound=HandlerFn)
 
@@ -122,7 +123,17 @@ def served() -> JobRegistry:
     return _served if _served is not None else builtin_types()
 
 
-def serve(registry: JobRegistry | None) -> None:
-    """Serve `registry` in this process (None: the built-in types again)."""
+def serve(registry: JobRegistry | None, *, middleware: Sequence[Middleware] = ()) -> None:
+    """Serve `registry` in this process (None: the built-in types again), its workers running
+    `middleware` after the built-in ones."""
     global _served
     _served = registry
+    _middleware[:] = middleware
+
+
+# The user's worker middleware this process runs (the installed App's), in order.
+_middleware: list[Middleware] = []
+
+
+def installed_middleware() -> list[Middleware]:
+    return list(_middleware)

@@ -15,7 +15,7 @@ from agentqueue.core import priority as priorities
 from agentqueue.core.submission import JobSubmitter, NotQueued
 from agentqueue.engine.queue import JobQueue, QueueDefaults
 from agentqueue.engine.worker import JobContext, WorkerOptions, WorkerRuntime
-from agentqueue.handlers.record_sync import RecordSync
+from agentqueue.handlers.records_middleware import RecordsMiddleware
 from agentqueue.maintenance.repair import RepairService
 from agentqueue.records.store import Records
 from agentqueue.records.views import JobOwner
@@ -168,8 +168,8 @@ async def test_repair_leaves_a_slow_submission_alone_and_the_job_runs_once(
         runs.append(ctx.id)
         return "done"
 
-    worker = WorkerRuntime("q", redis_url, prefix=prefix, listener=RecordSync(
-        records, client, prefix=prefix), options=WorkerOptions(concurrency=2, job_timeout_s=5))
+    worker = WorkerRuntime("q", redis_url, prefix=prefix, middleware=[RecordsMiddleware(records)],
+                           options=WorkerOptions(concurrency=2, job_timeout_s=5))
     worker.register("chat", count)
     await worker.start()
     try:
