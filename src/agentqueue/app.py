@@ -23,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar, cast
+from collections.abc import Callable, Coroutine, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -33,13 +33,20 @@ from agentqueue.backend import Backend, SyncPortal
 from agentqueue.config import Settings
 from agentqueue.core import priority as priorities
 from agentqueue.definition import BackoffKind, HandlerFn, JobDefinition, input_model
-from agentqueue.errors import UnknownJobType
+from agentqueue.errors import BulkEnqueueError, UnknownJobType
 from agentqueue.handle import Job
-from agentqueue.records.views import NO_OWNER, JobOwner
+from agentqueue.options import EnqueueOptions, Keep, Planned, check_keep, plan
+from agentqueue.records.views import JobOwner
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 T = TypeVar("T")
 F = TypeVar("F", bound=HandlerFn)
 Owner = JobOwner  # who a job belongs to: Owner(user_id="u1", org_id="acme")
+# One job of `enqueue_many`: (name, data) or (name, data, options).
+JobRequest = (tuple[str, BaseModel | dict[str, Any]]
+              | tuple[str, BaseModel | dict[str, Any], EnqueueOptions])
 
 DEFAULT_QUEUE = "jobs"
 
@@ -67,12 +74,16 @@ class App:
         backoff_ms: int | None = None,
         timeout: float | None = None,
         priority: int | None = None,
+        keep_completed: Keep | None = None,
+        keep_failed: Keep | None = None,
     ) -> Callable[[F], F]:
         """Define job type `name`, run by the decorated `async def handler(ctx, data)`.
 
         `input` defaults to the model annotated on `data`. `attempts`, `backoff` (exponential or
-        fixed, every `backoff_ms` milliseconds), `timeout` (seconds) and `priority` (0-10,
-        higher runs first, 5 normal) are its defaults; unset, its queue's apply.
+        fixed, every `backoff_ms` milliseconds), `timeout` (seconds), `priority` (0-10,
+        higher runs first, 5 normal) and `keep_completed`/`keep_failed` (how many finished jobs
+        Redis keeps, or for how long as a `timedelta`) are its defaults, which `enqueue`'s
+        options override; unset, its queue's apply.
         """
         if name in catalog.BUILTIN_NAMES:
             raise ValueError(f"job type {name!r} is built in; choose another name")
@@ -86,6 +97,9 @@ class App:
             raise ValueError("timeout must be positive (seconds)")
         if priority is not None:
             priorities.from_seed002(priority)  # in range, or a ValueError saying so
+        for keep, option in ((keep_completed, "keep_completed"), (keep_failed, "keep_failed")):
+            if keep is not None:
+                check_keep(keep, option)
 
         def define(fn: F) -> F:
             if not inspect.iscoroutinefunction(cast(Any, fn)):  # (no narrowing of F)
@@ -93,6 +107,7 @@ class App:
             self.definitions[name] = JobDefinition(
                 name, queue, input or input_model(fn), fn, attempts=attempts, backoff=backoff,
                 backoff_ms=backoff_ms, timeout=timeout, priority=priority,
+                keep_completed=keep_completed, keep_failed=keep_failed,
             )
             return fn
 
@@ -111,54 +126,79 @@ class App:
     # -- enqueueing ----------------------------------------------------------------------------
 
     async def enqueue(
-        self,
-        name: str,
-        data: BaseModel | dict[str, Any],
-        *,
-        priority: int | None = None,
-        delay_ms: int | None = None,
-        attempts: int | None = None,
-        owner: Owner | str | None = None,
+        self, name: str, data: BaseModel | dict[str, Any], **options: Unpack[EnqueueOptions]
     ) -> Job:
-        """Record, then queue, a job of type `name`; bad data raises `InvalidJobInput` and
-        nothing is queued. `priority` is 0-10, higher runs first (the type's, else 5).
-        `owner` (a user id or `Owner`) is who sees it through the HTTP APIs."""
+        """Record, then queue, a job of type `name`; a handle on it.
+
+        Bad data raises `InvalidJobInput`, a bad option `ValueError` (an unknown one
+        `TypeError`), and nothing is queued. The options (`EnqueueOptions`): `priority` (0-10,
+        higher first) or `bullmq_priority`, `delay_ms`, `attempts`, `backoff` and `backoff_ms`,
+        `timeout` (seconds per attempt), `lifespan` (seconds) or `expires_at` (not run if not
+        started by then), `job_id`, `dedup_key` and `dedup_ttl_ms`, `keep_completed` and
+        `keep_failed` (Redis retention; the record stays), and `owner` (a user id or `Owner`:
+        who sees it through the HTTP APIs). Unset, the job type's defaults apply, then its
+        queue's.
+
+        With a `job_id` or `dedup_key` that a job of the queue already holds, nothing is
+        queued and the handle is that job's (`Job.existing` is True).
+        """
+        return (await self._submit([self._plan(name, data, options)]))[0]
+
+    def enqueue_sync(
+        self, name: str, data: BaseModel | dict[str, Any], **options: Unpack[EnqueueOptions]
+    ) -> Job:
+        """`enqueue` for code without an event loop."""
+        return self.run_sync(self.enqueue(name, data, **options))
+
+    async def enqueue_many(self, jobs: Iterable[JobRequest]) -> list[Job]:
+        """Enqueue several jobs: `(name, data)` or `(name, data, options)` each; their handles
+        in the same order.
+
+        Every job's data and options are checked before any is recorded or queued: one bad job
+        raises (`InvalidJobInput` naming its index) and none is queued. Then they are queued
+        one by one, each recorded first. If queuing fails part-way (Redis down), the jobs
+        before it stay queued and `BulkEnqueueError` says which (`.queued`, handles) and why
+        (its `__cause__`); the job that failed and those after it are not queued.
+        """
+        planned = []
+        for index, request in enumerate(jobs):
+            try:
+                planned.append(self._plan(*request))
+            except (TypeError, ValueError) as exc:  # InvalidJobInput and UnknownJobType too
+                exc.args = (f"job {index}: {exc}",)
+                raise
+        return await self._submit(planned)
+
+    async def _submit(self, planned: list[Planned]) -> list[Job]:
+        backend = await self._backend()
+        handles: list[Job] = []
+        for job in planned:
+            backend.queue(job.queue)  # the submitter's queue, opened once per loop
+            try:
+                accepted = await backend.submitter.accept(**job.submission())
+            except Exception as exc:
+                if not handles:
+                    raise
+                raise BulkEnqueueError(handles) from exc
+            handles.append(Job(self, accepted.queue, accepted.job_id, existing=accepted.existing))
+        return handles
+
+    def enqueue_many_sync(self, jobs: Iterable[JobRequest]) -> list[Job]:
+        """`enqueue_many` for code without an event loop."""
+        return self.run_sync(self.enqueue_many(list(jobs)))
+
+    def _plan(self, name: str, data: BaseModel | dict[str, Any],
+              options: EnqueueOptions | None = None) -> Planned:
+        from agentqueue.services import queue_defaults
+
         definition = self.definitions.get(name)
         if definition is None:
             known = ", ".join(self.definitions) or "none"
             raise UnknownJobType(f"unknown job type {name!r}; defined: {known}")
         if isinstance(data, BaseModel):
             data = data.model_dump(mode="json", by_alias=True)
-        validated = definition.validate(data)
-        if delay_ms is not None and delay_ms < 0:
-            raise ValueError("delay_ms must not be negative")
-        if attempts is not None and attempts < 1:
-            raise ValueError("attempts must be at least 1")
-        chosen = priority if priority is not None else definition.priority
-        backend = await self._backend()
-        backend.queue(definition.queue)  # the submitter's queue, opened once per loop
-        record = await backend.submitter.submit(
-            queue=definition.queue, name=name,
-            data=validated.model_dump(mode="json", by_alias=True), owner=_owner(owner),
-            priority=None if chosen is None else priorities.from_seed002(chosen),
-            delay_ms=delay_ms, attempts=attempts or definition.attempts,
-            backoff=definition.job_type(self.settings).backoff,
-        )
-        return Job(self, record.queue, record.job_id)
-
-    def enqueue_sync(
-        self,
-        name: str,
-        data: BaseModel | dict[str, Any],
-        *,
-        priority: int | None = None,
-        delay_ms: int | None = None,
-        attempts: int | None = None,
-        owner: Owner | str | None = None,
-    ) -> Job:
-        """`enqueue` for code without an event loop."""
-        return self.run_sync(self.enqueue(name, data, priority=priority, delay_ms=delay_ms,
-                                          attempts=attempts, owner=owner))
+        backoff_ms = queue_defaults(self.settings, definition.queue).backoff_ms
+        return plan(definition, data, options or {}, queue_backoff_ms=backoff_ms)
 
     def job_handle(self, queue: str, job_id: str) -> Job:
         """A handle on a job already queued (by id)."""
@@ -198,12 +238,3 @@ class App:
             portal.run(self.close())
             portal.stop()
 
-
-def _owner(owner: Owner | str | None) -> JobOwner:
-    if owner is None:
-        return NO_OWNER  # seen through the HTTP APIs by admins only
-    if isinstance(owner, str):
-        if not owner:
-            raise ValueError("owner: a user id is non-empty")
-        return JobOwner(user_id=owner)
-    return owner

@@ -7,6 +7,7 @@ import inspect
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
@@ -48,6 +49,9 @@ class JobDefinition:
     backoff_ms: int | None = None
     timeout: float | None = None
     priority: int | None = None  # 0-10, higher runs first (seed 002's scale)
+    # How long Redis keeps its finished jobs: the newest N, or for a timedelta (see options.py).
+    keep_completed: int | timedelta | None = None
+    keep_failed: int | timedelta | None = None
 
     def validate(self, data: Any) -> BaseModel:
         try:
@@ -62,17 +66,20 @@ class JobDefinition:
             data = self.input.model_validate(ctx.data or {})
         except ValidationError as exc:
             raise PermanentJobError(f"invalid job data: {describe(exc)}") from exc
-        if self.timeout is None:
+        # The job's own timeout (`enqueue(timeout=…)`, stored in ms as Bull 3 did), else the type's.
+        job_timeout_ms = (ctx.job.opts or {}).get("timeout")
+        timeout = job_timeout_ms / 1000 if job_timeout_ms else self.timeout
+        if timeout is None:
             result = await self.handler(ctx, data)
         else:
-            limit = asyncio.timeout(self.timeout)
+            limit = asyncio.timeout(timeout)
             try:
                 async with limit:
                     result = await self.handler(ctx, data)
             except TimeoutError as exc:
                 if not limit.expired():
                     raise  # the handler's own: its message stands
-                raise TimeoutError(f"job timed out after {self.timeout:g}s") from exc
+                raise TimeoutError(f"job timed out after {timeout:g}s") from exc
         return result.model_dump(mode="json") if isinstance(result, BaseModel) else result
 
     def job_type(self, settings: Settings) -> catalog.JobType:

@@ -1,17 +1,26 @@
-"""A handle on one job: its state, its result, waiting for it, cancelling it."""
+"""A handle on one job: its state, progress, result, error, attempts and usage; waiting for
+it and following its events on BullMQ's events stream; cancelling and retrying it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, cast
 
+from agentqueue.core.actions import retry_job
+from agentqueue.core.errors import JobConflict
+from agentqueue.core.lookup import FoundJob
 from agentqueue.engine.jobs import FINISHED_STATES
 from agentqueue.engine.queue import CANCELLED_REASON, CancelOutcome
-from agentqueue.errors import JobFailed, JobNotFinished, JobNotFound
+from agentqueue.errors import JobFailed, JobNotFinished, JobNotFound, JobNotRetryable
+from agentqueue.records.views import JobRecordView
 
 if TYPE_CHECKING:
     from agentqueue.app import App
+    from agentqueue.backend import Backend
 
 # Each blocking read of the events stream lasts at most this long before it is sent again.
 _READ_SLICE_S = 5.0
@@ -20,10 +29,13 @@ _READ_SLICE_S = 5.0
 class Job:
     """A handle on one job: its state, its result, waiting for it, cancelling it."""
 
-    def __init__(self, app: App, queue: str, job_id: str) -> None:
+    def __init__(self, app: App, queue: str, job_id: str, *, existing: bool = False) -> None:
         self.app = app
         self.queue = queue
         self.id = job_id
+        # Whether `enqueue` found this job already there (same job_id or dedup_key) instead of
+        # queuing a new one.
+        self.existing = existing
 
     def __repr__(self) -> str:
         return f"Job(queue={self.queue!r}, id={self.id!r})"
@@ -55,60 +67,146 @@ class Job:
     async def result(self) -> Any:
         """Its result if it completed; `JobFailed` if it failed; `JobNotFinished` if not yet."""
         state, result, reason = await self._snapshot()
-        return self._outcome(state, result, reason, finished_only=False)
+        return self._outcome(state, result, reason)
 
-    def _outcome(self, state: str, result: Any, reason: str | None, *,
-                 finished_only: bool = True) -> Any:
-        if state == "completed":
-            return result
-        if state in FINISHED_STATES:
-            cancelled = state == "cancelled"
-            raise JobFailed(self.id, self.queue,
-                            reason or (CANCELLED_REASON if cancelled else "failed"))
-        if not finished_only:
+    def _outcome(self, state: str, result: Any, reason: str | None) -> Any:
+        if state not in FINISHED_STATES:
             raise JobNotFinished(f"job {self.id} of {self.queue!r} is {state}")
-        return _PENDING
+        event = _outcome_event(state, result, reason)
+        if event.kind == "failed":
+            raise JobFailed(self.id, self.queue, event.error or "failed")
+        return event.result
+
+    async def attempts(self) -> int:
+        """How many times it has been attempted (started) so far."""
+        backend = await self.app._backend()
+        view = await backend.queue(self.queue).get(self.id)
+        if view is not None:
+            return view.attempts_made
+        return (await self._record(backend)).attempts_made
+
+    async def error(self) -> str | None:
+        """Why it failed (or that it was cancelled); None unless it has."""
+        state, _, reason = await self._snapshot()
+        if state == "failed":
+            return reason or "failed"
+        if state == "cancelled":
+            return reason or CANCELLED_REASON
+        return None
+
+    async def usage(self) -> JobUsage:
+        """The AI tokens and cost it used, as its record has them (complete once it has
+        finished: the worker writes them then)."""
+        backend = await self.app._backend()
+        record = await backend.records.get(self.queue, self.id)
+        if record is None:
+            if await backend.queue(self.queue).get(self.id) is None:
+                raise JobNotFound(f"job {self.id} of {self.queue!r} is unknown")
+            return JobUsage()  # added by a plain producer, not yet taken by a worker
+        return JobUsage(input_tokens=record.input_tokens, output_tokens=record.output_tokens,
+                        cost_usd=record.cost_usd, provider=record.provider, model=record.model)
+
+    async def _record(self, backend: Backend) -> JobRecordView:
+        record = await backend.records.get(self.queue, self.id)
+        if record is None:
+            raise JobNotFound(f"job {self.id} of {self.queue!r} is unknown")
+        return record
 
     async def wait(self, timeout: float | None = None) -> Any:
         """Its result once it completes, or `JobFailed` once it fails (after its last
-        attempt); `TimeoutError` after `timeout` seconds.
+        attempt) or is cancelled; `TimeoutError` after `timeout` seconds.
 
-        Follows BullMQ's events stream (so it hears Node workers too), reading from the last
-        entry written before the state was checked: an event in between is not missed.
+        Follows BullMQ's events stream (so it hears Node workers too): no polling.
+        """
+        async with contextlib.aclosing(self._follow(timeout)) as events:
+            async for event in events:
+                if event.kind == "completed":
+                    return event.result
+                if event.kind == "failed":
+                    raise JobFailed(self.id, self.queue, event.error or "failed")
+        raise AssertionError("the events of a job end with its outcome")  # pragma: no cover
+
+    def events(self, timeout: float | None = None) -> AsyncIterator[JobEvent]:
+        """Its events from now on, as they happen: `active`, `progress`, `text` (streamed
+        model output so far, from jobs that stream), `retrying` (an attempt failed and another
+        follows), then `completed` or `failed`, which ends the iteration. A job that has
+        already finished yields its outcome alone. `TimeoutError` after `timeout` seconds.
+
+            async for event in job.events():
+                if event.kind == "progress": print(event.progress)
+
+        Read from BullMQ's events stream `<prefix>:<queue>:events` with blocking XREADs.
+        """
+        return self._follow(timeout)
+
+    async def _follow(self, timeout: float | None) -> AsyncGenerator[JobEvent, None]:
+        """The one reader of the events stream behind `wait` and `events`.
+
+        Reads from the last entry written before the job's state is checked, so an event
+        written in between is not missed; a `removed` event (cancelled while pending) checks
+        the state again.
         """
         backend = await self.app._backend()
         client = backend.client
-        events = f"{self.app.settings.queue_prefix}:{self.queue}:events"
+        stream = f"{self.app.settings.queue_prefix}:{self.queue}:events"
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             last = cast(list[tuple[str, dict[str, str]]],
-                        await client.xrevrange(events, count=1))
+                        await client.xrevrange(stream, count=1))
             after = last[0][0] if last else "0-0"
-            outcome = self._outcome(*await self._snapshot())
-            if outcome is not _PENDING:
-                return outcome
-            while True:
+            state, result, reason = await self._snapshot()
+            if state in FINISHED_STATES:
+                yield _outcome_event(state, result, reason)
+                return
+            # A delayed job that has run is backing off between attempts.
+            ran = state == "active" or (state == "delayed" and await self._started() > 0)
+            removed = False
+            while not removed:
                 left = _READ_SLICE_S if deadline is None else deadline - time.monotonic()
                 if left <= 0:
                     raise TimeoutError(f"job {self.id} of {self.queue!r} did not finish "
                                        f"within {timeout:g}s")
                 block_ms = max(1, int(min(left, _READ_SLICE_S) * 1000))
-                read = await client.xread({events: after}, block=block_ms, count=500)
-                event = None
+                read = await client.xread({stream: after}, block=block_ms, count=500)
                 for _, entries in cast(list[tuple[str, list[tuple[str, dict[str, str]]]]],
                                        read or []):
                     for entry_id, fields in entries:
                         after = entry_id
-                        if fields.get("jobId") == self.id and event is None:
-                            event = fields if fields.get("event") in (
-                                "completed", "failed", "removed") else None
-                if event is None:
-                    continue
-                if event["event"] == "completed" and "returnvalue" in event:
-                    return json.loads(event["returnvalue"])
-                if event["event"] == "failed":
-                    raise JobFailed(self.id, self.queue, event.get("failedReason") or "failed")
-                break  # removed (cancelled?): read its state again
+                        if removed or fields.get("jobId") != self.id:
+                            continue
+                        kind = fields.get("event")
+                        if kind == "removed":
+                            removed = True  # cancelled before it ran? its state says
+                            continue
+                        event = _event(kind, fields, ran)
+                        ran = ran or kind == "active"
+                        if event is None:
+                            continue
+                        if event.kind == "completed" and "returnvalue" not in fields:
+                            event = _outcome_event(*await self._snapshot())
+                        yield event
+                        if event.final:
+                            return
+
+    async def _started(self) -> int:
+        """Attempts started so far (a delayed job that has run was backing off)."""
+        backend = await self.app._backend()
+        view = await backend.queue(self.queue).get(self.id)
+        return 0 if view is None else view.attempts_made
+
+    async def retry(self) -> None:
+        """Run a failed or cancelled job again, with fresh attempts and its priority.
+        `JobNotRetryable` in any other state."""
+        backend = await self.app._backend()
+        queue = backend.queue(self.queue)
+        record = await backend.records.get(self.queue, self.id)
+        live = await queue.get(self.id)
+        if record is None and live is None:
+            raise JobNotFound(f"job {self.id} of {self.queue!r} is unknown")
+        try:
+            await retry_job(backend, self.queue, self.id, FoundJob(record, live))
+        except JobConflict as exc:
+            raise JobNotRetryable(exc.message) from None
 
     async def cancel(self) -> bool:
         """Cancel it if it has not finished: a pending job is removed, an active one's worker
@@ -147,5 +245,100 @@ class Job:
     def cancel_sync(self) -> bool:
         return self.app.run_sync(self.cancel())
 
+    def retry_sync(self) -> None:
+        self.app.run_sync(self.retry())
 
-_PENDING: Any = object()
+    def progress_sync(self) -> Any:
+        return self.app.run_sync(self.progress())
+
+    def attempts_sync(self) -> int:
+        return self.app.run_sync(self.attempts())
+
+    def error_sync(self) -> str | None:
+        return self.app.run_sync(self.error())
+
+    def usage_sync(self) -> JobUsage:
+        return self.app.run_sync(self.usage())
+
+    def events_sync(self, timeout: float | None = None) -> Iterator[JobEvent]:
+        """`events` for code without an event loop: each event is read on the App's private
+        loop as the iteration asks for it."""
+        follow = self._follow(timeout)
+
+        async def step() -> JobEvent:
+            return await anext(follow)
+
+        try:
+            while True:
+                try:
+                    yield self.app.run_sync(step())
+                except StopAsyncIteration:
+                    return
+        finally:
+            self.app.run_sync(follow.aclose())
+
+
+EventKind = Literal["active", "progress", "text", "retrying", "completed", "failed"]
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One event of a job (`Job.events`)."""
+
+    kind: EventKind
+    progress: Any = None  # progress and text: what the job reported
+    text: str | None = None  # text: the streamed output so far
+    result: Any = None  # completed
+    error: str | None = None  # failed: the reason
+
+    @property
+    def final(self) -> bool:
+        return self.kind in ("completed", "failed")
+
+
+@dataclass(frozen=True)
+class JobUsage:
+    """What a job spent on AI providers."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    provider: str | None = None
+    model: str | None = None
+
+
+def _outcome_event(state: str, result: Any, reason: str | None) -> JobEvent:
+    if state == "completed":
+        return JobEvent("completed", result=result)
+    return JobEvent("failed", error=reason or (
+        CANCELLED_REASON if state == "cancelled" else "failed"))
+
+
+def _event(kind: str | None, fields: dict[str, str], ran: bool) -> JobEvent | None:
+    """A BullMQ event as a `JobEvent`; None for those a job's follower does not hear."""
+    if kind == "active":
+        return JobEvent("active")
+    if kind == "progress":
+        progress = _json(fields.get("data"))
+        if isinstance(progress, dict) and progress.get("streaming") and "text" in progress:
+            return JobEvent("text", progress=progress, text=str(progress["text"]))
+        return JobEvent("progress", progress=progress)
+    if kind == "completed":
+        return JobEvent("completed", result=_json(fields.get("returnvalue")))
+    if kind == "failed":
+        return JobEvent("failed", error=fields.get("failedReason") or "failed")
+    # A failed attempt goes back to wait for its backoff (delayed) or at once (waiting, from
+    # active); a retry by hand goes to waiting from failed.
+    if (kind == "delayed" and ran) or (kind == "waiting" and fields.get("prev") in (
+            "active", "failed")):
+        return JobEvent("retrying")
+    return None
+
+
+def _json(raw: str | None) -> Any:
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
