@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 # Each blocking read of the events stream lasts at most this long before it is sent again.
 _READ_SLICE_S = 5.0
+# Reads again when a retry lost the race with the worker's last writes to the record.
+_RETRY_RACES = 5
 
 
 class Job:
@@ -43,14 +45,18 @@ class Job:
     async def _snapshot(self) -> tuple[str, Any, str | None]:
         """(state, result, failure reason): from Redis, or from the record once Redis has
         dropped the job (retention)."""
+        return (await self._look())[:3]
+
+    async def _look(self) -> tuple[str, Any, str | None, bool]:
+        """`_snapshot`, and whether Redis still has the job."""
         backend = await self.app._backend()
         view = await backend.queue(self.queue).get(self.id)
         if view is not None:
-            return view.state, view.result, view.failed_reason
+            return view.state, view.result, view.failed_reason, True
         record = await backend.records.get(self.queue, self.id)
         if record is None:
             raise JobNotFound(f"job {self.id} of {self.queue!r} is unknown")
-        return record.status, record.result, record.error
+        return record.status, record.result, record.error, False
 
     async def status(self) -> str:
         """Its state: waiting, prioritized, delayed, paused, active, completed, failed or
@@ -154,10 +160,17 @@ class Job:
             last = cast(list[tuple[str, dict[str, str]]],
                         await client.xrevrange(stream, count=1))
             after = last[0][0] if last else "0-0"
-            state, result, reason = await self._snapshot()
+            state, result, reason, in_redis = await self._look()
             if state in FINISHED_STATES:
                 yield _outcome_event(state, result, reason)
                 return
+            if not in_redis:
+                # Finished and dropped by Redis (retention) before its record caught up: its
+                # outcome is in the events already written.
+                outcome = await self._past_outcome(client, stream, after)
+                if outcome is not None:
+                    yield outcome
+                    return
             # A delayed job that has run is backing off between attempts.
             ran = state == "active" or (state == "delayed" and await self._started() > 0)
             removed = False
@@ -188,6 +201,21 @@ class Job:
                         if event.final:
                             return
 
+    async def _past_outcome(self, client: Any, stream: str, upto: str) -> JobEvent | None:
+        """The job's `completed` or `failed` event among the stream's entries up to `upto`,
+        newest first (the stream keeps BullMQ's last ~10,000 events)."""
+        while True:
+            entries = cast(list[tuple[str, dict[str, str]]],
+                           await client.xrevrange(stream, max=upto, count=500))
+            for entry_id, fields in entries:
+                if fields.get("jobId") == self.id and fields.get("event") in (
+                        "completed", "failed"):
+                    return _event(fields["event"], fields, True)
+                upto = entry_id
+            if len(entries) < 500:
+                return None
+            upto = f"({upto}"  # exclusive: on past the oldest read
+
     async def _started(self) -> int:
         """Attempts started so far (a delayed job that has run was backing off)."""
         backend = await self.app._backend()
@@ -199,14 +227,21 @@ class Job:
         `JobNotRetryable` in any other state."""
         backend = await self.app._backend()
         queue = backend.queue(self.queue)
-        record = await backend.records.get(self.queue, self.id)
-        live = await queue.get(self.id)
-        if record is None and live is None:
-            raise JobNotFound(f"job {self.id} of {self.queue!r} is unknown")
-        try:
-            await retry_job(backend, self.queue, self.id, FoundJob(record, live))
-        except JobConflict as exc:
-            raise JobNotRetryable(exc.message) from None
+        for _ in range(_RETRY_RACES):
+            record = await backend.records.get(self.queue, self.id)
+            live = await queue.get(self.id)
+            if record is None and live is None:
+                raise JobNotFound(f"job {self.id} of {self.queue!r} is unknown")
+            try:
+                await retry_job(backend, self.queue, self.id, FoundJob(record, live))
+                return
+            except JobConflict as exc:
+                refused = exc.message
+                # Just failed in Redis, its record may be catching up (the worker's writes move
+                # its version): read both again. Anything else is a refusal.
+                if live is None or live.state != "failed":
+                    break
+        raise JobNotRetryable(refused)
 
     async def cancel(self) -> bool:
         """Cancel it if it has not finished: a pending job is removed, an active one's worker
