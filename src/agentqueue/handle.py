@@ -66,9 +66,12 @@ class Job:
     state = status
 
     async def progress(self) -> Any:
+        """The last progress it reported (from its record once Redis has dropped it)."""
         backend = await self.app._backend()
         view = await backend.queue(self.queue).get(self.id)
-        return None if view is None else view.progress
+        if view is not None:
+            return view.progress
+        return (await self._record(backend)).progress
 
     async def result(self) -> Any:
         """Its result if it completed; `JobFailed` if it failed; `JobNotFinished` if not yet."""

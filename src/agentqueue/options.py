@@ -60,7 +60,8 @@ class EnqueueOptions(TypedDict, total=False):
     """`lifespan` as a moment (timezone-aware)."""
     job_id: str
     """Your id for the job, unique in its queue (not a number: those are agentqueue's). The id
-    names one job for good: enqueuing it again returns a handle on that job, finished or not."""
+    names one job for good: enqueuing it again returns a handle on that job, finished or not,
+    whoever owns it (ids are per queue, not per owner: put the owner in the id if needed)."""
     dedup_key: str
     """Enqueuing with a key a queued or running job of the queue holds returns a handle on
     that job instead of queuing another (BullMQ's deduplication); the key is free again once
