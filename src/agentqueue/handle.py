@@ -10,6 +10,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+from agentqueue.core import states
 from agentqueue.core.actions import retry_job
 from agentqueue.core.errors import JobConflict
 from agentqueue.core.lookup import FoundJob
@@ -56,7 +57,7 @@ class Job:
         record = await backend.records.get(self.queue, self.id)
         if record is None:
             raise JobNotFound(f"job {self.id} of {self.queue!r} is unknown")
-        return record.status, record.result, record.error, False
+        return states.state_of_record(record.status), record.result, record.error, False
 
     async def status(self) -> str:
         """Its state: waiting, prioritized, delayed, paused, active, completed, failed or
