@@ -21,6 +21,7 @@ from agentqueue.config import Settings
 from agentqueue.engine.connection import connect
 from agentqueue.engine.queue import JobQueue
 from agentqueue.engine.worker import WorkerOptions, WorkerRuntime
+from agentqueue.handlers.metering import CallRecord, JobMeter
 from agentqueue.handlers.record_sync import RecordSync
 from agentqueue.handlers.streaming import TextProgress
 from tests.conftest import delete_prefix
@@ -107,6 +108,19 @@ def make_app(settings: Settings) -> agentqueue.App:
             raise RuntimeError("first attempt fails")
         await ctx.progress(100)
         return "chatted"
+
+    @app.job("spender", attempts=1)
+    async def spender(ctx: agentqueue.JobContext, data: Steps) -> dict[str, str]:
+        # What a metered provider call writes to the job's usage ledger.
+        client = connect(settings.external_redis_url or "")
+        try:
+            meter = JobMeter(client, prefix=settings.queue_prefix, queue=ctx.queue, job_id=ctx.id)
+            await meter.record("call-1", CallRecord(provider="openai", model="gpt-4o-mini",
+                                                    input_tokens=data.total, output_tokens=5,
+                                                    cost_usd=0.25, priced=True))
+        finally:
+            await client.aclose()
+        return {"provider": "openai", "model": "gpt-4o-mini"}
 
     return app
 
@@ -523,3 +537,19 @@ async def test_wait_hears_a_job_redis_dropped_before_its_record_caught_up(
         assert [event.kind async for event in job.events(timeout=10)] == ["completed"]
     finally:
         await runtime.stop(5)
+
+
+async def test_usage_is_the_tokens_and_cost_recorded_for_the_job(
+    app: agentqueue.App, worker: None
+) -> None:
+    job = await app.enqueue("spender", {"total": 12})
+    await job.wait(timeout=30)
+
+    async def used() -> agentqueue.JobUsage | None:
+        usage = await job.usage()
+        return usage if usage.input_tokens else None
+
+    assert await eventually(used, what="usage recorded") == agentqueue.JobUsage(
+        input_tokens=12, output_tokens=5, cost_usd=0.25, provider="openai", model="gpt-4o-mini")
+    with pytest.raises(agentqueue.JobNotFound):
+        await app.job_handle("jobs", "nope").usage()
