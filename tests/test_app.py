@@ -553,3 +553,30 @@ async def test_usage_is_the_tokens_and_cost_recorded_for_the_job(
         input_tokens=12, output_tokens=5, cost_usd=0.25, provider="openai", model="gpt-4o-mini")
     with pytest.raises(agentqueue.JobNotFound):
         await app.job_handle("jobs", "nope").usage()
+
+
+async def test_many_waiting_handles_share_one_events_reader(
+    app: agentqueue.App, worker: None
+) -> None:
+    # More waits than the App's Redis pool has connections (50): were each to hold a blocking
+    # read, nothing else could reach Redis.
+    pending = [await app.enqueue("greet", {"name": f"n{i}"}, delay_ms=600_000)
+               for i in range(60)]
+    waits = [asyncio.create_task(job.wait(timeout=60)) for job in pending]
+    backend = await app._backend()
+
+    async def all_following() -> bool:
+        return len(backend.events("jobs").subscriptions) == 60
+
+    await eventually(all_following, what="60 followers")
+    job = await asyncio.wait_for(app.enqueue("greet", {"name": "ada"}), 10)
+    assert (await asyncio.wait_for(job.wait(), 10))["greeting"] == "hello ada"
+    for job in pending[:3]:
+        assert await job.cancel() is True
+    for wait in waits[:3]:
+        with pytest.raises(agentqueue.JobFailed, match="Cancelled"):
+            await wait
+    for wait in waits[3:]:
+        wait.cancel()
+    await asyncio.gather(*waits[3:], return_exceptions=True)
+    assert not backend.events("jobs").subscriptions

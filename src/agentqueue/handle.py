@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from agentqueue.app import App
     from agentqueue.backend import Backend
 
-# Each blocking read of the events stream lasts at most this long before it is sent again.
-_READ_SLICE_S = 5.0
 # Reads again when a retry lost the race with the worker's last writes to the record.
 _RETRY_RACES = 5
 
@@ -150,19 +148,20 @@ class Job:
         return self._follow(timeout)
 
     async def _follow(self, timeout: float | None) -> AsyncGenerator[JobEvent, None]:
-        """The one reader of the events stream behind `wait` and `events`.
+        """What `wait` and `events` both read: the job's entries of its queue's events stream
+        (through the loop's one shared reader of that stream, `Backend.events`).
 
-        Reads from the last entry written before the job's state is checked, so an event
+        Follows from the last entry written before the job's state is checked, so an event
         written in between is not missed; a `removed` event (cancelled while pending) checks
         the state again.
         """
         backend = await self.app._backend()
         client = backend.client
-        stream = f"{self.app.settings.queue_prefix}:{self.queue}:events"
+        reader = backend.events(self.queue)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             last = cast(list[tuple[str, dict[str, str]]],
-                        await client.xrevrange(stream, count=1))
+                        await client.xrevrange(reader.key, count=1))
             after = last[0][0] if last else "0-0"
             state, result, reason, in_redis = await self._look()
             if state in FINISHED_STATES:
@@ -171,39 +170,36 @@ class Job:
             if not in_redis:
                 # Finished and dropped by Redis (retention) before its record caught up: its
                 # outcome is in the events already written.
-                outcome = await self._past_outcome(client, stream, after)
+                outcome = await self._past_outcome(client, reader.key, after)
                 if outcome is not None:
                     yield outcome
                     return
             # A delayed job that has run is backing off between attempts.
             ran = state == "active" or (state == "delayed" and await self._started() > 0)
-            removed = False
-            while not removed:
-                left = _READ_SLICE_S if deadline is None else deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"job {self.id} of {self.queue!r} did not finish "
-                                       f"within {timeout:g}s")
-                block_ms = max(1, int(min(left, _READ_SLICE_S) * 1000))
-                read = await client.xread({stream: after}, block=block_ms, count=500)
-                for _, entries in cast(list[tuple[str, list[tuple[str, dict[str, str]]]]],
-                                       read or []):
-                    for entry_id, fields in entries:
-                        after = entry_id
-                        if removed or fields.get("jobId") != self.id:
-                            continue
-                        kind = fields.get("event")
-                        if kind == "removed":
-                            removed = True  # cancelled before it ran? its state says
-                            continue
-                        event = _event(kind, fields, ran)
-                        ran = ran or kind == "active"
-                        if event is None:
-                            continue
-                        if event.kind == "completed" and "returnvalue" not in fields:
-                            event = _outcome_event(*await self._snapshot())
-                        yield event
-                        if event.final:
-                            return
+            async with reader.subscribe(after) as subscription:
+                while True:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    try:
+                        if left is not None and left <= 0:
+                            raise TimeoutError
+                        _, fields = await subscription.next(left)
+                    except TimeoutError:
+                        raise TimeoutError(f"job {self.id} of {self.queue!r} did not finish "
+                                           f"within {timeout:g}s") from None
+                    if fields.get("jobId") != self.id:
+                        continue
+                    kind = fields.get("event")
+                    if kind == "removed":
+                        break  # cancelled before it ran? its state says
+                    event = _event(kind, fields, ran)
+                    ran = ran or kind == "active"
+                    if event is None:
+                        continue
+                    if event.kind == "completed" and "returnvalue" not in fields:
+                        event = _outcome_event(*await self._snapshot())
+                    yield event
+                    if event.final:
+                        return
 
     async def _past_outcome(self, client: Any, stream: str, upto: str) -> JobEvent | None:
         """The job's `completed` or `failed` event among the stream's entries up to `upto`,
