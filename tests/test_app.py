@@ -15,9 +15,11 @@ from typing import Any, cast
 
 import pytest
 from pydantic import BaseModel, Field
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 import agentqueue
 from agentqueue.config import Settings
+from agentqueue.core.submission import NotQueued
 from agentqueue.engine.connection import connect
 from agentqueue.engine.queue import JobQueue
 from agentqueue.engine.worker import WorkerOptions, WorkerRuntime
@@ -580,3 +582,29 @@ async def test_many_waiting_handles_share_one_events_reader(
         wait.cancel()
     await asyncio.gather(*waits[3:], return_exceptions=True)
     assert not backend.events("jobs").subscriptions
+
+
+class RefusingQueue(JobQueue):
+    """A queue whose second add finds Redis refusing connections (nothing was sent)."""
+
+    adds = 0
+
+    async def add(self, name: str, data: Any, **options: Any) -> str:
+        self.adds += 1
+        if self.adds == 2:
+            raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. "
+                                       "Connection refused.")
+        return await super().add(name, data, **options)
+
+
+async def test_bulk_enqueue_failing_part_way_says_which_jobs_were_queued(
+    app: agentqueue.App, prefix: str
+) -> None:
+    backend = await app._backend()
+    backend.queues["jobs"] = RefusingQueue("jobs", backend.client, prefix=prefix)
+    with pytest.raises(agentqueue.BulkEnqueueError) as failed:
+        await app.enqueue_many([("greet", {"name": n}) for n in "abc"])
+    assert [job.id for job in failed.value.queued] == ["1"]
+    assert isinstance(failed.value.__cause__, NotQueued)
+    assert sum((await backend.queue("jobs").counts()).values()) == 1
+    assert (await backend.records.list_jobs(queues=["jobs"]))[1] == 1  # the others: no record
