@@ -7,6 +7,7 @@ import inspect
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
@@ -56,6 +57,9 @@ class JobDefinition:
     backoff_ms: int | None = None
     timeout: float | None = None
     priority: int | None = None  # 0-10, higher runs first (seed 002's scale)
+    # How long Redis keeps its finished jobs: the newest N, or for a timedelta (see options.py).
+    keep_completed: int | timedelta | None = None
+    keep_failed: int | timedelta | None = None
 
     def queue_name(self, settings: Settings) -> str:
         return self.queue if isinstance(self.queue, str) else self.queue(settings)
