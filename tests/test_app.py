@@ -23,10 +23,10 @@ from agentqueue.core.submission import NotQueued
 from agentqueue.engine.connection import connect
 from agentqueue.engine.queue import JobQueue
 from agentqueue.engine.worker import WorkerOptions, WorkerRuntime, standard_middleware
-from agentqueue.handlers.records_middleware import RecordsMiddleware
-from agentqueue.handlers.usage_metering import UsageMetering
 from agentqueue.handlers.metering import CallRecord, JobMeter
+from agentqueue.handlers.records_middleware import RecordsMiddleware
 from agentqueue.handlers.streaming import TextProgress
+from agentqueue.handlers.usage_metering import UsageMetering
 from tests.conftest import delete_prefix
 from tests.support.waiting import eventually
 
