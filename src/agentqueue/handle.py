@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from agentqueue.core import states
-from agentqueue.core.actions import retry_job
+from agentqueue.core.actions import cancel_job, retry_job
 from agentqueue.core.errors import JobConflict
 from agentqueue.core.lookup import FoundJob
 from agentqueue.engine.jobs import FINISHED_STATES
-from agentqueue.engine.queue import CANCELLED_REASON, CancelOutcome
+from agentqueue.engine.queue import CANCELLED_REASON
 from agentqueue.errors import JobFailed, JobNotFinished, JobNotFound, JobNotRetryable
 from agentqueue.records.views import JobRecordView
 
@@ -245,25 +245,16 @@ class Job:
 
     async def cancel(self) -> bool:
         """Cancel it if it has not finished: a pending job is removed, an active one's worker
-        is told to stop it. False if it had already finished."""
+        is told to stop it (and records it). False if it had already finished."""
         backend = await self.app._backend()
-        outcome = await backend.queue(self.queue).cancel(self.id)
-        if outcome is CancelOutcome.ALREADY_FINISHED:
-            return False
-        if outcome is CancelOutcome.REQUESTED:
-            return True  # the worker records its own cancellation
         record = await backend.records.get(self.queue, self.id)
-        if record is None:
-            if outcome is CancelOutcome.CANCELLED:
-                return True
-            if await backend.queue(self.queue).get(self.id) is None:  # not even a tombstone
-                raise JobNotFound(f"job {self.id} of {self.queue!r} is unknown")
-            return False  # cancelled already
-        if record.status in FINISHED_STATES:
-            return outcome is CancelOutcome.CANCELLED
-        # Removed before it ran (or dropped by Redis already): the record says so.
-        await backend.records.mark(self.queue, self.id, "cancelled", error=CANCELLED_REASON,
-                                   message=CANCELLED_REASON)
+        live = await backend.queue(self.queue).get(self.id)
+        if record is None and live is None:
+            raise JobNotFound(f"job {self.id} of {self.queue!r} is unknown")
+        try:  # as every HTTP API cancels
+            await cancel_job(backend, self.queue, self.id, FoundJob(record, live))
+        except JobConflict:
+            return False
         return True
 
     # -- sync twins ----------------------------------------------------------------------------
