@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
@@ -255,6 +255,22 @@ class App:
                 self._portal = SyncPortal()
             portal = self._portal
         return portal.run(call)
+
+    def iterate_sync(self, stream: AsyncGenerator[T, None]) -> Iterator[T]:
+        """A blocking iterator over `stream`, each item read on the private loop as the
+        iteration asks for it (the sync twin of an `async for`)."""
+
+        async def following() -> T:
+            return await anext(stream)
+
+        try:
+            while True:
+                try:
+                    yield self.run_sync(following())
+                except StopAsyncIteration:
+                    return
+        finally:
+            self.run_sync(stream.aclose())
 
     async def close(self) -> None:
         """Close the connections this event loop opened."""

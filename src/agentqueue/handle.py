@@ -289,19 +289,7 @@ class Job:
     def events_sync(self, timeout: float | None = None) -> Iterator[JobEvent]:
         """`events` for code without an event loop: each event is read on the App's private
         loop as the iteration asks for it."""
-        follow = self._follow(timeout)
-
-        async def step() -> JobEvent:
-            return await anext(follow)
-
-        try:
-            while True:
-                try:
-                    yield self.app.run_sync(step())
-                except StopAsyncIteration:
-                    return
-        finally:
-            self.app.run_sync(follow.aclose())
+        return self.app.iterate_sync(self._follow(timeout))
 
 
 EventKind = Literal["active", "progress", "text", "retrying", "completed", "failed"]

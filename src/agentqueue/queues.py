@@ -361,16 +361,4 @@ class Queue:
 
     def events_sync(self, *kinds: str, after: str | None = None) -> Iterator[QueueEvent]:
         """`events` for code without an event loop: a blocking iterator."""
-        stream = self.events(*kinds, after=after)
-
-        async def following() -> QueueEvent:
-            return await anext(stream)
-
-        try:
-            while True:
-                try:
-                    yield self.app.run_sync(following())
-                except StopAsyncIteration:
-                    return
-        finally:
-            self.app.run_sync(stream.aclose())
+        return self.app.iterate_sync(self.events(*kinds, after=after))
