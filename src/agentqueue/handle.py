@@ -4,7 +4,6 @@ it and following its events on BullMQ's events stream; cancelling and retrying i
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from agentqueue.core.errors import JobConflict
 from agentqueue.core.lookup import FoundJob
 from agentqueue.engine.jobs import FINISHED_STATES
 from agentqueue.engine.queue import CANCELLED_REASON
+from agentqueue.engine.stream import event_json
 from agentqueue.errors import JobFailed, JobNotFinished, JobNotFound, JobNotRetryable
 from agentqueue.records.views import JobRecordView
 
@@ -333,12 +333,12 @@ def _event(kind: str | None, fields: dict[str, str], ran: bool) -> JobEvent | No
     if kind == "active":
         return JobEvent("active")
     if kind == "progress":
-        progress = _json(fields.get("data"))
+        progress = event_json(fields.get("data"))
         if isinstance(progress, dict) and progress.get("streaming") and "text" in progress:
             return JobEvent("text", progress=progress, text=str(progress["text"]))
         return JobEvent("progress", progress=progress)
     if kind == "completed":
-        return JobEvent("completed", result=_json(fields.get("returnvalue")))
+        return JobEvent("completed", result=event_json(fields.get("returnvalue")))
     if kind == "failed":
         return JobEvent("failed", error=fields.get("failedReason") or "failed")
     # A failed attempt goes back to wait for its backoff (delayed) or at once (waiting, from
@@ -347,12 +347,3 @@ def _event(kind: str | None, fields: dict[str, str], ran: bool) -> JobEvent | No
             "active", "failed")):
         return JobEvent("retrying")
     return None
-
-
-def _json(raw: str | None) -> Any:
-    if raw is None:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw

@@ -18,7 +18,6 @@ missing, does not bring it back).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncGenerator, Iterator
 from dataclasses import asdict, dataclass
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from agentqueue.engine.jobs import JobView, is_job_id
 from agentqueue.engine.queue import CANCELLED_REASON, JobQueue
+from agentqueue.engine.stream import event_json
 from agentqueue.errors import JobNotFound
 from agentqueue.handle import Job
 
@@ -82,7 +82,7 @@ class QueueEvent:
     @property
     def returnvalue(self) -> Any:
         """A `completed` event's result."""
-        return _json(self.fields.get("returnvalue"))
+        return event_json(self.fields.get("returnvalue"))
 
     result = returnvalue
 
@@ -94,7 +94,7 @@ class QueueEvent:
     @property
     def progress(self) -> Any:
         """A `progress` event's value (a percentage, or {"current", "total", "percent"…})."""
-        return _json(self.fields.get("data"))
+        return event_json(self.fields.get("data"))
 
     @property
     def prev(self) -> str | None:
@@ -102,13 +102,6 @@ class QueueEvent:
         return self.fields.get("prev")
 
 
-def _json(raw: str | None) -> Any:
-    if raw is None:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw  # a producer wrote plain text
 
 
 class Queue:

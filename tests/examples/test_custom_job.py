@@ -4,30 +4,17 @@ one process, the example script in another, then the job seen through `/api/jobs
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
+from tests.support.examples import REPO, run_script
 from tests.support.processes import agentqueue, free_port
-from tests.support.service import create_key, delete_service_keys, serve_env
+from tests.support.service import create_key
 from tests.support.waiting import eventually
 
-REPO = Path(__file__).resolve().parents[2]
 APP = "examples.custom_job:app"
-
-
-@pytest.fixture
-async def env(tmp_path: Path, redis_url: str) -> AsyncIterator[dict[str, str]]:
-    env = serve_env(tmp_path / "data", REDIS_URL=redis_url)
-    yield env
-    await delete_service_keys(env)
 
 
 async def test_the_example_runs_against_a_worker_and_shows_in_api_jobs(
@@ -36,9 +23,7 @@ async def test_the_example_runs_against_a_worker_and_shows_in_api_jobs(
     with agentqueue(f"worker {APP}", env, tmp_path / "worker.log", cwd=REPO) as worker:
         await worker.wait_log("Worker on queue 'jobs' started")
         assert "word-count" in worker.log()
-        done = await asyncio.to_thread(
-            subprocess.run, [sys.executable, "examples/custom_job.py"], cwd=REPO,
-            env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+        done = await run_script("examples/custom_job.py", env)
         assert done.returncode == 0, done.stderr
         assert "result: {'words': 8, 'top': [{'word': 'the', 'count': 3}, " \
                "{'word': 'and', 'count': 2}, {'word': 'bat', 'count': 1}]}" in done.stdout

@@ -3,35 +3,13 @@ one process, the example script in another."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
-from tests.support.processes import agentqueue
-from tests.support.service import delete_service_keys, serve_env
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-async def env(tmp_path: Path, redis_url: str) -> AsyncIterator[dict[str, str]]:
-    env = serve_env(tmp_path / "data", REDIS_URL=redis_url)
-    yield env
-    await delete_service_keys(env)
+from tests.support.examples import run_example
 
 
 async def test_queue_admin_example(env: dict[str, str], tmp_path: Path) -> None:
-    with agentqueue("worker examples.queue_admin:app", env, tmp_path / "worker.log",
-                    cwd=REPO) as worker:
-        await worker.wait_log("Worker on queue 'images' started")
-        done = await asyncio.to_thread(
-            subprocess.run, [sys.executable, "examples/queue_admin.py"], cwd=REPO,
-            env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+    done = await run_example("queue_admin", "images", env, tmp_path)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[:5] == [

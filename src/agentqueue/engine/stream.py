@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
-from typing import cast
+from typing import Any, cast
 
 import redis.asyncio as redis
 
@@ -122,3 +123,14 @@ class StreamReader:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+def event_json(raw: str | None) -> Any:
+    """An events-stream field that holds JSON (returnvalue, data), decoded; plain text as it is
+    (a producer may write either)."""
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
