@@ -500,7 +500,7 @@ async def test_events_tell_of_a_retry_and_usage_is_zero_without_ai(
     assert "retrying" in kinds and kinds[-1] == "completed"
     assert kinds.index("retrying") < kinds.index("completed")
     assert await job.attempts() == 2
-    assert await job.usage() == agentqueue.JobUsage()
+    assert await job.usage() == agentqueue.RecordedUsage()
 
 
 async def test_sync_forms_work_from_a_plain_thread(app: agentqueue.App, worker: None) -> None:
@@ -550,11 +550,11 @@ async def test_usage_is_the_tokens_and_cost_recorded_for_the_job(
     job = await app.enqueue("spender", {"total": 12})
     await job.wait(timeout=30)
 
-    async def used() -> agentqueue.JobUsage | None:
+    async def used() -> agentqueue.RecordedUsage | None:
         usage = await job.usage()
         return usage if usage.input_tokens else None
 
-    assert await eventually(used, what="usage recorded") == agentqueue.JobUsage(
+    assert await eventually(used, what="usage recorded") == agentqueue.RecordedUsage(
         input_tokens=12, output_tokens=5, cost_usd=0.25, provider="openai", model="gpt-4o-mini")
     with pytest.raises(agentqueue.JobNotFound):
         await app.job_handle("jobs", "nope").usage()

@@ -20,7 +20,7 @@ from agentqueue.errors import (
     JobNotRetryable,
     UnknownJobType,
 )
-from agentqueue.handle import Job, JobEvent, JobUsage
+from agentqueue.handle import Job, JobEvent, RecordedUsage
 from agentqueue.options import EnqueueOptions
 from agentqueue.queues import Queue, QueueCounts, QueueEvent
 from agentqueue.registry import JobRegistry
@@ -40,7 +40,7 @@ __all__ = [
     "JobNotRetryable",
     "JobRegistry",
     "JobRequest",
-    "JobUsage",
+    "RecordedUsage",
     "JobView",
     "Middleware",
     "Owner",

@@ -102,7 +102,7 @@ class Job:
             return reason or CANCELLED_REASON
         return None
 
-    async def usage(self) -> JobUsage:
+    async def usage(self) -> RecordedUsage:
         """The AI tokens and cost it used, as its record has them (complete once it has
         finished: the worker writes them then)."""
         backend = await self.app._backend()
@@ -110,8 +110,8 @@ class Job:
         if record is None:
             if await backend.queue(self.queue).get(self.id) is None:
                 raise JobNotFound(f"job {self.id} of {self.queue!r} is unknown")
-            return JobUsage()  # added by a plain producer, not yet taken by a worker
-        return JobUsage(input_tokens=record.input_tokens, output_tokens=record.output_tokens,
+            return RecordedUsage()  # added by a plain producer, not yet taken by a worker
+        return RecordedUsage(input_tokens=record.input_tokens, output_tokens=record.output_tokens,
                         cost_usd=record.cost_usd, provider=record.provider, model=record.model)
 
     async def _record(self, backend: Backend) -> JobRecordView:
@@ -283,7 +283,7 @@ class Job:
     def error_sync(self) -> str | None:
         return self.app.run_sync(self.error())
 
-    def usage_sync(self) -> JobUsage:
+    def usage_sync(self) -> RecordedUsage:
         return self.app.run_sync(self.usage())
 
     def events_sync(self, timeout: float | None = None) -> Iterator[JobEvent]:
@@ -311,14 +311,18 @@ class JobEvent:
 
 
 @dataclass(frozen=True)
-class JobUsage:
-    """What a job spent on AI providers."""
+class RecordedUsage:
+    """What a job spent on AI providers, as its record has it."""
 
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
     provider: str | None = None
     model: str | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
 
 
 def _outcome_event(state: str, result: Any, reason: str | None) -> JobEvent:
