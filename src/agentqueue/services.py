@@ -30,7 +30,8 @@ from agentqueue.handlers.providers import ProviderPool
 from agentqueue.handlers.record_sync import RecordSync
 from agentqueue.handlers.sessions import SessionStore
 from agentqueue.handlers.webhooks import WebhookHandler
-from agentqueue.maintenance.repair import RepairService
+from agentqueue.maintenance.duties import maintenance_runner
+from agentqueue.maintenance.runner import MaintenanceRunner
 from agentqueue.net.destinations import DestinationPolicy
 from agentqueue.records.db import PoolLimits
 from agentqueue.records.migrations import upgrade
@@ -73,7 +74,7 @@ def queue_defaults(settings: Settings, queue: str) -> QueueDefaults:
 @dataclass
 class Services:
     """What the API needs at run time: Redis, the queues, the records, and (with `serve`)
-    this process's workers and the repair service."""
+    this process's workers and the maintenance duties."""
 
     settings: Settings
     redis_url: str
@@ -83,7 +84,7 @@ class Services:
     submitter: JobSubmitter
     embedded: EmbeddedValkey | None = None
     workers: WorkerGroup | None = None
-    repair: RepairService | None = None
+    maintenance: MaintenanceRunner | None = None
     redis_health: RedisHealth | None = None
     # The agents `agent-task` jobs may name, as the workers know them (checked at enqueue).
     agents: AgentRegistry = dataclasses.field(default_factory=lambda: AgentRegistry([]))
@@ -106,11 +107,7 @@ class Services:
         timeout = settings.redis_request_timeout_s
         health = RedisHealth(url, probe_interval_s=min(0.5, timeout), timeout_s=timeout)
         client = connect_for_requests(url, health=health, timeout_s=timeout)
-        queues = {
-            name: JobQueue(name, client, prefix=settings.queue_prefix,
-                           defaults=queue_defaults(settings, name))
-            for name in queue_names(settings)
-        }
+        queues = open_queues(settings, client)
         limits = BacklogLimits(client, records, prefix=settings.queue_prefix,
                                max_queue=settings.max_queue_backlog,
                                max_tenant=settings.max_tenant_backlog,
@@ -135,16 +132,13 @@ class Services:
         self.workers = build_workers(self.settings, self.redis_url, records=self.records)
         await self.workers.start()
 
-    def start_repair(self) -> None:
-        self.repair = RepairService(self.records, self.queues,
-                                    interval_s=self.settings.repair_interval_s,
-                                    settle_s=self.settings.repair_settle_s,
-                                    lease_s=self.settings.submit_lease_s)
-        self.repair.start()
+    def start_maintenance(self) -> None:
+        self.maintenance = start_maintenance(self.settings, self.client, self.records,
+                                             self.queues)
 
     async def close(self) -> None:
-        if self.repair is not None:
-            await self.repair.stop()
+        if self.maintenance is not None:
+            await self.maintenance.stop()
         if self.workers is not None:
             await self.workers.stop(self.settings.shutdown_grace_s)
             self.workers = None
@@ -164,6 +158,25 @@ async def open_records(settings: Settings) -> Records:
     pool = PoolLimits(size=settings.database_pool_size, overflow=settings.database_pool_overflow,
                       timeout_s=settings.database_pool_timeout_s)
     return await Records.connect(url, pool=pool)
+
+
+def open_queues(settings: Settings, client: redis.Redis) -> dict[str, JobQueue]:
+    return {
+        name: JobQueue(name, client, prefix=settings.queue_prefix,
+                       defaults=queue_defaults(settings, name))
+        for name in queue_names(settings)
+    }
+
+
+def start_maintenance(
+    settings: Settings, client: redis.Redis, records: Records, queues: dict[str, JobQueue]
+) -> MaintenanceRunner | None:
+    """This process's share of the maintenance duties (none with MAINTENANCE_ENABLED off)."""
+    if not settings.maintenance_enabled:
+        return None
+    runner = maintenance_runner(settings, client, records, queues)
+    runner.start()
+    return runner
 
 
 def build_ai_runtime(
