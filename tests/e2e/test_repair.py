@@ -49,8 +49,8 @@ async def test_a_job_finished_by_a_worker_killed_before_its_record_write_is_repa
 ) -> None:
     # The worker writes its records to a database of its own, as good as never: the state a
     # worker SIGKILLed between finishing a job in Redis and writing the record leaves behind.
-    # Its maintenance is off: repairing that other database, it would hold the repair lease
-    # (and the API's repair off ours) until its lease ran out after the kill.
+    # Its maintenance is off: repairing that other database, it could take the repair lease
+    # and keep the API's repair off ours until the lease ran out after the kill.
     lost = {**env, "AGENTQUEUE_DATA_DIR": str(tmp_path / "elsewhere"),
             "MAINTENANCE_ENABLED": "false"}
     with agentqueue("api", env, tmp_path / "api.log") as api:
@@ -103,7 +103,7 @@ async def test_a_worker_alone_repairs_a_record_whose_job_redis_lost(
 ) -> None:
     # A job recorded and queued, then lost by Redis (as a crash between the two writes
     # leaves it), with no API process running: the worker's maintenance queues it again.
-    url = Settings(AGENTQUEUE_DATA_DIR=env["AGENTQUEUE_DATA_DIR"]).records_url  # type: ignore[call-arg]
+    url = Settings(AGENTQUEUE_DATA_DIR=env["AGENTQUEUE_DATA_DIR"]).records_url
     await upgrade(url)
     records = await Records.connect(url)
     queue = JobQueue("ai-jobs", connect(env["REDIS_URL"]), prefix=env["QUEUE_PREFIX"])

@@ -91,7 +91,7 @@ class MaintenanceRunner:
         while True:
             try:
                 held = await lock.acquire(blocking=False, token=secrets.token_hex(16))
-            except RedisError as exc:
+            except Exception as exc:  # Redis away: try again later; the duty must not die
                 log.warning("Maintenance %r: could not reach Redis for its lease: %s",
                             duty.name, exc)
                 held = False
@@ -124,7 +124,7 @@ class MaintenanceRunner:
                 renewed = time.monotonic()
             except LockNotOwnedError:
                 return
-            except RedisError as exc:
+            except Exception as exc:  # Redis away: keep trying while the lease lasts
                 if time.monotonic() - renewed >= self.lease_s:
                     return  # ran out meanwhile: someone else may hold it now
                 log.warning("Maintenance %r: could not renew its lease: %s", duty.name, exc)
