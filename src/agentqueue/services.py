@@ -161,11 +161,12 @@ async def open_records(settings: Settings) -> Records:
 
 
 def open_queues(settings: Settings, client: redis.Redis) -> dict[str, JobQueue]:
-    return {
-        name: JobQueue(name, client, prefix=settings.queue_prefix,
-                       defaults=queue_defaults(settings, name))
-        for name in queue_names(settings)
-    }
+    return {name: open_queue(settings, client, name) for name in queue_names(settings)}
+
+
+def open_queue(settings: Settings, client: redis.Redis, name: str) -> JobQueue:
+    return JobQueue(name, client, prefix=settings.queue_prefix,
+                    defaults=queue_defaults(settings, name))
 
 
 def start_maintenance(
@@ -174,7 +175,8 @@ def start_maintenance(
     """This process's share of the maintenance duties (none with MAINTENANCE_ENABLED off)."""
     if not settings.maintenance_enabled:
         return None
-    runner = maintenance_runner(settings, client, records, queues)
+    runner = maintenance_runner(settings, client, records, queues,
+                                functools.partial(open_queue, settings, client))
     runner.start()
     return runner
 

@@ -18,6 +18,7 @@ Before queueing a job again it claims the record with a lease of its own, and on
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,9 +48,14 @@ class RepairService:
         *,
         settle_s: float = 5.0,
         lease_s: float = 30.0,
+        open_queue: Callable[[str], JobQueue] | None = None,
     ) -> None:
         self.records = records
         self.queues = queues
+        # Opens a queue this process was not told of (a job type of an App it does not load):
+        # whichever process holds the duty, every queue with records is repaired.
+        self.open_queue = open_queue
+        self._opened: dict[str, JobQueue] = {}
         # Records younger than this are left alone: their writer may still be at work.
         self.settle_s = settle_s
         # How long a claim to queue a job again keeps other repairers off the record.
@@ -67,10 +73,16 @@ class RepairService:
         before = datetime.now(UTC) - timedelta(seconds=self.settle_s)
         for record in await self.records.in_status_since(["pending", "queued", "active"],
                                                          before):
-            queue = self.queues.get(record.queue)
+            queue = self._queue(record.queue)
             if queue is not None:
                 await self._repair(record, queue, report)
         return report
+
+    def _queue(self, name: str) -> JobQueue | None:
+        queue = self.queues.get(name, self._opened.get(name))
+        if queue is None and self.open_queue is not None:
+            queue = self._opened[name] = self.open_queue(name)
+        return queue
 
     async def _repair(self, record: JobRecordView, queue: JobQueue, report: RepairReport) -> None:
         view = await queue.get(record.job_id)

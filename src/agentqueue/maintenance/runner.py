@@ -120,7 +120,10 @@ class MaintenanceRunner:
         while True:
             await asyncio.sleep(self.lease_s / 3)
             try:
-                await lock.reacquire()  # back to the full lease, if still ours
+                # Back to the full lease, if still ours; bounded, since a hung Redis must not
+                # keep this process doing the duty past its lease.
+                async with asyncio.timeout(self.lease_s / 3):
+                    await lock.reacquire()
                 renewed = time.monotonic()
             except LockNotOwnedError:
                 return
