@@ -27,6 +27,7 @@ def duties(
                            lease_s=settings.submit_lease_s, open_queue=open_queue)
     return [
         Duty("repair", settings.repair_interval_s, repair.run_pass),
+        # Schedules and cleanup: one Duty each, here.
     ]
 
 
