@@ -19,7 +19,7 @@ from agentqueue.records.migrations import upgrade
 from agentqueue.records.store import Records
 from agentqueue.records.views import JobOwner
 from tests.conftest import delete_prefix
-from tests.support.processes import agentqueue, free_port
+from tests.support.processes import AgentqueueProcess, agentqueue, free_port
 from tests.support.waiting import eventually
 
 
@@ -126,3 +126,45 @@ async def test_a_worker_alone_repairs_a_record_whose_job_redis_lost(
         await queue.close()
         await queue.client.aclose()
         await records.close()
+
+
+async def test_when_the_worker_doing_repair_is_killed_another_worker_takes_it_over(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**env, "MAINTENANCE_LEASE_SECONDS": "1"}
+    taken = "Maintenance 'repair': this process does it now"
+    with agentqueue("worker", env, tmp_path / "a.log") as a, \
+            agentqueue("worker", env, tmp_path / "b.log") as b:
+
+        async def holder() -> list[AgentqueueProcess]:
+            return [w for w in (a, b) if taken in w.log()]
+
+        holders = await eventually(holder, what="a worker to take the repair duty")
+        assert len(holders) == 1
+        first = holders[0]
+        other = b if first is a else a
+        first.signal(signal.SIGKILL)
+        first.wait_exit()
+        await other.wait_log(taken)
+
+        # And the survivor does repair: a job Redis lost is queued again, and run.
+        url = Settings(AGENTQUEUE_DATA_DIR=env["AGENTQUEUE_DATA_DIR"]).records_url
+        records = await Records.connect(url)
+        queue = JobQueue("ai-jobs", connect(env["REDIS_URL"]), prefix=env["QUEUE_PREFIX"])
+        try:
+            await queue.pause()  # so that no worker takes the job before Redis "loses" it
+            job = await JobSubmitter({"ai-jobs": queue}, records).submit(
+                queue="ai-jobs", name="sentiment", data={"text": "lovely"},
+                owner=JobOwner(user_id="u"))
+            assert await queue.remove(job.job_id)
+            await queue.resume()
+
+            async def completed() -> bool:
+                record = await records.get("ai-jobs", job.job_id)
+                return record is not None and record.status == "completed"
+
+            await eventually(completed, timeout=30, what="the survivor to repair the job")
+        finally:
+            await queue.close()
+            await queue.client.aclose()
+            await records.close()
