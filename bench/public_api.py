@@ -35,11 +35,11 @@ from pydantic import BaseModel
 from sqlalchemy import delete
 
 import agentqueue
-from agentqueue import catalog
 from agentqueue.config import Settings
 from agentqueue.engine.connection import connect
 from agentqueue.engine.embedded import EmbeddedValkey
 from agentqueue.records.models import JobRecord
+from agentqueue.registry import serve
 from agentqueue.services import build_workers, open_records
 
 POLL_S = 0.005
@@ -157,7 +157,7 @@ async def our_rates(settings: Settings, n: int, concurrency: int) -> Rates:
         processing = total / (time.perf_counter() - started)
         unrecorded = total - (await records.counts(queues=[name]))["completed"]
     finally:
-        catalog.unregister("bench-noop")
+        serve(None)  # the built-in types again
         await watch.close()
         async with records.engine.begin() as conn:  # a shared database keeps no bench records
             await conn.execute(delete(JobRecord).where(JobRecord.queue == name))

@@ -7,6 +7,8 @@ The public Python API: define job types on an `App`, enqueue them, wait for thei
 __version__ = "0.1.0"  # first: modules imported below read it
 
 from agentqueue.app import App, Owner
+from agentqueue.context import Context
+from agentqueue.engine.jobs import JobView
 from agentqueue.engine.worker import JobContext, PermanentJobError
 from agentqueue.errors import (
     InvalidJobInput,
@@ -16,17 +18,25 @@ from agentqueue.errors import (
     UnknownJobType,
 )
 from agentqueue.handle import Job
+from agentqueue.queues import Queue, QueueCounts, QueueEvent
+from agentqueue.registry import JobRegistry
 
 __all__ = [
     "App",
+    "Context",
     "InvalidJobInput",
     "Job",
     "JobContext",
     "JobFailed",
     "JobNotFinished",
     "JobNotFound",
+    "JobRegistry",
+    "JobView",
     "Owner",
     "PermanentJobError",
+    "Queue",
+    "QueueCounts",
+    "QueueEvent",
     "UnknownJobType",
     "__version__",
 ]

@@ -21,35 +21,45 @@ could not share connections between calls, since they belong to the loop that op
 from __future__ import annotations
 
 import asyncio
-import inspect
 import threading
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from agentqueue import catalog
 from agentqueue.backend import Backend, SyncPortal
 from agentqueue.config import Settings
 from agentqueue.core import priority as priorities
-from agentqueue.definition import BackoffKind, HandlerFn, JobDefinition, input_model
+from agentqueue.definition import (
+    BackoffKind,
+    HandlerFn,
+    JobDefinition,
+    QueueRef,
+    validation_context,
+)
 from agentqueue.errors import UnknownJobType
 from agentqueue.handle import Job
+from agentqueue.queues import Queue
 from agentqueue.records.views import NO_OWNER, JobOwner
+from agentqueue.registry import DEFAULT_QUEUE, JobRegistry, builtin_types, serve
 
 T = TypeVar("T")
 F = TypeVar("F", bound=HandlerFn)
 Owner = JobOwner  # who a job belongs to: Owner(user_id="u1", org_id="acme")
 
-DEFAULT_QUEUE = "jobs"
-
 
 class App:
-    """Your job types, and the calls to enqueue and follow them."""
+    """Your job types, and the calls to enqueue and follow them.
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    The App knows the built-in types too (`enqueue("summarize", {...})` works), unless made
+    with `builtin=False`.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, builtin: bool = True) -> None:
         self.settings = settings if settings is not None else Settings()
-        self.definitions: dict[str, JobDefinition] = {}
+        self.registry = JobRegistry()  # this App's own types
+        self.builtin = builtin
+        self._agents: list[str] | None = None
         self._backends: dict[asyncio.AbstractEventLoop, asyncio.Future[Backend]] = {}
         self._portal: SyncPortal | None = None
         self._portal_lock = threading.Lock()
@@ -60,7 +70,7 @@ class App:
         self,
         name: str,
         *,
-        queue: str = DEFAULT_QUEUE,
+        queue: QueueRef = DEFAULT_QUEUE,
         input: type[BaseModel] | None = None,  # noqa: A002 - the natural name here
         attempts: int | None = None,
         backoff: BackoffKind | None = None,
@@ -70,43 +80,39 @@ class App:
     ) -> Callable[[F], F]:
         """Define job type `name`, run by the decorated `async def handler(ctx, data)`.
 
-        `input` defaults to the model annotated on `data`. `attempts`, `backoff` (exponential or
-        fixed, every `backoff_ms` milliseconds), `timeout` (seconds) and `priority` (0-10,
-        higher runs first, 5 normal) are its defaults; unset, its queue's apply.
+        `queue` is a queue name, or a function of the settings naming one. `input` defaults to
+        the model annotated on `data`. `attempts`, `backoff` (exponential or fixed, every
+        `backoff_ms` milliseconds), `timeout` (seconds) and `priority` (0-10, higher runs
+        first, 5 normal) are its defaults; unset, its queue's apply. (The built-in types are
+        defined with this same decorator, on agentqueue's own registry.)
         """
-        if name in catalog.BUILTIN_NAMES:
+        if name in builtin_types():
             raise ValueError(f"job type {name!r} is built in; choose another name")
-        if name in self.definitions:
-            raise ValueError(f"job type {name!r} is already defined")
-        if ":" in queue or not queue:
-            raise ValueError(f"queue {queue!r}: a queue name is non-empty and has no ':'")
-        if attempts is not None and attempts < 1:
-            raise ValueError("attempts must be at least 1")
-        if timeout is not None and timeout <= 0:
-            raise ValueError("timeout must be positive (seconds)")
-        if priority is not None:
-            priorities.from_seed002(priority)  # in range, or a ValueError saying so
+        return self.registry.job(name, queue=queue, input=input, attempts=attempts,
+                                 backoff=backoff, backoff_ms=backoff_ms, timeout=timeout,
+                                 priority=priority)
 
-        def define(fn: F) -> F:
-            if not inspect.iscoroutinefunction(cast(Any, fn)):  # (no narrowing of F)
-                raise TypeError(f"{fn.__qualname__}: a job handler is an async function")
-            self.definitions[name] = JobDefinition(
-                name, queue, input or input_model(fn), fn, attempts=attempts, backoff=backoff,
-                backoff_ms=backoff_ms, timeout=timeout, priority=priority,
-            )
-            return fn
+    @property
+    def definitions(self) -> dict[str, JobDefinition]:
+        """This App's own types, by name."""
+        return {definition.name: definition for definition in self.registry}
 
-        return define
+    def types(self, *, builtin: bool | None = None) -> JobRegistry:
+        """Every type this App knows: the built-in ones (unless `builtin` is false; default:
+        the App's), then its own, in one registry."""
+        with_builtin = self.builtin if builtin is None else builtin
+        return builtin_types().merged(self.registry) if with_builtin else self.registry
 
-    def install(self) -> None:
-        """Serve and accept this App's job types in this process (what `agentqueue worker
-        module:app` and `serve|api --app` do)."""
-        for definition in self.definitions.values():
-            catalog.register(definition.job_type(self.settings))
+    def install(self, *, builtin: bool | None = None) -> None:
+        """Serve and accept this App's types in this process, beside the built-in ones unless
+        `builtin` is false (what `agentqueue worker module:app [--no-builtin]` and `serve|api
+        --app` do)."""
+        serve(self.types(builtin=builtin))
 
     @property
     def queues(self) -> list[str]:
-        return list(dict.fromkeys(d.queue for d in self.definitions.values()))
+        """The queues of this App's own types."""
+        return self.registry.queues(self.settings)
 
     # -- enqueueing ----------------------------------------------------------------------------
 
@@ -120,31 +126,42 @@ class App:
         attempts: int | None = None,
         owner: Owner | str | None = None,
     ) -> Job:
-        """Record, then queue, a job of type `name`; bad data raises `InvalidJobInput` and
-        nothing is queued. `priority` is 0-10, higher runs first (the type's, else 5).
-        `owner` (a user id or `Owner`) is who sees it through the HTTP APIs."""
-        definition = self.definitions.get(name)
+        """Record, then queue, a job of type `name` (one of this App's or a built-in type); bad
+        data raises `InvalidJobInput` and nothing is queued. `priority` is 0-10, higher runs
+        first (the type's, else 5). `owner` (a user id or `Owner`) is who sees it through the
+        HTTP APIs."""
+        types = self.types()
+        definition = types.get(name)
         if definition is None:
-            known = ", ".join(self.definitions) or "none"
+            known = ", ".join(types.names()) or "none"
             raise UnknownJobType(f"unknown job type {name!r}; defined: {known}")
         if isinstance(data, BaseModel):
             data = data.model_dump(mode="json", by_alias=True)
-        validated = definition.validate(data)
+        validated = definition.validate(data, self._validation_context())
         if delay_ms is not None and delay_ms < 0:
             raise ValueError("delay_ms must not be negative")
         if attempts is not None and attempts < 1:
             raise ValueError("attempts must be at least 1")
         chosen = priority if priority is not None else definition.priority
+        queue = definition.queue_name(self.settings)
         backend = await self._backend()
-        backend.queue(definition.queue)  # the submitter's queue, opened once per loop
+        backend.queue(queue)  # the submitter's queue, opened once per loop
         record = await backend.submitter.submit(
-            queue=definition.queue, name=name,
+            queue=queue, name=name,
             data=validated.model_dump(mode="json", by_alias=True), owner=_owner(owner),
             priority=None if chosen is None else priorities.from_seed002(chosen),
             delay_ms=delay_ms, attempts=attempts or definition.attempts,
-            backoff=definition.job_type(self.settings).backoff,
+            backoff=definition.backoff_option(self.settings),
         )
         return Job(self, record.queue, record.job_id)
+
+    def _validation_context(self) -> dict[str, Any]:
+        """As the HTTP APIs check input: the operator's limits and the known agents."""
+        if self._agents is None:
+            from agentqueue.services import load_agents
+
+            self._agents = load_agents(self.settings).ids()
+        return validation_context(self.settings, self._agents)
 
     def enqueue_sync(
         self,
@@ -163,6 +180,12 @@ class App:
     def job_handle(self, queue: str, job_id: str) -> Job:
         """A handle on a job already queued (by id)."""
         return Job(self, queue, job_id)
+
+    def queue(self, name: str = DEFAULT_QUEUE) -> Queue:
+        """A handle on queue `name`: counts, lists, pause, clean, drain, events (queues.py)."""
+        if ":" in name or not name:
+            raise ValueError(f"queue {name!r}: a queue name is non-empty and has no ':'")
+        return Queue(self, name)
 
     # -- connections ---------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""A job type defined with `App.job`: its name, queue, input model, defaults and handler."""
+"""A job type: its name, queue, input model, defaults and handler (made by `JobRegistry.job`,
+which `App.job` and the built-in types both use)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from agentqueue import catalog
 from agentqueue.config import Settings
 from agentqueue.core import priority as priorities
 from agentqueue.engine.worker import JobContext, PermanentJobError
 from agentqueue.errors import InvalidJobInput
 
-HandlerFn = Callable[[JobContext, Any], Awaitable[Any]]
+HandlerFn = Callable[[Any, Any], Awaitable[Any]]
 BackoffKind = Literal["exponential", "fixed"]
+# A queue's name, or how to read it from the settings (the built-in types' queues are settings:
+# `queue=lambda s: s.agent_queue_name`), resolved when the type is served or enqueued.
+QueueRef = str | Callable[[Settings], str]
 
 
 def describe(exc: ValidationError) -> str:
@@ -35,12 +38,18 @@ def describe(exc: ValidationError) -> str:
     return "; ".join(parts) or "invalid data"
 
 
+def validation_context(settings: Settings, agents: list[str] | None) -> dict[str, Any]:
+    """The run-time facts input models check against (the operator's limits and webhook
+    destinations, the agents an agent task may name): the same at enqueue and in the worker."""
+    return {"settings": settings, "agents": agents}
+
+
 @dataclass(frozen=True)
 class JobDefinition:
-    """A job type defined with `App.job`."""
+    """A job type."""
 
     name: str
-    queue: str
+    queue: QueueRef
     input: type[BaseModel]
     handler: HandlerFn
     attempts: int | None = None
@@ -49,17 +58,24 @@ class JobDefinition:
     timeout: float | None = None
     priority: int | None = None  # 0-10, higher runs first (seed 002's scale)
 
-    def validate(self, data: Any) -> BaseModel:
+    def queue_name(self, settings: Settings) -> str:
+        return self.queue if isinstance(self.queue, str) else self.queue(settings)
+
+    def validate(self, data: Any, context: dict[str, Any] | None = None) -> BaseModel:
+        """`data` as the input model, or `InvalidJobInput` naming each wrong field."""
         try:
-            return self.input.model_validate(data)
+            return self.input.model_validate(data, context=context)
         except ValidationError as exc:
             raise InvalidJobInput(f"{self.name}: {describe(exc)}") from None
 
     async def run(self, ctx: JobContext) -> Any:
-        """The worker's handler: input checked (a misfit fails at once, no retry), the user's
+        """The worker's handler: input checked (a misfit fails at once, no retry), the
         function run under the type's time limit, its result made JSON."""
+        from agentqueue.context import Context
+
+        context = ctx.validation_context() if isinstance(ctx, Context) else None
         try:
-            data = self.input.model_validate(ctx.data or {})
+            data = self.input.model_validate(ctx.data or {}, context=context)
         except ValidationError as exc:
             raise PermanentJobError(f"invalid job data: {describe(exc)}") from exc
         if self.timeout is None:
@@ -75,20 +91,20 @@ class JobDefinition:
                 raise TimeoutError(f"job timed out after {self.timeout:g}s") from exc
         return result.model_dump(mode="json") if isinstance(result, BaseModel) else result
 
-    def job_type(self, settings: Settings) -> catalog.JobType:
-        from agentqueue.services import queue_defaults
+    def backoff_option(self, settings: Settings) -> dict[str, Any] | None:
+        """BullMQ's backoff option for jobs of this type; None: its queue's."""
+        if self.backoff is None and self.backoff_ms is None:
+            return None
+        delay = self.backoff_ms
+        if delay is None:  # the queue's delay
+            from agentqueue.services import queue_defaults
 
-        backoff = None
-        if self.backoff is not None or self.backoff_ms is not None:
-            delay = self.backoff_ms
-            if delay is None:  # the queue's delay
-                delay = queue_defaults(settings, self.queue).backoff_ms
-            backoff = {"type": self.backoff or "exponential", "delay": delay}
-        return catalog.JobType(
-            self.name, self.queue, self.input, handler=self.run, attempts=self.attempts,
-            backoff=backoff,
-            priority=None if self.priority is None else priorities.from_seed002(self.priority),
-        )
+            delay = queue_defaults(settings, self.queue_name(settings)).backoff_ms
+        return {"type": self.backoff or "exponential", "delay": delay}
+
+    def bullmq_priority(self) -> int | None:
+        """The type's priority on BullMQ's scale (lower runs first); None: the normal one."""
+        return None if self.priority is None else priorities.from_seed002(self.priority)
 
 
 def input_model(fn: HandlerFn) -> type[BaseModel]:

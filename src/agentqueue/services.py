@@ -6,36 +6,34 @@ import asyncio
 import dataclasses
 import functools
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as redis
 
 from agentqueue.ai.agents import AgentRegistry
 from agentqueue.ai.factory import available_provider_names, default_tools
 from agentqueue.ai.pricing import PriceTable
-from agentqueue.catalog import JobType, registered
 from agentqueue.config import Settings
+from agentqueue.context import WorkerResources
 from agentqueue.core.admission import BacklogLimits
 from agentqueue.core.submission import JobSubmitter
+from agentqueue.definition import JobDefinition, validation_context
 from agentqueue.engine.connection import connect, connect_for_requests
 from agentqueue.engine.embedded import EmbeddedValkey
 from agentqueue.engine.health import RedisHealth
 from agentqueue.engine.queue import JobQueue, QueueDefaults
 from agentqueue.engine.worker import WorkerOptions, WorkerRuntime
-from agentqueue.handlers.agent_chat import AgentChatHandlers
 from agentqueue.handlers.ai_runtime import AiRuntime
-from agentqueue.handlers.ai_tasks import AiTaskHandlers
 from agentqueue.handlers.providers import ProviderPool
 from agentqueue.handlers.record_sync import RecordSync
 from agentqueue.handlers.sessions import SessionStore
-from agentqueue.handlers.webhooks import WebhookHandler
 from agentqueue.maintenance.duties import maintenance_runner
 from agentqueue.maintenance.runner import MaintenanceRunner
-from agentqueue.net.destinations import DestinationPolicy
 from agentqueue.records.db import PoolLimits
 from agentqueue.records.migrations import upgrade
 from agentqueue.records.store import Records
+from agentqueue.registry import JobRegistry, served
 
 log = logging.getLogger("agentqueue")
 
@@ -88,6 +86,8 @@ class Services:
     redis_health: RedisHealth | None = None
     # The agents `agent-task` jobs may name, as the workers know them (checked at enqueue).
     agents: AgentRegistry = dataclasses.field(default_factory=lambda: AgentRegistry([]))
+    # The job types this process accepts (and, with `serve`, runs): one registry for all APIs.
+    registry: JobRegistry = dataclasses.field(default_factory=served)
 
     @classmethod
     async def start(cls, settings: Settings, *, allow_embedded: bool = True) -> Services:
@@ -107,14 +107,22 @@ class Services:
         timeout = settings.redis_request_timeout_s
         health = RedisHealth(url, probe_interval_s=min(0.5, timeout), timeout_s=timeout)
         client = connect_for_requests(url, health=health, timeout_s=timeout)
-        queues = open_queues(settings, client)
+        registry = served()
+        queues = open_queues(settings, client, registry)
         limits = BacklogLimits(client, records, prefix=settings.queue_prefix,
                                max_queue=settings.max_queue_backlog,
                                max_tenant=settings.max_tenant_backlog,
                                retry_after_s=settings.backlog_retry_after_s)
         submitter = JobSubmitter(queues, records, limits, lease_s=settings.submit_lease_s)
         return cls(settings, url, client, queues, records, submitter, embedded,
-                   redis_health=health, agents=load_agents(settings))
+                   redis_health=health, agents=load_agents(settings), registry=registry)
+
+    def job_type(self, name: str) -> JobDefinition | None:
+        return self.registry.get(name)
+
+    def validation_context(self) -> dict[str, Any]:
+        """What input models check against at enqueue, as the worker does."""
+        return validation_context(self.settings, self.agents.ids())
 
     @property
     def agent_queue(self) -> JobQueue:
@@ -129,7 +137,8 @@ class Services:
         )
 
     async def start_workers(self) -> None:
-        self.workers = build_workers(self.settings, self.redis_url, records=self.records)
+        self.workers = build_workers(self.settings, self.redis_url, records=self.records,
+                                     registry=self.registry)
         await self.workers.start()
 
     def start_maintenance(self) -> None:
@@ -160,8 +169,12 @@ async def open_records(settings: Settings) -> Records:
     return await Records.connect(url, pool=pool)
 
 
-def open_queues(settings: Settings, client: redis.Redis) -> dict[str, JobQueue]:
-    return {name: open_queue(settings, client, name) for name in queue_names(settings)}
+def open_queues(
+    settings: Settings, client: redis.Redis, registry: JobRegistry | None = None
+) -> dict[str, JobQueue]:
+    """The queues of the built-in and served types (`served()` by default)."""
+    return {name: open_queue(settings, client, name)
+            for name in queue_names(settings, registry)}
 
 
 def open_queue(settings: Settings, client: redis.Redis, name: str) -> JobQueue:
@@ -212,21 +225,26 @@ def load_agents(settings: Settings) -> AgentRegistry:
     return AgentRegistry.load(settings.agents_file, default_tools(dataset).names())
 
 
-def queue_names(settings: Settings) -> list[str]:
-    """The built-in queues, then those of the user's registered job types."""
+def queue_names(settings: Settings, registry: JobRegistry | None = None) -> list[str]:
+    """The built-in queues, then those of the served types (`served()` by default)."""
     names = [
         settings.agent_queue_name, settings.ai_jobs_queue_name, settings.webhooks_queue_name,
         settings.ai_tasks_queue_name, settings.agent_tasks_queue_name,
     ]
-    return list(dict.fromkeys([*names, *(t.queue for t in registered())]))
+    types = served() if registry is None else registry
+    return list(dict.fromkeys([*names, *types.queues(settings)]))
 
 
 @dataclass
 class WorkerGroup:
-    """The workers of one process, one per queue, and the AI resources they share."""
+    """The workers of one process, one per queue, and the resources they share."""
 
     workers: list[WorkerRuntime]
-    runtime: AiRuntime
+    resources: WorkerResources
+
+    @property
+    def runtime(self) -> AiRuntime:
+        return self.resources.runtime
 
     async def start(self) -> None:
         for worker in self.workers:
@@ -235,7 +253,7 @@ class WorkerGroup:
     async def stop(self, grace_s: float) -> None:
         # Every queue stops taking jobs at once; each lets its active jobs finish.
         await asyncio.gather(*(worker.stop(grace_s) for worker in self.workers))
-        await self.runtime.aclose()
+        await self.resources.aclose()
         await self.runtime.client.aclose()
 
 
@@ -245,32 +263,21 @@ def build_workers(
     queues: list[str] | None = None,
     *,
     records: Records | None = None,
+    registry: JobRegistry | None = None,
 ) -> WorkerGroup:
-    """One worker per queue (all queues by default), sharing one set of AI resources."""
-    runtime = build_ai_runtime(settings, redis_url, records=records)
-    chat = AgentChatHandlers(runtime)
-    ai = AiTaskHandlers(runtime)
-    registrations: dict[str, Callable[[WorkerRuntime], None]] = {
-        settings.agent_queue_name: chat.register,
-        settings.ai_jobs_queue_name: ai.register_ai_jobs,
-        settings.ai_tasks_queue_name: ai.register_ai_tasks,
-        settings.agent_tasks_queue_name: ai.register_agent_tasks,
-        settings.webhooks_queue_name: WebhookHandler(
-            secret=settings.secret("webhook_secret"),
-            policy=DestinationPolicy.from_setting(settings.webhook_allowed_networks)).register,
-    }
-    # The user's registered types, on the worker of their queue (beside any built-in ones).
-    user_types: dict[str, list[JobType]] = {}
-    for job_type in registered():
-        if job_type.handler is not None:
-            user_types.setdefault(job_type.queue, []).append(job_type)
-    for queue_name, types in user_types.items():
-        registrations[queue_name] = functools.partial(
-            _register_user_types, registrations.get(queue_name), types)
-    wanted = queues or list(registrations)
-    unknown = [q for q in wanted if q not in registrations]
+    """One worker per queue that has job types (all of them by default), each running every
+    type of its queue from the registry (`served()` by default), sharing one set of resources."""
+    types = served() if registry is None else registry
+    by_queue: dict[str, list[JobDefinition]] = {}
+    for definition in types:
+        by_queue.setdefault(definition.queue_name(settings), []).append(definition)
+    wanted = queues or list(by_queue)
+    unknown = [q for q in wanted if q not in by_queue]
     if unknown:
-        raise ValueError(f"unknown queue(s) {unknown}; known: {list(registrations)}")
+        raise ValueError(f"unknown queue(s) {unknown}; known: {list(by_queue)}")
+    runtime = build_ai_runtime(settings, redis_url, records=records)
+    resources = WorkerResources(settings, runtime)
+    context_class = resources.context_class()
     sync = (
         RecordSync(records, runtime.client, prefix=settings.queue_prefix)
         if records is not None else None
@@ -278,22 +285,14 @@ def build_workers(
     workers = []
     for name in wanted:
         worker = WorkerRuntime(name, redis_url, prefix=settings.queue_prefix,
-                               options=worker_options(settings), listener=sync)
-        registrations[name](worker)
+                               options=worker_options(settings), listener=sync,
+                               context_class=context_class)
+        for definition in by_queue[name]:
+            worker.register(definition.name, definition.run)
         workers.append(worker)
     log.info("AI provider: %s (available: %s)", runtime.providers.default.name,
              ", ".join(runtime.providers.names))
-    return WorkerGroup(workers, runtime)
-
-
-def _register_user_types(
-    builtin: Callable[[WorkerRuntime], None] | None, types: list[JobType], worker: WorkerRuntime
-) -> None:
-    if builtin is not None:
-        builtin(worker)
-    for job_type in types:
-        assert job_type.handler is not None
-        worker.register(job_type.name, job_type.handler)
+    return WorkerGroup(workers, resources)
 
 
 def worker_options(settings: Settings) -> WorkerOptions:

@@ -43,6 +43,12 @@ def test_records_read_as_the_seed_statuses() -> None:
     assert {r: states.of_record(r).seed003 for r in RECORD} == {
         "pending": "QUEUED", "queued": "QUEUED", "active": "PROCESSING",
         "completed": "SUCCEEDED", "failed": "FAILED", "cancelled": "FAILED"}
+    # Seed 002's lifecycle: pending (recorded, not yet queued) → queued → running → …
+    assert {r: states.of_record(r).seed002 for r in RECORD} == {
+        "pending": "pending", "queued": "queued", "active": "running",
+        "completed": "completed", "failed": "failed", "cancelled": "failed"}
+    assert states.record_statuses_named("seed002", "pending") == ["pending"]
+    assert states.record_statuses_named("seed002", "queued") == ["queued"]
     assert states.state_of_record("queued") == "waiting"
     assert states.state_of_record("cancelled") == "cancelled"
 

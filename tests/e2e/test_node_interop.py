@@ -1,5 +1,6 @@
 """Node BullMQ and agentqueue share queues: a Node producer is answered by our worker, and a
-Node worker answers jobs our API accepted. Needs node and npm (packages from the npm registry)."""
+Node worker answers jobs our API accepted; the Python API waits on and hears jobs Node workers
+ran, and Node `QueueEvents` hears ours. Needs node and npm (packages from the npm registry)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,18 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from pydantic import BaseModel
 
+import agentqueue as aq
+from agentqueue.config import Settings
 from agentqueue.engine.connection import connect
+from agentqueue.engine.worker import WorkerRuntime
 from tests.conftest import delete_prefix
 from tests.support.processes import agentqueue, free_port
 from tests.support.waiting import eventually
@@ -106,3 +113,106 @@ async def test_node_worker_answers_a_job_our_api_accepted(
             if worker.returncode is None:
                 worker.kill()
             await worker.wait()
+
+
+# -- the Python API and Node BullMQ on the same queue ------------------------------------------
+
+
+class Numbers(BaseModel):
+    n: int
+
+
+@pytest.fixture
+async def app(env: dict[str, str]) -> AsyncIterator[aq.App]:
+    app = aq.App(settings=Settings(
+        REDIS_URL=env["REDIS_URL"], QUEUE_PREFIX=env["QUEUE_PREFIX"],
+        AGENTQUEUE_DATA_DIR=env["AGENTQUEUE_DATA_DIR"]))
+
+    @app.job("double", queue="interop", attempts=1)
+    async def double(ctx: aq.JobContext, data: Numbers) -> dict[str, Any]:
+        await ctx.progress(1, 2, "python half way")
+        return {"doubled": data.n * 2, "by": "python"}
+
+    yield app
+    await app.close()
+
+
+@pytest.fixture
+async def python_worker(app: aq.App, env: dict[str, str]) -> AsyncIterator[None]:
+    """Our worker on the `interop` queue, in this process."""
+    runtime = WorkerRuntime("interop", env["REDIS_URL"], prefix=env["QUEUE_PREFIX"])
+    for definition in app.definitions.values():
+        runtime.register(definition.name, definition.run)
+    await runtime.start()
+    yield
+    await runtime.stop(5)
+
+
+@asynccontextmanager
+async def node(script: str, env: dict[str, str], *args: str
+               ) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A Node script that prints "ready" once listening; killed on the way out if still on."""
+    process = await run_node(script, env, *args)
+    try:
+        assert process.stdout is not None
+        await asyncio.wait_for(_until_line(process.stdout, b"ready"), 60)
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+
+
+async def test_python_wait_on_a_job_a_node_worker_ran(
+    node_modules: Path, env: dict[str, str], app: aq.App
+) -> None:
+    async with node("app_worker.mjs", env, "interop") as worker:
+        job = await app.enqueue("double", {"n": 21})
+        assert await job.wait(timeout=60) == {"doubled": 42, "by": "node"}
+        assert await job.status() == "completed"
+        await asyncio.wait_for(worker.wait(), 30)  # it exits after its one job
+        assert worker.returncode == 0
+
+
+async def test_node_queue_events_hear_a_job_our_worker_ran(
+    node_modules: Path, env: dict[str, str], app: aq.App, python_worker: None
+) -> None:
+    job = await app.enqueue("double", {"n": 5})
+    async with node("listener.mjs", env, "interop", job.id) as listener:
+        assert listener.stdout is not None
+        out = await asyncio.wait_for(listener.stdout.read(), 60)
+        await asyncio.wait_for(listener.wait(), 30)
+    heard = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
+    mine = [e for e in heard if e["jobId"] == job.id]
+    [completed] = [e for e in mine if e["event"] == "completed"]
+    result = completed["returnvalue"]
+    assert (json.loads(result) if isinstance(result, str) else result) == {
+        "doubled": 10, "by": "python"}
+    [progress] = [e for e in mine if e["event"] == "progress"]
+    assert progress["data"] == {"current": 1, "total": 2, "percent": 50.0,
+                                "message": "python half way"}
+
+
+async def test_our_queue_events_hear_a_job_a_node_worker_ran(
+    node_modules: Path, env: dict[str, str], app: aq.App
+) -> None:
+    queue = app.queue("interop")
+    heard: list[aq.QueueEvent] = []
+
+    async def listen() -> None:
+        async for event in queue.events(after="0"):  # a new queue: its whole stream
+            heard.append(event)
+            if event.event == "completed":
+                return
+
+    listening = asyncio.create_task(listen())
+    async with node("app_worker.mjs", env, "interop"):
+        job = await app.enqueue("double", {"n": 4})
+        async with asyncio.timeout(60):
+            await listening
+    mine = [e for e in heard if e.job_id == job.id]
+    assert [e.event for e in mine if e.event in ("active", "progress", "completed")] == [
+        "active", "progress", "completed"]
+    assert mine[-1].returnvalue == {"doubled": 8, "by": "node"}
+    [progress] = [e for e in mine if e.event == "progress"]
+    assert progress.progress["message"] == "node half way"

@@ -11,9 +11,9 @@ import redis.asyncio as redis
 
 from agentqueue.config import Settings
 from agentqueue.engine.queue import JobQueue, QueueDefaults
-from agentqueue.engine.worker import WorkerOptions, WorkerRuntime
-from agentqueue.handlers.agent_chat import BATCH, CHAT, AgentChatHandlers
-from agentqueue.services import build_ai_runtime
+from agentqueue.engine.worker import WorkerRuntime
+from agentqueue.handlers.agent_chat import BATCH, CHAT
+from agentqueue.services import build_workers
 from tests.support.fake_openai import FakeOpenAI, last_user_content, text_completion
 from tests.support.waiting import eventually
 
@@ -43,17 +43,13 @@ async def worker(
 ) -> AsyncIterator[WorkerRuntime]:
     settings = Settings(  # type: ignore[call-arg]
         REDIS_URL=redis_url, QUEUE_PREFIX=prefix, OPENAI_API_KEY="sk-test",
-        OPENAI_BASE_URL=fake.base_url, OPENAI_MODEL="m",
+        OPENAI_BASE_URL=fake.base_url, OPENAI_MODEL="m", AGENT_QUEUE_NAME="agent",
+        QUEUE_CONCURRENCY="2", QUEUE_LOCK_DURATION_MS="2000",
     )
-    ai = build_ai_runtime(settings, redis_url)
-    runtime = WorkerRuntime("agent", redis_url, prefix=prefix,
-                            options=WorkerOptions(concurrency=2, lock_duration_ms=2000))
-    AgentChatHandlers(ai).register(runtime)
-    await runtime.start()
-    yield runtime
-    await runtime.stop(grace_s=0)
-    await ai.aclose()
-    await ai.client.aclose()
+    group = build_workers(settings, redis_url, ["agent"])
+    await group.start()
+    yield group.workers[0]
+    await group.stop(0)
 
 
 async def finished(queue: JobQueue, job_id: str) -> Any:

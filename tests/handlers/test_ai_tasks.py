@@ -134,9 +134,10 @@ async def test_invalid_input_fails_at_once_naming_the_field(start, queues) -> No
 
 
 @pytest.mark.parametrize("queue,name,data,reason", [
-    ("agent-queue", "chat", {}, "invalid job data: message: Field required"),
-    ("agent-queue", "chat", {"message": 5}, "invalid job data: message: Input should be"),
-    ("agent-queue", "batch", {"messages": []}, "invalid job data: messages: List should have"),
+    ("agent-queue", "chat", {}, "invalid job data: data.message: is required"),
+    ("agent-queue", "chat", {"message": 5}, "invalid job data: data.message: Input should be"),
+    ("agent-queue", "batch", {"messages": []},
+     "invalid job data: data.messages: List should have"),
     ("agent-tasks", "agent-task", {"agent_id": "nobody", "title": "x"},
      "invalid job data: data: unknown agent 'nobody'; known: default"),
 ])

@@ -19,17 +19,18 @@ from typing import Any
 import pytest
 import redis.asyncio as redis
 
+from agentqueue.config import Settings
 from agentqueue.engine.queue import JobQueue, QueueDefaults
-from agentqueue.engine.worker import WorkerOptions, WorkerRuntime
-from agentqueue.handlers.webhooks import WEBHOOK, WebhookHandler
+from agentqueue.handlers.webhooks import SENDER, WEBHOOK, WebhookSender
 from agentqueue.net.destinations import DestinationPolicy, IPAddress
 from agentqueue.net.pinned import system_resolver
+from agentqueue.services import WorkerGroup, build_workers
 from tests.support.http_receiver import Receiver, receiving
 from tests.support.waiting import eventually
 
 SECRET = "whsec-test"
-DEFAULT_POLICY = DestinationPolicy()
-LOOPBACK_ALLOWED = DestinationPolicy.from_setting("127.0.0.0/8")
+DEFAULT_POLICY = ""  # WEBHOOK_ALLOWED_NETWORKS: public destinations only
+LOOPBACK_ALLOWED = "127.0.0.0/8"
 
 Queues = Callable[..., Awaitable[JobQueue]]
 
@@ -42,22 +43,29 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 async def queues(client: redis.Redis, prefix: str, redis_url: str) -> AsyncIterator[Queues]:
-    """Start a webhook worker with a given policy (and resolver); answer its queue."""
-    workers: list[WorkerRuntime] = []
+    """Start the webhook queue's worker with the networks it may reach (and a resolver);
+    answer its queue."""
+    groups: list[WorkerGroup] = []
 
-    async def start(policy: DestinationPolicy = DEFAULT_POLICY,
-                    resolver: Any = system_resolver) -> JobQueue:
-        worker = WorkerRuntime("webhooks", redis_url, prefix=prefix,
-                               options=WorkerOptions(concurrency=2, lock_duration_ms=2000))
-        WebhookHandler(secret=SECRET, policy=policy, resolver=resolver).register(worker)
-        await worker.start()
-        workers.append(worker)
-        return JobQueue("webhooks", client, prefix=prefix,
+    async def start(allowed: str = DEFAULT_POLICY, resolver: Any = system_resolver) -> JobQueue:
+        settings = Settings(  # type: ignore[call-arg]
+            REDIS_URL=redis_url, QUEUE_PREFIX=prefix, QUEUE_CONCURRENCY="2",
+            QUEUE_LOCK_DURATION_MS="2000", WEBHOOK_SECRET=SECRET,
+            WEBHOOK_ALLOWED_NETWORKS=allowed,
+        )
+        group = build_workers(settings, redis_url, [settings.webhooks_queue_name])
+        if resolver is not system_resolver:  # the same sender, resolving names our way
+            group.resources.provide(SENDER, WebhookSender(
+                secret=SECRET, policy=DestinationPolicy.from_setting(allowed),
+                resolver=resolver), WebhookSender.aclose)
+        await group.start()
+        groups.append(group)
+        return JobQueue(settings.webhooks_queue_name, client, prefix=prefix,
                         defaults=QueueDefaults(attempts=5, backoff_ms=50))
 
     yield start
-    for worker in workers:
-        await worker.stop(0)
+    for group in groups:
+        await group.stop(0)
 
 
 async def finished(queue: JobQueue, job_id: str) -> Any:
@@ -143,7 +151,7 @@ async def test_forbidden_headers_fail_the_job_without_a_request(queues, receiver
                     {"X-Note": "a\r\nInjected: 1"}):
         view = await deliver(queue, {"url": receiver.url, "headers": headers})
         assert view.state == "failed" and view.attempts_made == 1
-        assert view.failed_reason.startswith("invalid job data: headers")
+        assert view.failed_reason.startswith("invalid job data: data.headers")
     assert receiver.received == []
 
 

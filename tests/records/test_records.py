@@ -639,3 +639,24 @@ def test_urls(tmp_path: Path) -> None:
     assert async_url("sqlite+aiosqlite:///x.db").drivername == "sqlite+aiosqlite"
     with pytest.raises(ValueError, match="unsupported"):
         async_url("mysql://u@db/app")
+
+
+async def test_cancel_many_cancels_only_unfinished_records(records: Records,
+                                                           clock: Clock) -> None:
+    for job_id in ("a", "b", "c"):
+        await new_job(records, job_id)
+    await records.mark("ai-jobs", "c", "completed", attempt=1, result={"ok": True})
+    at = clock.advance(seconds=1)
+    moved = await records.cancel_many("ai-jobs", ["a", "b", "c", "missing"],
+                                      error="Cancelled by user", message="drained")
+    assert moved == 2
+    for job_id in ("a", "b"):
+        job = await records.get("ai-jobs", job_id)
+        assert job is not None
+        assert (job.status, job.error) == ("cancelled", "Cancelled by user")
+        assert_utc(job.finished_at, at)
+        assert [(e.status, e.message) for e in await records.history("ai-jobs", job_id)][-1] \
+            == ("cancelled", "drained")
+    done = await records.get("ai-jobs", "c")
+    assert done is not None and done.status == "completed"
+    assert await records.cancel_many("ai-jobs", ["a"], error="x", message="x") == 0

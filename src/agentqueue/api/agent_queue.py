@@ -29,8 +29,7 @@ from agentqueue.api.schemas.agent_queue import (
     StatsResponse,
 )
 from agentqueue.api.schemas.common import MAX_AGE_MS
-from agentqueue.api.submit import validated_data
-from agentqueue.catalog import job_types
+from agentqueue.api.submit import served_type, validated_data
 from agentqueue.core import priority as priorities
 from agentqueue.core import states
 from agentqueue.core.actions import cancel_job as cancel_found
@@ -119,7 +118,7 @@ async def _find(services: Services, caller: Principal, job_id: str) -> FoundJob:
 async def queue_chat(body: ChatRequest, services: ServicesDep, caller: Caller) -> QueuedResponse:
     """Queue a chat message for the agent to answer in the background."""
     # The chat job's input model, with the operator's limits, as /api/jobs checks it.
-    data = validated_data(services, job_types(services.settings)[CHAT],
+    data = validated_data(services, served_type(services, CHAT),
                           body.model_dump(exclude_none=True), field="")
     # Created here, not in the worker, so every retry continues the same session.
     data["sessionId"] = body.sessionId or new_session_id()
@@ -141,7 +140,7 @@ async def queue_batch(
     body: BatchRequest, services: ServicesDep, caller: Caller
 ) -> BatchQueuedResponse:
     """Queue several messages answered one after another in one job, one result each."""
-    data = validated_data(services, job_types(services.settings)[BATCH],
+    data = validated_data(services, served_type(services, BATCH),
                           body.model_dump(exclude_none=True), field="")
     record = await services.submitter.submit(
         queue=services.settings.agent_queue_name, name=BATCH, data=data, owner=owner_of(caller),

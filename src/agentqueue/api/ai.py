@@ -10,8 +10,7 @@ from agentqueue.api.access import Caller, ServicesDep
 from agentqueue.api.edge import EdgeRoute
 from agentqueue.api.openapi import error_responses
 from agentqueue.api.schemas.ai_requests import CompletionInput
-from agentqueue.api.submit import model_data, validated_data
-from agentqueue.catalog import job_types
+from agentqueue.api.submit import model_data, served_type, validated_data
 from agentqueue.core import states
 from agentqueue.core.actions import cancel_job
 from agentqueue.core.lookup import find_job, owner_of
@@ -25,11 +24,12 @@ async def queue_ai_task(
     body: CompletionInput, services: ServicesDep, caller: Caller
 ) -> dict[str, Any]:
     """Queue a completion; with `conversationId` the reply joins that conversation."""
-    job_type = job_types(services.settings)[COMPLETION]
+    job_type = served_type(services, COMPLETION)
     data = validated_data(services, job_type, model_data(body), field="")
     data["userId"] = caller.user_id  # the caller, never a user id the client wrote
     record = await services.submitter.submit(
-        queue=job_type.queue, name=COMPLETION, data=data, owner=owner_of(caller),
+        queue=job_type.queue_name(services.settings), name=COMPLETION, data=data,
+        owner=owner_of(caller),
     )
     return {"jobId": record.job_id, "status": "queued"}
 

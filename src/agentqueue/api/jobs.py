@@ -18,7 +18,6 @@ from agentqueue.api.limits import page_limit
 from agentqueue.api.openapi import error_responses
 from agentqueue.api.schemas.common import MAX_DELAY_MS, MAX_OFFSET, STRICT_INPUT, Name
 from agentqueue.api.submit import validated_data
-from agentqueue.catalog import job_types
 from agentqueue.core import priority as priorities
 from agentqueue.core import states
 from agentqueue.core.actions import cancel_job, retry_job
@@ -143,21 +142,22 @@ async def _current(services: Services, queue: str, job_id: str) -> JobOut:
 @router.post("", status_code=201, response_model=JobOut)
 async def create_job(body: CreateJob, services: ServicesDep, caller: Caller) -> JobOut:
     """Create a job of a known type; it is recorded, then queued."""
-    types = job_types(services.settings)
-    job_type = types.get(body.type)
+    job_type = services.job_type(body.type)
     if job_type is None:
-        raise ApiError(400, f"type: unknown job type {body.type!r}; known: {', '.join(types)}")
+        known = ", ".join(services.registry.names())
+        raise ApiError(400, f"type: unknown job type {body.type!r}; known: {known}")
     data = caller_owned(validated_data(services, job_type, body.data), caller)
     if job_type.name == CHAT:  # as /agent/queue/chat: every retry continues the same session
         data.setdefault("sessionId", new_session_id())
     record = await services.submitter.submit(
-        queue=job_type.queue, name=job_type.name, data=data, owner=owner_of(caller),
+        queue=job_type.queue_name(services.settings), name=job_type.name, data=data,
+        owner=owner_of(caller),
         title=body.name, description=body.description,
         # A registered type's own defaults, where the request gives none.
-        priority=(job_type.priority if body.priority is None and job_type.priority
+        priority=(job_type.bullmq_priority() if body.priority is None and job_type.priority
                   else priorities.from_seed001(body.priority)),
         attempts=body.maxAttempts or job_type.attempts, delay_ms=body.delay or None,
-        backoff=job_type.backoff,
+        backoff=job_type.backoff_option(services.settings),
     )
     return job_out(record)
 

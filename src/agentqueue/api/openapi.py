@@ -11,6 +11,8 @@ the 422 and adds, to each operation, the errors it can answer, all with the `Err
 - 413 operations that take a body
 - 503 every operation (Redis or the records database unreachable)
 
+It also documents each served job type's input model (`job_schemas`).
+
 An operation declaring a code itself (`responses=` on the route) keeps its own description.
 """
 
@@ -30,7 +32,9 @@ from agentqueue.api.auth import (
     optional_principal,
     require_jwt_or_admin_key,
 )
+from agentqueue.api.job_schemas import add_job_types
 from agentqueue.api.schemas.common import ErrorBody
+from agentqueue.registry import JobRegistry, served
 
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 _DESCRIPTIONS = {
@@ -75,7 +79,10 @@ def _error_codes(route: APIRoute) -> list[str]:
     return codes
 
 
-def build_schema(app: FastAPI, routers: Sequence[APIRouter]) -> dict[str, Any]:
+def build_schema(
+    app: FastAPI, routers: Sequence[APIRouter], registry: JobRegistry | None = None
+) -> dict[str, Any]:
+    """The schema, with the job types `registry` holds (this process's served ones)."""
     schema = get_openapi(title=app.title, version=app.version, description=app.description,
                          routes=app.routes)
     components = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -97,6 +104,7 @@ def build_schema(app: FastAPI, routers: Sequence[APIRouter]) -> dict[str, Any]:
                 })
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
+    add_job_types(schema, served() if registry is None else registry)
     return schema
 
 
@@ -105,7 +113,9 @@ def install_openapi(app: FastAPI, routers: Sequence[APIRouter]) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = build_schema(app, routers)
+            services = getattr(app.state, "services", None)
+            app.openapi_schema = build_schema(
+                app, routers, services.registry if services is not None else None)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -7,19 +7,26 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from agentqueue.api.errors import ApiError, describe_validation_error, join_field
-from agentqueue.catalog import JobType
+from agentqueue.definition import JobDefinition
 from agentqueue.services import Services
 
 
+def served_type(services: Services, name: str) -> JobDefinition:
+    """The built-in job type a seed's route submits; 404 if this process does not serve it."""
+    job_type = services.job_type(name)
+    if job_type is None:
+        raise ApiError(404, f"job type {name!r} is not served here (started with --no-builtin)")
+    return job_type
+
+
 def validated_data(
-    services: Services, job_type: JobType, data: dict[str, Any], *, field: str = "data"
+    services: Services, job_type: JobDefinition, data: dict[str, Any], *, field: str = "data"
 ) -> dict[str, Any]:
     """`data` checked against the job type's input model: 400 naming the field otherwise."""
     try:
         # Run-time facts the model checks as the worker will: operator policy (webhook
         # destinations) and the agents an agent task may name.
-        context = {"settings": services.settings, "agents": services.agents.ids()}
-        job_type.input.model_validate(data, context=context)
+        job_type.input.model_validate(data, context=services.validation_context())
     except ValidationError as exc:
         within = (field,) if field else ()
         raise ApiError(400, describe_validation_error(exc, within=within)) from None

@@ -17,8 +17,7 @@ from agentqueue.api.limits import page_limit
 from agentqueue.api.openapi import error_responses
 from agentqueue.api.schemas import ai_requests as req
 from agentqueue.api.schemas.common import MAX_AGE_MS, MAX_OFFSET
-from agentqueue.api.submit import model_data, validated_data
-from agentqueue.catalog import job_types
+from agentqueue.api.submit import model_data, served_type, validated_data
 from agentqueue.core import states
 from agentqueue.core.lookup import find_job, owner_of, scope_of
 from agentqueue.engine.queue import JobQueue
@@ -73,14 +72,15 @@ def job_out(record: JobRecordView) -> JobOut:
 async def _create(
     services: Services, caller: Principal, name: str, body: BaseModel
 ) -> JobOut:
-    job_type = job_types(services.settings)[name]
+    job_type = served_type(services, name)
     data = validated_data(services, job_type, model_data(body), field="")
     # The caller's organization, never one the client wrote into the body (workers log it).
     data.pop("organizationId", None)
     if caller.org_id:
         data["organizationId"] = caller.org_id
     record = await services.submitter.submit(
-        queue=job_type.queue, name=name, data=data, owner=owner_of(caller),
+        queue=job_type.queue_name(services.settings), name=name, data=data,
+        owner=owner_of(caller),
     )
     return job_out(record)
 

@@ -54,9 +54,14 @@ _APP_HELP = ("Your agentqueue.App as module:attribute (or path/to/file.py:attrib
              "types are served beside the built-in ones.")
 
 
-def _settings_with_app(ref: str | None) -> Settings:
-    """The settings to run with: those of the user's App (its types registered), if given."""
+_NO_BUILTIN_HELP = "Serve only the App's job types, not the built-in ones (chat, summarize, …)."
+
+
+def _settings_with_app(ref: str | None, *, builtin: bool = True) -> Settings:
+    """The settings to run with: those of the user's App (its types served), if given."""
     if ref is None:
+        if not builtin:
+            raise typer.BadParameter("--no-builtin serves only an App's job types: name the App")
         return get_settings()
     from agentqueue.app_loader import AppNotFound, load_app
 
@@ -64,24 +69,28 @@ def _settings_with_app(ref: str | None) -> Settings:
         user_app = load_app(ref)
     except AppNotFound as exc:
         raise typer.BadParameter(str(exc)) from None
-    user_app.install()
+    user_app.install(builtin=builtin)
     return user_app.settings
 
 
 @app.command()
 def serve(
     app_ref: str | None = typer.Option(None, "--app", metavar="MODULE:APP", help=_APP_HELP),
+    no_builtin: bool = typer.Option(False, "--no-builtin", help=_NO_BUILTIN_HELP),
 ) -> None:
     """API and worker in one process; starts an embedded Valkey unless REDIS_URL is set."""
-    _serve_http(_settings_with_app(app_ref), run_worker=True, allow_embedded=True)
+    _serve_http(_settings_with_app(app_ref, builtin=not no_builtin), run_worker=True,
+                allow_embedded=True)
 
 
 @app.command()
 def api(
     app_ref: str | None = typer.Option(None, "--app", metavar="MODULE:APP", help=_APP_HELP),
+    no_builtin: bool = typer.Option(False, "--no-builtin", help=_NO_BUILTIN_HELP),
 ) -> None:
     """Only the HTTP API (production: run workers separately). Needs REDIS_URL."""
-    _serve_http(_settings_with_app(app_ref), run_worker=False, allow_embedded=False)
+    _serve_http(_settings_with_app(app_ref, builtin=not no_builtin), run_worker=False,
+                allow_embedded=False)
 
 
 @app.command()
@@ -90,9 +99,10 @@ def worker(
     queue: list[str] = typer.Option(  # noqa: B008 - Typer's way to declare an option
         None, "--queue", "-q", help="Queue to work on (repeat for several); default: all."
     ),
+    no_builtin: bool = typer.Option(False, "--no-builtin", help=_NO_BUILTIN_HELP),
 ) -> None:
     """Only a worker. Needs REDIS_URL; run as many as you like."""
-    settings = _settings_with_app(app_ref)
+    settings = _settings_with_app(app_ref, builtin=not no_builtin)
     _setup_logging(settings)
     asyncio.run(_run_worker(settings, queue or None))
 

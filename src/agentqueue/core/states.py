@@ -15,7 +15,9 @@ state first. Routers only translate through this module:
 | failed                      | failed    | failed    | failed    | FAILED     | failed    |
 | cancelled (ours)            | failed    | cancelled | failed    | FAILED     | failed    |
 
-Records: pending and queued read as waiting; the others as the state of the same name.
+Records: pending and queued read as waiting; the others as the state of the same name. One
+exception: seed 002 names a task recorded but not yet in Redis `pending` (its lifecycle is
+pending → queued → running → completed | failed), as our record's own status does.
 
 A job waiting with a priority is in BullMQ's `prioritized` set; every seed calls it waiting
 (and since every job agentqueue queues has a priority, that is where its waiting jobs are).
@@ -23,14 +25,14 @@ A job waiting with a priority is in BullMQ's `prioritized` set; every seed calls
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from agentqueue.records.models import STATUSES as RECORD_STATUSES
 
 Seed000Status = Literal["waiting", "delayed", "paused", "active", "completed", "failed"]
 Seed001Status = Literal["pending", "active", "completed", "failed", "cancelled"]
-Seed002Status = Literal["queued", "running", "completed", "failed"]
+Seed002Status = Literal["pending", "queued", "running", "completed", "failed"]
 Seed003Status = Literal["QUEUED", "PROCESSING", "SUCCEEDED", "FAILED"]
 Seed = Literal["seed000", "seed001", "seed002", "seed003", "seed004"]
 
@@ -80,7 +82,8 @@ def of_state(state: str) -> SeedNames:
 
 def of_record(status: str) -> SeedNames:
     """Each seed's name for a record's status (a job read from its record)."""
-    return of_state(state_of_record(status))
+    names = of_state(state_of_record(status))
+    return replace(names, seed002="pending") if status == "pending" else names
 
 
 def shown(state: str) -> str:

@@ -6,9 +6,11 @@ interface rather than on the port's camelCase API.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, cast
@@ -201,6 +203,38 @@ class JobQueue:
             counts["waiting"] = 0
         return counts
 
+    async def count_in(self, *states: str) -> dict[str, int]:
+        """BullMQ's own counts of the given states (`prioritized` apart from `waiting`)."""
+        raw = await self._queue.getJobCounts(*states)
+        return {state: int(raw.get(state, 0)) for state in states}
+
+    async def page(self, states: list[str], start: int = 0, end: int = -1, *,
+                   asc: bool = True, shown: str | None = None) -> list[JobView]:
+        """Jobs `start`..`end` (inclusive, BullMQ's way; `end=-1`: to the last) of the
+        concatenation of `states`, in that order, each state in BullMQ's order (`asc`: oldest
+        first). BullMQ's own multi-state `getJobs` pages each state separately; this pages the
+        whole. Views carry their state (or `shown`)."""
+        counts = await self.count_in(*states)
+        views: list[JobView] = []
+        offset = 0
+        for state in states:
+            n = counts[state]
+            last = offset + n - 1 if end < 0 else min(end, offset + n - 1)
+            first = max(start, offset)
+            if first <= last:
+                jobs = await self._queue.getJobs([state], first - offset, last - offset, asc)
+                views.extend(JobView.from_job(job, shown or state)
+                             for job in jobs if job is not None)
+            offset += n
+        return views
+
+    async def clean_in(self, state: str, older_than_ms: int, limit: int = 0) -> list[str]:
+        """Remove jobs of one state older than `older_than_ms` (finished: by when they
+        finished; waiting or delayed: by when they were added; active: only those no worker
+        holds) and return their ids. `limit` 0: all of them."""
+        key = "wait" if state == "waiting" else state
+        return [str(i) for i in await self._queue.clean(older_than_ms, limit, key)]
+
     async def is_paused(self) -> bool:
         return bool(await self._queue.isPaused())
 
@@ -219,7 +253,7 @@ class JobQueue:
         """Remove completed and failed jobs finished more than `older_than_ms` ago."""
         removed = 0
         for state in ("completed", "failed"):
-            removed += len(await self._queue.clean(older_than_ms, limit, state))
+            removed += len(await self.clean_in(state, older_than_ms, limit))
         cutoff = int(time.time() * 1000) - older_than_ms
         stale = await self.client.zrangebyscore(self._tombstone_order, "-inf", cutoff)
         if stale:
@@ -270,6 +304,33 @@ class JobQueue:
         await self._wait_finished(job_id, events, last[0][0] if last else "0-0", wait_s)
         return CancelOutcome.REQUESTED
 
+    async def request_cancel(self, job_ids: list[str]) -> None:
+        """Note that `job_ids` are being cancelled (a worker that takes one drops it); then
+        `remove_requested`. Between the two the caller records the cancellations."""
+        if job_ids:
+            await self.client.sadd(cancel_requests_key(self.prefix, self.name), *job_ids)
+
+    async def remove_requested(self, job_ids: list[str]) -> list[str]:
+        """Remove the jobs of a `request_cancel` that no worker holds and return their ids; a
+        worker holding one (it started meanwhile) is told to stop it, as `cancel` does."""
+        removed: list[str] = []
+        for start in range(0, len(job_ids), 50):
+            chunk = job_ids[start:start + 50]
+            done = await asyncio.gather(*(self.remove(job_id) for job_id in chunk))
+            removed.extend(job_id for job_id, ok in zip(chunk, done, strict=True) if ok)
+        requests = cancel_requests_key(self.prefix, self.name)
+        if removed:
+            await self.client.srem(requests, *removed)
+        gone = set(removed)
+        for job_id in job_ids:
+            if job_id in gone:
+                continue
+            if await self._queue.getJobState(job_id) == "active":
+                await self.client.publish(cancel_channel(self.prefix, self.name), job_id)
+            else:
+                await self.client.srem(requests, job_id)  # finished or vanished meanwhile
+        return removed
+
     async def _wait_finished(self, job_id: str, events: str, after: str, wait_s: float) -> None:
         """Until `job_id` completes or fails (BullMQ's events stream says so) or `wait_s` ends."""
         if await self._queue.getJobState(job_id) in FINISHED_STATES:
@@ -286,6 +347,28 @@ class JobQueue:
                     after = entry_id
                     if fields.get("jobId") == job_id and fields.get("event") in FINISHED_EVENTS:
                         return
+
+    async def last_event_id(self) -> str:
+        """The id of the events stream's last entry ("0-0" while it has none)."""
+        events = f"{self.prefix}:{self.name}:events"
+        last = cast(list[StreamEntry], await self.client.xrevrange(events, count=1))
+        return last[0][0] if last else "0-0"
+
+    async def events(self, after: str | None = None) -> AsyncIterator[StreamEntry]:
+        """Entries of the queue's events stream (BullMQ's, which Node `QueueEvents` reads too)
+        from after `after` (default: the last entry written now), as they are written: a
+        blocking XREAD, in slices shorter than the client's socket timeout."""
+        events = f"{self.prefix}:{self.name}:events"
+        if after is None:
+            after = await self.last_event_id()
+        timeout = self.client.connection_pool.connection_kwargs.get("socket_timeout")
+        block_ms = int(min(5.0, timeout / 2 if timeout else 5.0) * 1000)
+        while True:
+            read = await self.client.xread({events: after}, block=max(1, block_ms), count=500)
+            for _, entries in cast(list[tuple[str, list[StreamEntry]]], read or []):
+                for entry in entries:
+                    after = entry[0]
+                    yield entry
 
     async def remove(self, job_id: str) -> bool:
         """Delete a job that no worker holds; False if it is locked by one (or no job)."""

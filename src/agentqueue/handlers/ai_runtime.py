@@ -1,5 +1,5 @@
-"""What every AI job handler shares: providers, prices, tools, agents, conversation memory,
-and one way to run a provider call for a job (metered, reused on retry, errors classified)."""
+"""What every AI job handler shares: providers, prices, tools, agents, conversation memory
+(bound to each job by `agentqueue.context`), and how a task's errors are classified."""
 
 from __future__ import annotations
 
@@ -9,23 +9,21 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis.asyncio as redis
-from pydantic import BaseModel, ValidationError
 
 from agentqueue.ai.agent import AgentStepLimitExceeded
 from agentqueue.ai.agents import AgentRegistry
 from agentqueue.ai.pricing import PriceTable
-from agentqueue.ai.providers.base import Provider, ProviderError
+from agentqueue.ai.providers.base import ProviderError
 from agentqueue.ai.tasks import TaskInputError, TaskOutput
 from agentqueue.ai.tools.base import ToolRegistry
 from agentqueue.engine.worker import JobContext, PermanentJobError
-from agentqueue.handlers.metering import JobMeter, JobUsage, MeteredProvider
+from agentqueue.handlers.metering import JobUsage
 from agentqueue.handlers.providers import ProviderPool
 from agentqueue.handlers.sessions import SessionStore
 from agentqueue.records.store import Records
 from agentqueue.records.views import NO_OWNER, JobOwner
 
 T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger("agentqueue.handlers")
 
 
@@ -56,32 +54,8 @@ class AiRuntime:
             return None
         return record.owner
 
-    def provider_for(self, ctx: JobContext, name: str | None) -> tuple[Provider, JobMeter]:
-        """The job's provider, wrapped so its calls are metered and reused across retries."""
-        try:
-            provider = self.providers.get(name)
-        except ProviderError as exc:
-            raise PermanentJobError(str(exc)) from exc
-        meter = JobMeter(self.client, prefix=self.prefix, queue=ctx.queue, job_id=ctx.id)
-        if provider.name == "builtin":
-            return provider, meter  # no tokens, nothing to pay for twice
-        return MeteredProvider(provider, meter, self.prices, attempt=ctx.attempt), meter
-
     async def aclose(self) -> None:
         await self.providers.aclose()
-
-
-def parse_input(model: type[M], ctx: JobContext, context: dict[str, Any] | None = None) -> M:
-    """The job's data as `model`, or a permanent failure naming what is wrong. `context` gives
-    the model run-time facts (the known agents), as the API gives them at enqueue."""
-    try:
-        return model.model_validate(ctx.data or {}, context=context)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'data'}: "
-            f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
-        )
-        raise PermanentJobError(f"invalid job data: {problems}") from exc
 
 
 async def guarded(call: Awaitable[T]) -> T:

@@ -23,17 +23,23 @@ import httpx
 from pydantic import AnyHttpUrl, BaseModel, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from agentqueue.engine.worker import JobContext, PermanentJobError, WorkerRuntime
-from agentqueue.handlers.ai_runtime import parse_input
+from agentqueue.config import Settings
+from agentqueue.context import Context
+from agentqueue.engine.worker import JobContext, PermanentJobError
+from agentqueue.handlers.builtin import webhooks_queue
 from agentqueue.net.destinations import DestinationNotAllowed, DestinationPolicy
 from agentqueue.net.headers import header_problem
 from agentqueue.net.pinned import Resolver, pinned_client, system_resolver
+from agentqueue.registry import JobRegistry
 from agentqueue.timefmt import iso_now
 
 log = logging.getLogger(__name__)
 
 WEBHOOK = "webhook"
 _RETRYABLE = {408, 425, 429}
+
+# The types this module defines, as a user defines theirs (see handlers.builtin).
+jobs = JobRegistry()
 
 
 class WebhookInput(BaseModel):
@@ -71,7 +77,10 @@ class WebhookInput(BaseModel):
         return headers
 
 
-class WebhookHandler:
+class WebhookSender:
+    """What every delivery of a worker shares: the signing secret and a client that connects
+    only to allowed destinations."""
+
     def __init__(
         self,
         *,
@@ -82,12 +91,15 @@ class WebhookHandler:
         self.secret = secret
         self.client = pinned_client(policy or DestinationPolicy(), resolver=resolver)
 
-    def register(self, worker: WorkerRuntime) -> None:
-        worker.register(WEBHOOK, self.deliver)
-        worker.on_shutdown(self.client.aclose)
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WebhookSender:
+        return cls(secret=settings.secret("webhook_secret"),
+                   policy=DestinationPolicy.from_setting(settings.webhook_allowed_networks))
 
-    async def deliver(self, ctx: JobContext) -> dict[str, Any]:
-        data = parse_input(WebhookInput, ctx)
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def deliver(self, ctx: JobContext, data: WebhookInput) -> dict[str, Any]:
         host = data.url.host or ""
         body = json.dumps({"event": data.event, "payload": data.payload}).encode()
         headers = {
@@ -126,6 +138,17 @@ class WebhookHandler:
         # answered and before Redis marks the job completed delivers it again, so that window
         # is kept to the one completing round trip (the record shows 100 % on completion).
         return {"status": status, "deliveredAt": iso_now(), "attempt": ctx.attempt}
+
+
+SENDER = "webhook-sender"
+
+
+@jobs.job(WEBHOOK, queue=webhooks_queue)
+async def webhook(ctx: Context, data: WebhookInput) -> dict[str, Any]:
+    """Deliver with the worker's sender (made from the settings on the first delivery)."""
+    sender = ctx.shared(SENDER, lambda: WebhookSender.from_settings(ctx.settings),
+                        WebhookSender.aclose)
+    return await sender.deliver(ctx, data)
 
 
 def _retry_or_give_up(ctx: JobContext, reason: str) -> Exception:

@@ -306,6 +306,31 @@ class Records:
             )
             return cast(CursorResult[Any], result).rowcount > 0
 
+    async def cancel_many(self, queue: str, job_ids: Sequence[str], *, error: str,
+                          message: str) -> int:
+        """Mark the unfinished records among `job_ids` cancelled, in one transaction per 500
+        (as `mark(…, "cancelled")` would each: a queue drained of thousands of jobs is not
+        thousands of commits). Returns how many moved."""
+        moved = 0
+        for start in range(0, len(job_ids), 500):
+            chunk = list(job_ids[start:start + 500])
+            async with self._writing() as session:
+                now = self._now()
+                jobs = (await session.scalars(
+                    select(JobRecord)
+                    .where(JobRecord.queue == queue, JobRecord.job_id.in_(chunk),
+                           JobRecord.status.not_in(TERMINAL))
+                    .with_for_update()
+                )).all()
+                for job in jobs:
+                    self._move(job, "cancelled", now, attempt=None)
+                    job.error = error
+                    # Unfinished until now, so its last event cannot already say cancelled.
+                    session.add(JobEvent(job_pk=job.id, status=job.status,
+                                         attempt=job.attempts_made, message=message, at=now))
+                moved += len(jobs)
+        return moved
+
     @staticmethod
     async def _locked(session: AsyncSession, queue: str, job_id: str) -> JobRecord | None:
         return cast(

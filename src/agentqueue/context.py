@@ -1,0 +1,181 @@
+"""What a job's handler gets: `ctx`, the engine's job context plus what agentqueue offers.
+
+    async def handler(ctx: agentqueue.Context, data: MyInput) -> dict:
+        ctx.data, ctx.attempt, await ctx.progress(30), await ctx.log("…")
+        owner = await ctx.owner()                  # who submitted it (None: nobody known)
+        provider = ctx.ai.provider()               # metered for this job, reused on retry
+        stream = ctx.text_stream()                 # the answer, into progress as it arrives
+        reply = await provider.chat([...], [], on_text=stream)
+        await stream.close()
+        usage = await ctx.usage()                  # tokens and cost over all its attempts
+
+A worker group binds its shared resources (settings, providers, tools, agents, memory, the
+records) to a subclass (`WorkerResources.context_class`), which it gives `WorkerRuntime`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, TypeVar
+
+from agentqueue.ai.agents import AgentRegistry
+from agentqueue.ai.providers.base import Provider, ProviderError
+from agentqueue.ai.tools.base import ToolRegistry
+from agentqueue.config import Settings
+from agentqueue.definition import validation_context
+from agentqueue.engine.worker import JobContext, PermanentJobError
+from agentqueue.handlers.ai_runtime import AiRuntime
+from agentqueue.handlers.metering import JobMeter, JobUsage, MeteredProvider
+from agentqueue.handlers.sessions import SessionStore
+from agentqueue.handlers.streaming import TextProgress
+from agentqueue.records.views import NO_OWNER, JobOwner
+
+T = TypeVar("T")
+
+# Names in `ctx.state` that worker middleware may fill (and the context otherwise does).
+METER, OWNER = "meter", "owner"
+
+
+class WorkerResources:
+    """What the handlers of one worker group share: settings, the AI runtime (providers,
+    prices, tools, agents, memory, records), and objects a job type keeps for all its jobs
+    (an HTTP client, say), closed with the group."""
+
+    def __init__(self, settings: Settings, runtime: AiRuntime) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self._shared: dict[str, Any] = {}
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+
+    def shared(self, key: str, make: Callable[[], T],
+               close: Callable[[T], Awaitable[None]] | None = None) -> T:
+        """The object stored under `key`, made (once) by `make` if there is none yet."""
+        if key not in self._shared:
+            self.provide(key, make(), close)
+        value: T = self._shared[key]
+        return value
+
+    def provide(self, key: str, value: T,
+                close: Callable[[T], Awaitable[None]] | None = None) -> None:
+        """Store `value` under `key` (tests give a webhook client of their own this way)."""
+        self._shared[key] = value
+        if close is not None:
+            self._closers.append(lambda: close(value))
+
+    def validation_context(self) -> dict[str, Any]:
+        return validation_context(self.settings, self.runtime.agents.ids())
+
+    def context_class(self) -> type[Context]:
+        """A `Context` bound to these resources, for `WorkerRuntime(context_class=...)`."""
+        return type("WorkerContext", (Context,), {"resources": self})
+
+    async def aclose(self) -> None:
+        for close in reversed(self._closers):
+            await close()
+        self._closers.clear()
+        self._shared.clear()
+        await self.runtime.aclose()
+
+
+class JobAi:
+    """The AI resources, bound to one job: its providers are metered (tokens and cost go to
+    the job's usage, once per call however often the job is retried)."""
+
+    def __init__(self, ctx: JobContext, runtime: AiRuntime) -> None:
+        self._ctx = ctx
+        self._runtime = runtime
+        self._providers: dict[str | None, Provider] = {}
+
+    @property
+    def meter(self) -> JobMeter:
+        """The job's usage ledger (the metering middleware's, when it runs)."""
+        meter = self._ctx.state.get(METER)
+        if not isinstance(meter, JobMeter):
+            rt = self._runtime
+            meter = self._ctx.state[METER] = JobMeter(
+                rt.client, prefix=rt.prefix, queue=self._ctx.queue, job_id=self._ctx.id)
+        return meter
+
+    def provider(self, name: str | None = None) -> Provider:
+        """The provider called `name` (None: AI_PROVIDER's), metered for this job; one that is
+        not configured fails the job at once."""
+        if name not in self._providers:
+            try:
+                provider = self._runtime.providers.get(name)
+            except ProviderError as exc:
+                raise PermanentJobError(str(exc)) from exc
+            if provider.name != "builtin":  # the builtin one has no tokens to pay for twice
+                provider = MeteredProvider(provider, self.meter, self._runtime.prices,
+                                           attempt=self._ctx.attempt)
+            self._providers[name] = provider
+        return self._providers[name]
+
+    @property
+    def tools(self) -> ToolRegistry:
+        return self._runtime.tools
+
+    @property
+    def agents(self) -> AgentRegistry:
+        return self._runtime.agents
+
+    @property
+    def sessions(self) -> SessionStore:
+        """Chat sessions' memory (seed 000), per owner."""
+        return self._runtime.sessions
+
+    @property
+    def conversations(self) -> SessionStore:
+        """Completion conversations' memory (seed 004), per owner."""
+        return self._runtime.conversations
+
+    @property
+    def max_agent_steps(self) -> int:
+        return self._runtime.max_agent_steps
+
+
+class Context(JobContext):
+    """The context of a job run by an agentqueue worker (see the module's docs)."""
+
+    resources: ClassVar[WorkerResources | None] = None
+
+    def _resources(self) -> WorkerResources:
+        if self.resources is None:
+            raise RuntimeError("this context is not bound to a worker's resources "
+                               "(WorkerResources.context_class)")
+        return self.resources
+
+    @property
+    def settings(self) -> Settings:
+        return self._resources().settings
+
+    @property
+    def ai(self) -> JobAi:
+        ai = self.state.get("ai")
+        if not isinstance(ai, JobAi):
+            ai = self.state["ai"] = JobAi(self, self._resources().runtime)
+        return ai
+
+    async def owner(self) -> JobOwner | None:
+        """Who the job belongs to, as its record says; None for a job without one (added to
+        Redis directly, or enqueued without an owner). Never read from the job's data."""
+        if OWNER not in self.state:
+            self.state[OWNER] = await self._resources().runtime.owner_of(self)
+        owner = self.state[OWNER]
+        return None if owner is None or owner == NO_OWNER else owner
+
+    async def usage(self) -> JobUsage:
+        """Tokens and cost of the job's provider calls, over all its attempts so far."""
+        return await self.ai.meter.usage()
+
+    def text_stream(self, *, percent: int = 50) -> TextProgress:
+        """Streamed text into the job's progress (`{"percent", "text", "streaming"}`) as it
+        arrives: give it to a provider as `on_text=`, and `await stream.close()` after."""
+        return TextProgress(self, percent=percent)
+
+    def shared(self, key: str, make: Callable[[], T],
+               close: Callable[[T], Awaitable[None]] | None = None) -> T:
+        """An object the worker keeps for all jobs (made once by `make`; see WorkerResources)."""
+        return self._resources().shared(key, make, close)
+
+    def validation_context(self) -> dict[str, Any]:
+        return self._resources().validation_context()
