@@ -13,7 +13,9 @@ queue of their own, deleted afterwards). Measured, one run each, in this order:
   until Redis has run every job and the worker has stopped (which waits for its record writes),
   next to the bullmq package's `Worker` with a no-op processor and the same concurrency
   draining the jobs `Queue.add` queued, timed the same way. A record write that failed is
-  counted and shown: the record stays behind until the repair duty mends it.
+  counted and shown: the record stays behind until the repair duty mends it;
+- processing without records: the same worker built with no records database (jobs added with
+  `Queue.add`), next to the first bullmq `Worker` figure: what the records cost.
 Prints a table of jobs/s and the ratio of agentqueue's rate to the peer's.
 """
 
@@ -165,6 +167,35 @@ async def our_rates(settings: Settings, n: int, concurrency: int) -> Rates:
     return Rates(serial, parallel, processing, unrecorded)
 
 
+async def bare_rate(settings: Settings, n: int) -> float:
+    """The same worker with no records database, on jobs added with the bullmq package."""
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    app = agentqueue.App(settings)
+    handled = 0
+
+    @app.job("bench-noop", queue=name)
+    async def noop(ctx: agentqueue.JobContext, data: NoInput) -> None:
+        nonlocal handled
+        handled += 1
+
+    url = settings.external_redis_url
+    assert url is not None
+    queue = Queue(name, {"connection": connect(url), "prefix": settings.queue_prefix})
+    for _ in range(n):
+        await queue.add("bench-noop", {})
+    app.install()
+    try:
+        workers = build_workers(settings, url, [name], records=None)
+        started = time.perf_counter()
+        await workers.start()
+        await until(lambda: finished(queue, handled, n), timeout=max(60.0, n / 20))
+        await workers.stop(grace_s=5)
+        return n / (time.perf_counter() - started)
+    finally:
+        serve(None)
+        await queue.close()
+
+
 def settings_for(url: str, prefix: str, data_dir: Path, database_url: str | None,
                  concurrency: int) -> Settings:
     values: dict[str, Any] = {
@@ -196,6 +227,10 @@ async def bench(url: str, data_dir: Path, args: argparse.Namespace) -> list[Row]
                     f"({ours.unrecorded} records not marked completed)" if ours.unrecorded
                     else ""),
             ]
+            if label == "SQLite":
+                bare = await bare_rate(settings, 2 * args.jobs + 1)
+                rows.append(Row("processing, worker without records", bare, peer.processing,
+                                "bullmq Worker"))
     finally:
         client = connect(url)
         for pattern in (f"{prefix}:*", f"agentqueue:{prefix}:*"):

@@ -18,8 +18,10 @@ def test_a_tiny_run_prints_the_table(redis_url: str) -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert "ratio" in lines[1]
-    measured = [line for line in lines if "records on SQLite" in line]
-    assert [line.split(",")[0] for line in measured] == ["enqueue", "enqueue", "processing"]
+    measured = [line for line in lines if "bullmq" in line]
+    assert [line.split(",")[0] for line in measured] == [
+        "enqueue", "enqueue", "processing", "processing"]
+    assert "records on SQLite" in measured[0] and "without records" in measured[3]
     for line in measured:
         assert line.count("j/s") == 2  # agentqueue's rate and the peer's
         assert "bullmq" in line
