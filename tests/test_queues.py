@@ -14,8 +14,8 @@ from pydantic import BaseModel
 import agentqueue
 from agentqueue.config import Settings
 from agentqueue.engine.connection import connect
-from agentqueue.engine.worker import WorkerOptions, WorkerRuntime
-from agentqueue.handlers.record_sync import RecordSync
+from agentqueue.engine.worker import WorkerOptions, WorkerRuntime, standard_middleware
+from agentqueue.handlers.records_middleware import RecordsMiddleware
 from agentqueue.maintenance.repair import RepairService
 from tests.conftest import delete_prefix
 from tests.support.waiting import eventually
@@ -67,9 +67,10 @@ async def app(redis_url: str, prefix: str, tmp_path: Path) -> AsyncIterator[agen
 async def worker(app: agentqueue.App, redis_url: str, prefix: str) -> AsyncIterator[None]:
     backend = await app._backend()
     client = connect(redis_url)
-    runtime = WorkerRuntime("jobs", redis_url, prefix=prefix,
-                            options=WorkerOptions(concurrency=4),
-                            listener=RecordSync(backend.records, client, prefix=prefix))
+    options = WorkerOptions(concurrency=4)
+    runtime = WorkerRuntime("jobs", redis_url, prefix=prefix, options=options,
+                            middleware=[RecordsMiddleware(backend.records),
+                                        *standard_middleware(options)])
     for definition in app.definitions.values():
         runtime.register(definition.name, definition.run)
     await runtime.start()

@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
 from agentqueue.backend import Backend, SyncPortal
 from agentqueue.config import Settings
-from agentqueue.core import priority as priorities
 from agentqueue.definition import (
     BackoffKind,
     HandlerFn,
@@ -37,28 +36,44 @@ from agentqueue.definition import (
     QueueRef,
     validation_context,
 )
-from agentqueue.errors import UnknownJobType
+from agentqueue.engine.middleware import Middleware
+from agentqueue.errors import BulkEnqueueError, UnknownJobType
 from agentqueue.handle import Job
+from agentqueue.options import EnqueueOptions, Keep, Planned, plan
 from agentqueue.queues import Queue
-from agentqueue.records.views import NO_OWNER, JobOwner
+from agentqueue.records.views import JobOwner
 from agentqueue.registry import DEFAULT_QUEUE, JobRegistry, builtin_types, serve
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 T = TypeVar("T")
 F = TypeVar("F", bound=HandlerFn)
 Owner = JobOwner  # who a job belongs to: Owner(user_id="u1", org_id="acme")
+# One job of `enqueue_many`: (name, data) or (name, data, options).
+JobRequest = (tuple[str, BaseModel | dict[str, Any]]
+              | tuple[str, BaseModel | dict[str, Any], EnqueueOptions])
 
 
 class App:
     """Your job types, and the calls to enqueue and follow them.
 
     The App knows the built-in types too (`enqueue("summarize", {...})` works), unless made
-    with `builtin=False`.
+    with `builtin=False`. `middleware`: your worker middleware (`agentqueue.Middleware`), run in
+    this order around each job by `agentqueue worker|serve module:app`, after the built-in ones.
     """
 
-    def __init__(self, settings: Settings | None = None, *, builtin: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        builtin: bool = True,
+        middleware: Sequence[Middleware] = (),
+    ) -> None:
         self.settings = settings if settings is not None else Settings()
         self.registry = JobRegistry()  # this App's own types
         self.builtin = builtin
+        self.middleware: list[Middleware] = list(middleware)
         self._agents: list[str] | None = None
         self._backends: dict[asyncio.AbstractEventLoop, asyncio.Future[Backend]] = {}
         self._portal: SyncPortal | None = None
@@ -77,20 +92,25 @@ class App:
         backoff_ms: int | None = None,
         timeout: float | None = None,
         priority: int | None = None,
+        keep_completed: Keep | None = None,
+        keep_failed: Keep | None = None,
     ) -> Callable[[F], F]:
         """Define job type `name`, run by the decorated `async def handler(ctx, data)`.
 
         `queue` is a queue name, or a function of the settings naming one. `input` defaults to
         the model annotated on `data`. `attempts`, `backoff` (exponential or fixed, every
-        `backoff_ms` milliseconds), `timeout` (seconds) and `priority` (0-10, higher runs
-        first, 5 normal) are its defaults; unset, its queue's apply. (The built-in types are
-        defined with this same decorator, on agentqueue's own registry.)
+        `backoff_ms` milliseconds), `timeout` (seconds), `priority` (0-10, higher runs first,
+        5 normal) and `keep_completed`/`keep_failed` (how many finished jobs Redis keeps, or for
+        how long as a `timedelta`) are its defaults, which `enqueue`'s options override; unset,
+        its queue's apply. (The built-in types are defined with this same decorator, on
+        agentqueue's own registry.)
         """
         if name in builtin_types():
             raise ValueError(f"job type {name!r} is built in; choose another name")
         return self.registry.job(name, queue=queue, input=input, attempts=attempts,
                                  backoff=backoff, backoff_ms=backoff_ms, timeout=timeout,
-                                 priority=priority)
+                                 priority=priority, keep_completed=keep_completed,
+                                 keep_failed=keep_failed)
 
     @property
     def definitions(self) -> dict[str, JobDefinition]:
@@ -103,11 +123,15 @@ class App:
         with_builtin = self.builtin if builtin is None else builtin
         return builtin_types().merged(self.registry) if with_builtin else self.registry
 
+    def add_middleware(self, middleware: Middleware) -> None:
+        """Add a worker middleware after those given so far."""
+        self.middleware.append(middleware)
+
     def install(self, *, builtin: bool | None = None) -> None:
-        """Serve and accept this App's types in this process, beside the built-in ones unless
-        `builtin` is false (what `agentqueue worker module:app [--no-builtin]` and `serve|api
-        --app` do)."""
-        serve(self.types(builtin=builtin))
+        """Serve and accept this App's types, and run its middleware, in this process, beside
+        the built-in types unless `builtin` is false (what `agentqueue worker module:app
+        [--no-builtin]` and `serve|api --app` do)."""
+        serve(self.types(builtin=builtin), middleware=self.middleware)
 
     @property
     def queues(self) -> list[str]:
@@ -117,19 +141,71 @@ class App:
     # -- enqueueing ----------------------------------------------------------------------------
 
     async def enqueue(
-        self,
-        name: str,
-        data: BaseModel | dict[str, Any],
-        *,
-        priority: int | None = None,
-        delay_ms: int | None = None,
-        attempts: int | None = None,
-        owner: Owner | str | None = None,
+        self, name: str, data: BaseModel | dict[str, Any], **options: Unpack[EnqueueOptions]
     ) -> Job:
-        """Record, then queue, a job of type `name` (one of this App's or a built-in type); bad
-        data raises `InvalidJobInput` and nothing is queued. `priority` is 0-10, higher runs
-        first (the type's, else 5). `owner` (a user id or `Owner`) is who sees it through the
-        HTTP APIs."""
+        """Record, then queue, a job of type `name`; a handle on it.
+
+        Bad data raises `InvalidJobInput`, a bad option `ValueError` (an unknown one
+        `TypeError`), and nothing is queued. The options (`EnqueueOptions`): `priority` (0-10,
+        higher first) or `bullmq_priority`, `delay_ms`, `attempts`, `backoff` and `backoff_ms`,
+        `timeout` (seconds per attempt), `lifespan` (seconds) or `expires_at` (not run if not
+        started by then), `job_id`, `dedup_key` and `dedup_ttl_ms`, `keep_completed` and
+        `keep_failed` (Redis retention; the record stays), and `owner` (a user id or `Owner`:
+        who sees it through the HTTP APIs). Unset, the job type's defaults apply, then its
+        queue's.
+
+        With a `job_id` or `dedup_key` that a job of the queue already holds, nothing is
+        queued and the handle is that job's (`Job.existing` is True).
+        """
+        return (await self._submit([self._plan(name, data, options)]))[0]
+
+    def enqueue_sync(
+        self, name: str, data: BaseModel | dict[str, Any], **options: Unpack[EnqueueOptions]
+    ) -> Job:
+        """`enqueue` for code without an event loop."""
+        return self.run_sync(self.enqueue(name, data, **options))
+
+    async def enqueue_many(self, jobs: Iterable[JobRequest]) -> list[Job]:
+        """Enqueue several jobs: `(name, data)` or `(name, data, options)` each; their handles
+        in the same order.
+
+        Every job's data and options are checked before any is recorded or queued: one bad job
+        raises (`InvalidJobInput` naming its index) and none is queued. Then they are queued
+        one by one, each recorded first. If queuing fails part-way (Redis down), the jobs
+        before it stay queued and `BulkEnqueueError` says which (`.queued`, handles) and why
+        (its `__cause__`); the job that failed and those after it are not queued.
+        """
+        planned = []
+        for index, request in enumerate(jobs):
+            try:
+                planned.append(self._plan(*request))
+            except (TypeError, ValueError) as exc:  # InvalidJobInput and UnknownJobType too
+                exc.args = (f"job {index}: {exc}",)
+                raise
+        return await self._submit(planned)
+
+    async def _submit(self, planned: list[Planned]) -> list[Job]:
+        backend = await self._backend()
+        handles: list[Job] = []
+        for job in planned:
+            backend.queue(job.queue)  # the submitter's queue, opened once per loop
+            try:
+                accepted = await backend.submitter.accept(**job.submission())
+            except Exception as exc:
+                if not handles:
+                    raise
+                raise BulkEnqueueError(handles) from exc
+            handles.append(Job(self, accepted.queue, accepted.job_id, existing=accepted.existing))
+        return handles
+
+    def enqueue_many_sync(self, jobs: Iterable[JobRequest]) -> list[Job]:
+        """`enqueue_many` for code without an event loop."""
+        return self.run_sync(self.enqueue_many(list(jobs)))
+
+    def _plan(self, name: str, data: BaseModel | dict[str, Any],
+              options: EnqueueOptions | None = None) -> Planned:
+        from agentqueue.services import queue_defaults
+
         types = self.types()
         definition = types.get(name)
         if definition is None:
@@ -137,23 +213,10 @@ class App:
             raise UnknownJobType(f"unknown job type {name!r}; defined: {known}")
         if isinstance(data, BaseModel):
             data = data.model_dump(mode="json", by_alias=True)
-        validated = definition.validate(data, self._validation_context())
-        if delay_ms is not None and delay_ms < 0:
-            raise ValueError("delay_ms must not be negative")
-        if attempts is not None and attempts < 1:
-            raise ValueError("attempts must be at least 1")
-        chosen = priority if priority is not None else definition.priority
         queue = definition.queue_name(self.settings)
-        backend = await self._backend()
-        backend.queue(queue)  # the submitter's queue, opened once per loop
-        record = await backend.submitter.submit(
-            queue=queue, name=name,
-            data=validated.model_dump(mode="json", by_alias=True), owner=_owner(owner),
-            priority=None if chosen is None else priorities.from_seed002(chosen),
-            delay_ms=delay_ms, attempts=attempts or definition.attempts,
-            backoff=definition.backoff_option(self.settings),
-        )
-        return Job(self, record.queue, record.job_id)
+        return plan(definition, data, options or {}, queue=queue,
+                    queue_backoff_ms=queue_defaults(self.settings, queue).backoff_ms,
+                    validation_context=self._validation_context())
 
     def _validation_context(self) -> dict[str, Any]:
         """As the HTTP APIs check input: the operator's limits and the known agents."""
@@ -162,20 +225,6 @@ class App:
 
             self._agents = load_agents(self.settings).ids()
         return validation_context(self.settings, self._agents)
-
-    def enqueue_sync(
-        self,
-        name: str,
-        data: BaseModel | dict[str, Any],
-        *,
-        priority: int | None = None,
-        delay_ms: int | None = None,
-        attempts: int | None = None,
-        owner: Owner | str | None = None,
-    ) -> Job:
-        """`enqueue` for code without an event loop."""
-        return self.run_sync(self.enqueue(name, data, priority=priority, delay_ms=delay_ms,
-                                          attempts=attempts, owner=owner))
 
     def job_handle(self, queue: str, job_id: str) -> Job:
         """A handle on a job already queued (by id)."""
@@ -221,12 +270,3 @@ class App:
             portal.run(self.close())
             portal.stop()
 
-
-def _owner(owner: Owner | str | None) -> JobOwner:
-    if owner is None:
-        return NO_OWNER  # seen through the HTTP APIs by admins only
-    if isinstance(owner, str):
-        if not owner:
-            raise ValueError("owner: a user id is non-empty")
-        return JobOwner(user_id=owner)
-    return owner

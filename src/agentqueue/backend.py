@@ -14,6 +14,7 @@ from agentqueue.config import Settings
 from agentqueue.core.submission import JobSubmitter
 from agentqueue.engine.connection import connect
 from agentqueue.engine.queue import JobQueue
+from agentqueue.engine.stream import StreamReader
 from agentqueue.records.store import Records
 
 T = TypeVar("T")
@@ -27,6 +28,7 @@ class Backend:
         self.client = client
         self.records = records
         self.queues: dict[str, JobQueue] = {}
+        self.streams: dict[str, StreamReader] = {}
         self.submitter = JobSubmitter(self.queues, records, lease_s=settings.submit_lease_s)
 
     @classmethod
@@ -47,7 +49,16 @@ class Backend:
                                          defaults=queue_defaults(self.settings, name))
         return self.queues[name]
 
+    def events(self, queue: str) -> StreamReader:
+        """The shared reader of `queue`'s BullMQ events stream (one blocking XREAD for all)."""
+        key = f"{self.settings.queue_prefix}:{queue}:events"
+        if key not in self.streams:
+            self.streams[key] = StreamReader(self.client, key)
+        return self.streams[key]
+
     async def close(self) -> None:
+        for stream in self.streams.values():
+            await stream.close()
         for queue in self.queues.values():
             await queue.close()
         await self.client.aclose()

@@ -3,11 +3,11 @@ which `App.job` and the built-in types both use)."""
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
@@ -57,6 +57,9 @@ class JobDefinition:
     backoff_ms: int | None = None
     timeout: float | None = None
     priority: int | None = None  # 0-10, higher runs first (seed 002's scale)
+    # How long Redis keeps its finished jobs: the newest N, or for a timedelta (see options.py).
+    keep_completed: int | timedelta | None = None
+    keep_failed: int | timedelta | None = None
 
     def queue_name(self, settings: Settings) -> str:
         return self.queue if isinstance(self.queue, str) else self.queue(settings)
@@ -70,7 +73,8 @@ class JobDefinition:
 
     async def run(self, ctx: JobContext) -> Any:
         """The worker's handler: input checked (a misfit fails at once, no retry), the
-        function run under the type's time limit, its result made JSON."""
+        function run, its result made JSON. (Its time limit is the worker's `TimeLimit`
+        middleware's: the worker registers it with `timeout_s=self.timeout`.)"""
         from agentqueue.context import Context
 
         context = ctx.validation_context() if isinstance(ctx, Context) else None
@@ -78,17 +82,7 @@ class JobDefinition:
             data = self.input.model_validate(ctx.data or {}, context=context)
         except ValidationError as exc:
             raise PermanentJobError(f"invalid job data: {describe(exc)}") from exc
-        if self.timeout is None:
-            result = await self.handler(ctx, data)
-        else:
-            limit = asyncio.timeout(self.timeout)
-            try:
-                async with limit:
-                    result = await self.handler(ctx, data)
-            except TimeoutError as exc:
-                if not limit.expired():
-                    raise  # the handler's own: its message stands
-                raise TimeoutError(f"job timed out after {self.timeout:g}s") from exc
+        result = await self.handler(ctx, data)
         return result.model_dump(mode="json") if isinstance(result, BaseModel) else result
 
     def backoff_option(self, settings: Settings) -> dict[str, Any] | None:

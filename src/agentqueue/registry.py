@@ -10,7 +10,7 @@ with `--no-builtin`).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
@@ -18,6 +18,8 @@ from pydantic import BaseModel
 from agentqueue.config import Settings
 from agentqueue.core import priority as priorities
 from agentqueue.definition import BackoffKind, HandlerFn, JobDefinition, QueueRef, input_model
+from agentqueue.engine.middleware import Middleware
+from agentqueue.options import Keep, check_keep
 
 F = TypeVar("F", bound=HandlerFn)
 
@@ -43,6 +45,8 @@ class JobRegistry:
         backoff_ms: int | None = None,
         timeout: float | None = None,
         priority: int | None = None,
+        keep_completed: Keep | None = None,
+        keep_failed: Keep | None = None,
     ) -> Callable[[F], F]:
         """Define job type `name`, run by the decorated `async def handler(ctx, data)`.
 
@@ -50,7 +54,8 @@ class JobRegistry:
         is served or enqueued: `queue=lambda s: s.agent_queue_name`). `input` defaults to the
         model annotated on `data`. `attempts`, `backoff` (exponential or fixed, every
         `backoff_ms` milliseconds), `timeout` (seconds) and `priority` (0-10, higher runs
-        first, 5 normal) are its defaults; unset, its queue's apply.
+        first, 5 normal) and `keep_completed`/`keep_failed` (how many finished jobs Redis
+        keeps, or for how long as a `timedelta`) are its defaults; unset, its queue's apply.
         """
         if name in self._types:
             raise ValueError(f"job type {name!r} is already defined")
@@ -62,6 +67,9 @@ class JobRegistry:
             raise ValueError("timeout must be positive (seconds)")
         if priority is not None:
             priorities.from_seed002(priority)  # in range, or a ValueError saying so
+        for keep, option in ((keep_completed, "keep_completed"), (keep_failed, "keep_failed")):
+            if keep is not None:
+                check_keep(keep, option)
 
         def define(fn: F) -> F:
             if not inspect.iscoroutinefunction(cast(Any, fn)):  # (no narrowing of F)
@@ -69,6 +77,7 @@ class JobRegistry:
             self.add(JobDefinition(
                 name, queue, input or input_model(fn), fn, attempts=attempts, backoff=backoff,
                 backoff_ms=backoff_ms, timeout=timeout, priority=priority,
+                keep_completed=keep_completed, keep_failed=keep_failed,
             ))
             return fn
 
@@ -122,7 +131,17 @@ def served() -> JobRegistry:
     return _served if _served is not None else builtin_types()
 
 
-def serve(registry: JobRegistry | None) -> None:
-    """Serve `registry` in this process (None: the built-in types again)."""
+def serve(registry: JobRegistry | None, *, middleware: Sequence[Middleware] = ()) -> None:
+    """Serve `registry` in this process (None: the built-in types again), its workers running
+    `middleware` after the built-in ones."""
     global _served
     _served = registry
+    _middleware[:] = middleware
+
+
+# The user's worker middleware this process runs (the installed App's), in order.
+_middleware: list[Middleware] = []
+
+
+def installed_middleware() -> list[Middleware]:
+    return list(_middleware)

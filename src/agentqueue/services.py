@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,18 +23,20 @@ from agentqueue.definition import JobDefinition, validation_context
 from agentqueue.engine.connection import connect, connect_for_requests
 from agentqueue.engine.embedded import EmbeddedValkey
 from agentqueue.engine.health import RedisHealth
+from agentqueue.engine.middleware import Middleware
 from agentqueue.engine.queue import JobQueue, QueueDefaults
-from agentqueue.engine.worker import WorkerOptions, WorkerRuntime
+from agentqueue.engine.worker import WorkerOptions, WorkerRuntime, standard_middleware
 from agentqueue.handlers.ai_runtime import AiRuntime
 from agentqueue.handlers.providers import ProviderPool
-from agentqueue.handlers.record_sync import RecordSync
+from agentqueue.handlers.records_middleware import RecordsMiddleware
 from agentqueue.handlers.sessions import SessionStore
+from agentqueue.handlers.usage_metering import UsageMetering
 from agentqueue.maintenance.duties import maintenance_runner
 from agentqueue.maintenance.runner import MaintenanceRunner
 from agentqueue.records.db import PoolLimits
 from agentqueue.records.migrations import upgrade
 from agentqueue.records.store import Records
-from agentqueue.registry import JobRegistry, served
+from agentqueue.registry import JobRegistry, installed_middleware, served
 
 log = logging.getLogger("agentqueue")
 
@@ -264,9 +267,14 @@ def build_workers(
     *,
     records: Records | None = None,
     registry: JobRegistry | None = None,
+    middleware: Sequence[Middleware] | None = None,
 ) -> WorkerGroup:
     """One worker per queue that has job types (all of them by default), each running every
-    type of its queue from the registry (`served()` by default), sharing one set of resources."""
+    type of its queue from the registry (`served()` by default), sharing one set of resources.
+
+    Each worker runs, in order: records (with `records`), usage metering, the engine's
+    standard middleware (job logs, lifespan, cancellation, time limits), then `middleware`, the
+    user's (by default those of the App installed in this process)."""
     types = served() if registry is None else registry
     by_queue: dict[str, list[JobDefinition]] = {}
     for definition in types:
@@ -278,17 +286,18 @@ def build_workers(
     runtime = build_ai_runtime(settings, redis_url, records=records)
     resources = WorkerResources(settings, runtime)
     context_class = resources.context_class()
-    sync = (
-        RecordSync(records, runtime.client, prefix=settings.queue_prefix)
-        if records is not None else None
-    )
+    kept: list[Middleware] = [RecordsMiddleware(records)] if records is not None else []
+    metering = UsageMetering(runtime.client, prefix=settings.queue_prefix)
+    users = list(installed_middleware() if middleware is None else middleware)
     workers = []
     for name in wanted:
-        worker = WorkerRuntime(name, redis_url, prefix=settings.queue_prefix,
-                               options=worker_options(settings), listener=sync,
+        options = worker_options(settings)
+        worker = WorkerRuntime(name, redis_url, prefix=settings.queue_prefix, options=options,
+                               middleware=[*kept, metering, *standard_middleware(options),
+                                           *users],
                                context_class=context_class)
         for definition in by_queue[name]:
-            worker.register(definition.name, definition.run)
+            worker.register(definition.name, definition.run, timeout_s=definition.timeout)
         workers.append(worker)
     log.info("AI provider: %s (available: %s)", runtime.providers.default.name,
              ", ".join(runtime.providers.names))

@@ -77,6 +77,10 @@ async def test_a_cancelled_job_retried_keeps_its_priority(
                      FoundJob(record=job, live=await queue.get(job.job_id)))
     cancelled = await records.get("q", job.job_id)
     assert cancelled is not None and cancelled.status == "cancelled"
+    # Cancelled already: a second cancel is refused (409 over HTTP), not reported as done.
+    with pytest.raises(JobConflict, match="has already finished"):
+        await cancel_job(services, "q", job.job_id,
+                         FoundJob(record=cancelled, live=await queue.get(job.job_id)))
 
     await retry_job(services, "q", job.job_id,
                     FoundJob(record=cancelled, live=await queue.get(job.job_id)))

@@ -15,7 +15,7 @@ from agentqueue.core import priority as priorities
 from agentqueue.core.submission import JobSubmitter, NotQueued
 from agentqueue.engine.queue import JobQueue, QueueDefaults
 from agentqueue.engine.worker import JobContext, WorkerOptions, WorkerRuntime
-from agentqueue.handlers.record_sync import RecordSync
+from agentqueue.handlers.records_middleware import RecordsMiddleware
 from agentqueue.maintenance.repair import RepairService
 from agentqueue.records.store import Records
 from agentqueue.records.views import JobOwner
@@ -168,8 +168,8 @@ async def test_repair_leaves_a_slow_submission_alone_and_the_job_runs_once(
         runs.append(ctx.id)
         return "done"
 
-    worker = WorkerRuntime("q", redis_url, prefix=prefix, listener=RecordSync(
-        records, client, prefix=prefix), options=WorkerOptions(concurrency=2, job_timeout_s=5))
+    worker = WorkerRuntime("q", redis_url, prefix=prefix, middleware=[RecordsMiddleware(records)],
+                           options=WorkerOptions(concurrency=2, job_timeout_s=5))
     worker.register("chat", count)
     await worker.start()
     try:
@@ -254,3 +254,47 @@ async def test_a_job_without_a_priority_does_not_overtake_a_prioritized_one(
     assert runs == [high.job_id, urgent.job_id, plain.job_id, low.job_id]
     record = await records.get("q", plain.job_id)
     assert record is not None and record.priority == priorities.NORMAL
+
+
+# -- custom ids and deduplication -------------------------------------------------------------
+
+
+async def test_a_custom_id_is_recorded_first_and_named_once(submitter) -> None:
+    first = await submitter.accept(queue="q", name="chat", data={"n": 1}, owner=OWNER,
+                                   job_id="order-1")
+    again = await submitter.accept(queue="q", name="chat", data={"n": 2}, owner=OWNER,
+                                   job_id="order-1")
+    assert (first.job_id, first.existing, again.job_id, again.existing) == (
+        "order-1", False, "order-1", True)
+    assert again.record is not None and again.record.data == {"n": 1}
+    history = await submitter.records.history("q", "order-1")
+    assert [e.status for e in history] == ["pending", "queued"]
+    view = await submitter.queue("q").get("order-1")
+    assert view is not None and view.data == {"n": 1}
+    # The counter's ids go on without a gap.
+    numbered = await submitter.submit(queue="q", name="chat", data={}, owner=OWNER)
+    assert numbered.job_id == "1"
+    with pytest.raises(ValueError, match="cannot be a job id"):
+        await submitter.accept(queue="q", name="chat", data={}, owner=OWNER, job_id="7")
+
+
+class BlindQueue(JobQueue):
+    """A queue that does not see deduplication ids before the add: two submissions racing."""
+
+    async def deduplicated(self, dedup_id: str) -> str | None:
+        return None
+
+
+async def test_a_submission_that_loses_a_deduplication_race_leaves_no_record(
+    client: redis.Redis, prefix: str, records: Records
+) -> None:
+    submitter = JobSubmitter({"q": BlindQueue("q", client, prefix=prefix)}, records)
+    key = {"id": "nightly"}
+    first = await submitter.accept(queue="q", name="chat", data={"n": 1}, owner=OWNER,
+                                   deduplication=key)
+    second = await submitter.accept(queue="q", name="chat", data={"n": 2}, owner=OWNER,
+                                    deduplication=key)
+    assert (second.job_id, second.existing) == (first.job_id, True)
+    assert second.record is not None and second.record.data == {"n": 1}
+    assert (await records.list_jobs(queues=["q"]))[1] == 1
+    assert sum((await submitter.queue("q").counts()).values()) == 1

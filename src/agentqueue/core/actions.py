@@ -29,8 +29,10 @@ TERMINAL = ("completed", "failed", "cancelled")
 
 
 async def cancel_job(services: JobBackends, queue: str, job_id: str, found: FoundJob) -> None:
-    """Cancel a job that has not finished; `JobConflict` if it has."""
+    """Cancel a job that has not finished; `JobConflict` if it has (cancelled included)."""
     record = found.record
+    if found.state in TERMINAL:
+        raise JobConflict(job_id, f"Job {job_id} has already finished")
     if found.live is None:
         # Redis no longer holds the job: its record is all there is.
         if record is None or record.status in TERMINAL:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,7 +32,8 @@ from redis.exceptions import RedisError, ResponseError
 from agentqueue.core import priority as priorities
 from agentqueue.core.admission import BacklogLimits
 from agentqueue.engine.connection import watch_sends
-from agentqueue.engine.queue import JobQueue
+from agentqueue.engine.jobs import is_custom_job_id
+from agentqueue.engine.queue import InvalidJobId, JobQueue
 from agentqueue.records.store import JobExistsError, Records
 from agentqueue.records.views import JobOwner, JobRecordView
 
@@ -46,6 +49,17 @@ class UnknownQueue(KeyError):
 
 class NotQueued(Exception):
     """Redis certainly did not take the job, and no record of it was kept."""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A submission's outcome: the job that holds it, and whether that job was there before
+    (same job id or deduplication id), so this submission queued nothing."""
+
+    queue: str
+    job_id: str
+    record: JobRecordView | None  # None for a job a plain BullMQ producer added
+    existing: bool
 
 
 class JobSubmitter:
@@ -89,39 +103,113 @@ class JobSubmitter:
         """Record, then queue, a job. `priority` is BullMQ's (1 runs first; see
         `agentqueue.core.priority`); none gives the normal one, so the job waits its turn
         among prioritized jobs instead of overtaking them all."""
+        accepted = await self.accept(
+            queue=queue, name=name, data=data, owner=owner, title=title,
+            description=description, priority=priority, delay_ms=delay_ms, attempts=attempts,
+            backoff=backoff)
+        assert accepted.record is not None  # a new job always has its record
+        return accepted.record
+
+    async def accept(
+        self,
+        *,
+        queue: str,
+        name: str,
+        data: dict[str, Any],
+        owner: JobOwner,
+        title: str | None = None,
+        description: str | None = None,
+        priority: int | None = None,
+        delay_ms: int | None = None,
+        attempts: int | None = None,
+        backoff: dict[str, Any] | None = None,
+        job_id: str | None = None,
+        deduplication: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> Accepted:
+        """`submit`, with a caller's own `job_id` (not a number) and BullMQ's `deduplication`
+        (`{"id": key, "ttl": ms}`), and further BullMQ job `options` (timeout, expiresAt,
+        removeOnComplete, removeOnFail) stored with the job.
+
+        A job id names one job of its queue for good (its record keeps it), and a
+        deduplication id one job while BullMQ holds it: a second submission with either is
+        not queued, and answers the job that holds it (`Accepted.existing`).
+        """
         jobs = self.queue(queue)
         bull_priority = priorities.from_bullmq(priority)
+        if job_id is not None and not is_custom_job_id(job_id):
+            raise InvalidJobId(job_id)
+        found = await self._existing(jobs, job_id, deduplication)
+        if found is not None:
+            return found
         if self.limits is not None:  # before anything is reserved or written: a 429 leaves none
             await self.limits.check(queue, owner)
-        job_id = await jobs.next_id()
         create = functools.partial(
             self.records.create_job, queue=queue, type=name, data=data, owner=owner, name=title,
             description=description, max_attempts=attempts or jobs.defaults.attempts,
             priority=bull_priority, status="pending",
         )
+        if job_id is not None:
+            try:
+                record = await create(job_id=job_id, lease_until=self.lease())
+            except JobExistsError:  # submitted at this very moment by someone else
+                return Accepted(queue, job_id, await self.records.get(queue, job_id), True)
+        else:
+            record = await self._create_numbered(jobs, create)
+        bull_options: dict[str, Any] = {**(options or {}), "priority": bull_priority}
+        if delay_ms:
+            bull_options["delay"] = delay_ms
+        if attempts:
+            bull_options["attempts"] = attempts
+        if backoff:
+            bull_options["backoff"] = backoff
+        if deduplication:
+            bull_options["deduplication"] = deduplication
+        queued, held_by = await self._queue_job(jobs, record, name, data, bull_options)
+        if held_by == record.job_id:
+            return Accepted(queue, record.job_id, queued, False)
+        # Another submission took the deduplication id between our look and our add: ours was
+        # not queued, so its record goes.
+        await self._forget(queued, queued.version)
+        return Accepted(queue, held_by, await self.records.get(queue, held_by), True)
+
+    async def _existing(
+        self, jobs: JobQueue, job_id: str | None, deduplication: dict[str, Any] | None
+    ) -> Accepted | None:
+        """The job that already holds `job_id` or the deduplication id, if one does."""
+        if job_id is not None:
+            record = await self.records.get(jobs.name, job_id)
+            if record is not None or await jobs.get(job_id) is not None:
+                return Accepted(jobs.name, job_id, record, True)
+        if deduplication:
+            holder = await jobs.deduplicated(str(deduplication["id"]))
+            if holder is not None:
+                return Accepted(jobs.name, holder, await self.records.get(jobs.name, holder),
+                                True)
+        return None
+
+    async def _create_numbered(
+        self, jobs: JobQueue, create: Callable[..., Awaitable[JobRecordView]]
+    ) -> JobRecordView:
+        """The record of a new job under the next id of BullMQ's counter."""
+        job_id = await jobs.next_id()
         try:
-            record = await create(job_id=job_id, lease_until=self.lease())
+            return await create(job_id=job_id, lease_until=self.lease())
         except JobExistsError:
             # Redis's id counter is behind the records (a new or flushed Redis): move it past.
-            highest = await self.records.highest_numeric_job_id(queue)
+            highest = await self.records.highest_numeric_job_id(jobs.name)
             log.warning("Job ids of queue %r restart below recorded ones; moving the counter "
-                        "to %d", queue, highest)
+                        "to %d", jobs.name, highest)
             await jobs.advance_ids(highest)
             job_id = await jobs.next_id()
-            record = await create(job_id=job_id, lease_until=self.lease())
-        options: dict[str, Any] = {"priority": bull_priority}
-        if delay_ms:
-            options["delay"] = delay_ms
-        if attempts:
-            options["attempts"] = attempts
-        if backoff:
-            options["backoff"] = backoff
-        return await self._queue_job(jobs, record, name, data, options)
+            return await create(job_id=job_id, lease_until=self.lease())
 
     async def _queue_job(
         self, jobs: JobQueue, record: JobRecordView, name: str, data: dict[str, Any],
         options: dict[str, Any],
-    ) -> JobRecordView:
+    ) -> tuple[JobRecordView, str]:
+        """The record as it now stands, and the id of the job Redis holds for it: its own, or
+        that of the job holding its deduplication id."""
         queue, job_id = record.queue, record.job_id
         try:
             # Queued before it is in Redis: once it is, a worker may take it at any instant, and
@@ -136,10 +224,13 @@ class JobSubmitter:
         if claimed is None:
             log.warning("Job %s of %r was queued by the repair service while being submitted",
                         job_id, queue)
-            return record.model_copy(update={"status": "queued"})
+            return record.model_copy(update={"status": "queued"}), job_id
         with watch_sends(jobs.client) as watch:
             try:
-                await jobs.add_reserved(job_id, name, data, **options)
+                if job_id.isdigit():
+                    held_by = await jobs.add_reserved(job_id, name, data, **options)
+                else:
+                    held_by = await jobs.add_custom(job_id, name, data, **options)
             except Exception as exc:
                 if (await self._certainly_not_queued(jobs, job_id, exc, watch.may_have_sent)
                         and await self._forget(claimed, claimed.version)):
@@ -149,7 +240,9 @@ class JobSubmitter:
                 log.warning("Job %s of %r may not have reached Redis (%s: %s); the repair "
                             "service will make sure it is queued", job_id, queue,
                             type(exc).__name__, exc)
-                return claimed
+                return claimed, job_id
+        if held_by != job_id:
+            return claimed, held_by  # not queued: the caller deletes the record, lease and all
         try:
             await self.records.release(queue, job_id, lease)
         except Exception as exc:
@@ -157,8 +250,8 @@ class JobSubmitter:
             # out by itself and the record follows the worker's events.
             log.warning("Could not end the submission lease of job %s of %r (%s); it expires",
                         job_id, queue, type(exc).__name__)
-            return claimed
-        return claimed.model_copy(update={"submitting_until": None})
+            return claimed, held_by
+        return claimed.model_copy(update={"submitting_until": None}), held_by
 
     @staticmethod
     async def _certainly_not_queued(

@@ -45,6 +45,13 @@ def is_job_id(value: str) -> bool:
     return parts[0] == "repeat" or parts[0] not in QUEUE_KEYS
 
 
+def is_custom_job_id(value: str) -> bool:
+    """Whether `value` can be a job id chosen by a caller: a job id that is neither a number
+    (BullMQ's counter hands those out, and Node BullMQ refuses them as custom ids) nor of the
+    `repeat:…` form of repeatable jobs."""
+    return is_job_id(value) and ":" not in value and not value.isdigit()
+
+
 @dataclass(frozen=True)
 class JobView:
     id: str

@@ -18,7 +18,13 @@ from typing import Any, cast
 import redis.asyncio as redis
 from bullmq import Job, Queue
 
-from agentqueue.engine.jobs import FINISHED_STATES, PENDING_STATES, JobView, is_job_id
+from agentqueue.engine.jobs import (
+    FINISHED_STATES,
+    PENDING_STATES,
+    JobView,
+    is_custom_job_id,
+    is_job_id,
+)
 
 # Every state BullMQ keeps a job in ("paused" only on queues paused by old BullMQ versions).
 ALL_STATES: tuple[str, ...] = (
@@ -132,17 +138,41 @@ class JobQueue:
         """
         return str(await self.client.incr(self._id_key))
 
-    async def add_reserved(self, job_id: str, name: str, data: Any, **options: Any) -> None:
-        """Add a job under an id from `next_id`.
+    async def add_reserved(self, job_id: str, name: str, data: Any, **options: Any) -> str:
+        """Add a job under an id from `next_id`; the id of the job Redis holds (another one's
+        when `options` has a `deduplication` id that a job already holds).
 
         BullMQ's add script counts every add, custom id or not, which would leave every other
         id unused. Give that count back when no one else has counted since (a compare-and-
         decrement): ids stay 1, 2, 3… and an id is never handed out twice.
         """
-        await self.add(name, data, jobId=job_id, **options)
+        added = await self.add(name, data, jobId=job_id, **options)
+        await self._give_back(int(job_id) + 1)
+        return added
+
+    async def add_custom(self, job_id: str, name: str, data: Any, **options: Any) -> str:
+        """Add a job under a caller's own id (not a number: those are the counter's); the id of
+        the job Redis holds. An id Redis already has is not added again (BullMQ's rule)."""
+        if not is_custom_job_id(job_id):
+            raise InvalidJobId(job_id)
+        before = int(await self.client.get(self._id_key) or 0)
+        added = await self.add(name, data, jobId=job_id, **options)
+        await self._give_back(before + 1)  # the add counted one: give it back (as above)
+        return added
+
+    async def _give_back(self, expected: int) -> None:
         # The job is queued all the same if this fails; an id left unused is harmless.
         with contextlib.suppress(redis.RedisError):
-            await self._give_back_id(keys=[self._id_key], args=[int(job_id) + 1])
+            await self._give_back_id(keys=[self._id_key], args=[expected])
+
+    async def deduplicated(self, dedup_id: str) -> str | None:
+        """The id of the job holding deduplication id `dedup_id` (BullMQ's `deduplication`
+        option), if that job is still in Redis."""
+        holder = cast(str | None,
+                      await self.client.get(f"{self.prefix}:{self.name}:de:{dedup_id}"))
+        if holder is None or not await self.client.exists(f"{self.prefix}:{self.name}:{holder}"):
+            return None
+        return holder
 
     async def advance_ids(self, at_least: int) -> None:
         """Make sure the id counter is at least `at_least` (ids already used elsewhere)."""

@@ -4,11 +4,7 @@ tasks (`agent-task`), defined on the built-in registry as a user defines a job t
 
 from __future__ import annotations
 
-import functools
-import logging
-import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from agentqueue.ai import tasks
 from agentqueue.ai.agent import run_agent
@@ -40,30 +36,6 @@ AGENT_TASK = "agent-task"
 jobs = JobRegistry()
 
 
-# Named as the seed 003 processor logs: "Processing job … of type SUMMARIZE for org …"
-log = logging.getLogger("AIJobsProcessor")
-M = TypeVar("M")
-TaskHandler = Callable[[Context, M], Awaitable[dict[str, Any]]]
-
-
-def _logged(handler: TaskHandler[M]) -> TaskHandler[M]:
-    """The seed's log lines around a job (until job logging is a worker middleware)."""
-
-    @functools.wraps(handler)
-    async def run(ctx: Context, data: M) -> dict[str, Any]:
-        org = (ctx.data or {}).get("organizationId") or "-"
-        log.info("Processing job %s of type %s for org %s", ctx.id, ctx.name.upper(), org)
-        started = time.monotonic()
-        result = await handler(ctx, data)
-        log.info(
-            "Job %s completed successfully in %dms. Tokens: %s, Cost: $%.4f",
-            ctx.id, (time.monotonic() - started) * 1000, result.get("tokenUsed", 0),
-            result.get("costCents", 0) / 100,
-        )
-        return result
-
-    return run
-
 
 async def _finish(ctx: Context, out: tasks.TaskOutput) -> dict[str, Any]:
     await ctx.progress(100)
@@ -74,7 +46,6 @@ async def _finish(ctx: Context, out: tasks.TaskOutput) -> dict[str, Any]:
 
 
 @jobs.job(SUMMARIZE, queue=ai_jobs_queue)
-@_logged
 async def summarize(ctx: Context, data: SummarizeInput) -> dict[str, Any]:
     provider = ctx.ai.provider(data.provider)
     await ctx.progress(10)
@@ -88,7 +59,6 @@ async def summarize(ctx: Context, data: SummarizeInput) -> dict[str, Any]:
 
 
 @jobs.job(CLASSIFY, queue=ai_jobs_queue)
-@_logged
 async def classify(ctx: Context, data: ClassifyInput) -> dict[str, Any]:
     provider = ctx.ai.provider(data.provider)
     await ctx.progress(10)
@@ -98,7 +68,6 @@ async def classify(ctx: Context, data: ClassifyInput) -> dict[str, Any]:
 
 
 @jobs.job(SENTIMENT, queue=ai_jobs_queue)
-@_logged
 async def sentiment(ctx: Context, data: SentimentInput) -> dict[str, Any]:
     provider = ctx.ai.provider(data.provider)
     await ctx.progress(10)
@@ -107,7 +76,6 @@ async def sentiment(ctx: Context, data: SentimentInput) -> dict[str, Any]:
 
 
 @jobs.job(TRANSLATE, queue=ai_jobs_queue)
-@_logged
 async def translate(ctx: Context, data: TranslateInput) -> dict[str, Any]:
     provider = ctx.ai.provider(data.provider)
     await ctx.progress(10)
@@ -121,7 +89,6 @@ async def translate(ctx: Context, data: TranslateInput) -> dict[str, Any]:
 
 
 @jobs.job(EXTRACT, queue=ai_jobs_queue)
-@_logged
 async def extract(ctx: Context, data: ExtractInput) -> dict[str, Any]:
     provider = ctx.ai.provider(data.provider)
     await ctx.progress(10)
@@ -134,7 +101,6 @@ async def extract(ctx: Context, data: ExtractInput) -> dict[str, Any]:
 
 
 @jobs.job(GENERATE_COMPLETION, queue=ai_tasks_queue)
-@_logged
 async def completion(ctx: Context, data: CompletionInput) -> dict[str, Any]:
     provider = ctx.ai.provider(data.provider)
     await ctx.progress(10)
@@ -169,7 +135,6 @@ async def completion(ctx: Context, data: CompletionInput) -> dict[str, Any]:
 
 
 @jobs.job(GENERATE_EMBEDDINGS, queue=ai_tasks_queue)
-@_logged
 async def embeddings(ctx: Context, data: EmbeddingsInput) -> dict[str, Any]:
     provider = ctx.ai.provider(data.provider)
     await ctx.progress(10)
@@ -181,7 +146,6 @@ async def embeddings(ctx: Context, data: EmbeddingsInput) -> dict[str, Any]:
 
 
 @jobs.job(AGENT_TASK, queue=agent_tasks_queue)
-@_logged
 async def agent_task(ctx: Context, data: AgentTaskInput) -> dict[str, Any]:
     ai = ctx.ai
     agent = ai.agents.get(data.agent)

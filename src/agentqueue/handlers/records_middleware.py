@@ -1,7 +1,10 @@
-"""Keeps each job's SQL record in step with what the worker does to it.
+"""The records middleware: keeps each job's SQL record in step with what the worker does to it
+(active, progress, completed, failed, cancelled, queued again for a retry).
 
-Transitions are written after Redis has them (see `JobListener`): a worker killed in between
-leaves the record behind, and the repair service brings it up to date.
+Outcomes are written after Redis has them (see `engine.middleware`): a worker killed in between
+leaves the record behind, and the repair service brings it up to date. A job a plain BullMQ
+producer added (no record) gets one when a worker takes it. Usage totals come from
+`ctx.state["usage"]`, which the usage metering middleware fills (list it after this one).
 """
 
 from __future__ import annotations
@@ -10,12 +13,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import redis.asyncio as redis
-from bullmq import Job
-
+from agentqueue.engine.context import JobContext
+from agentqueue.engine.middleware import Middleware
 from agentqueue.engine.queue import CANCELLED_REASON
-from agentqueue.engine.worker import JobContext
-from agentqueue.handlers.metering import JobMeter
 from agentqueue.records.store import JobExistsError, Records
 from agentqueue.records.views import NO_OWNER
 
@@ -28,15 +28,15 @@ ADOPTED_MESSAGE = "added to the queue directly (no record); recorded when a work
 # Progress is written to the record at most this often (the live value is in Redis).
 PROGRESS_WRITE_INTERVAL_S = 1.0
 
+Usage = tuple[int, int, float]  # input tokens, output tokens, cost in USD
 
-class RecordSync:
-    def __init__(self, records: Records, client: redis.Redis, *, prefix: str) -> None:
+
+class RecordsMiddleware(Middleware):
+    def __init__(self, records: Records) -> None:
         self.records = records
-        self.client = client
-        self.prefix = prefix
         self._last_progress: dict[tuple[str, str], float] = {}
 
-    async def on_active(self, ctx: JobContext) -> None:
+    async def before_job(self, ctx: JobContext) -> None:
         message = STALLED_RERUN_MESSAGE if ctx.stalls else None
         if await self.records.mark(ctx.queue, ctx.id, "active", attempt=ctx.attempt,
                                    message=message):
@@ -52,7 +52,7 @@ class RecordSync:
         """Record a job that a plain BullMQ producer added (Node or Python, bypassing our APIs):
         owned by nobody (`NO_OWNER`, so only admins list it), as BullMQ describes it."""
         job = ctx.job
-        opts = job.opts or {}
+        opts = ctx.opts
         created = (datetime.fromtimestamp(job.timestamp / 1000, UTC)
                    if isinstance(job.timestamp, int | float) and job.timestamp > 0 else None)
         await self.records.create_job(
@@ -69,29 +69,30 @@ class RecordSync:
         self._last_progress[key] = now
         await self.records.set_progress(ctx.queue, ctx.id, progress)
 
-    async def _usage(self, queue: str, job_id: str) -> tuple[int, int, float]:
-        meter = JobMeter(self.client, prefix=self.prefix, queue=queue, job_id=job_id)
-        return (await meter.usage()).totals
-
-    async def on_completed(self, queue: str, job: Job, result: Any) -> None:
-        job_id = str(job.id)
-        self._last_progress.pop((queue, job_id), None)
+    async def after_job(self, ctx: JobContext, result: Any) -> None:
+        self._last_progress.pop((ctx.queue, ctx.id), None)
         provider = result.get("provider") if isinstance(result, dict) else None
         model = result.get("model") if isinstance(result, dict) else None
         await self.records.mark(
-            queue, job_id, "completed", attempt=int(job.attemptsMade or 0), result=result,
-            progress=100, usage=await self._usage(queue, job_id), provider=provider, model=model,
+            ctx.queue, ctx.id, "completed", attempt=int(ctx.job.attemptsMade or 0),
+            result=result, progress=100, usage=_usage(ctx), provider=provider, model=model,
         )
 
-    async def on_failed(self, queue: str, job: Job, error: str, will_retry: bool) -> None:
-        job_id = str(job.id)
-        usage = await self._usage(queue, job_id)
+    async def on_failure(self, ctx: JobContext, error: BaseException, will_retry: bool) -> None:
+        attempt = int(ctx.job.attemptsMade or 0)
+        reason = str(error)
         if will_retry:
             # Waiting out its backoff: queued again, with this attempt's error kept.
-            await self.records.mark(queue, job_id, "queued", attempt=int(job.attemptsMade or 0),
-                                    message=f"attempt failed, will retry: {error}", usage=usage)
+            await self.records.mark(ctx.queue, ctx.id, "queued", attempt=attempt,
+                                    message=f"attempt failed, will retry: {reason}",
+                                    usage=_usage(ctx))
             return
-        self._last_progress.pop((queue, job_id), None)
-        status = "cancelled" if error == CANCELLED_REASON else "failed"
-        await self.records.mark(queue, job_id, status, attempt=int(job.attemptsMade or 0),
-                                error=error, message=error, usage=usage)
+        self._last_progress.pop((ctx.queue, ctx.id), None)
+        status = "cancelled" if reason == CANCELLED_REASON else "failed"
+        await self.records.mark(ctx.queue, ctx.id, status, attempt=attempt, error=reason,
+                                message=reason, usage=_usage(ctx))
+
+
+def _usage(ctx: JobContext) -> Usage | None:
+    usage = ctx.state.get("usage")
+    return usage if isinstance(usage, tuple) else None

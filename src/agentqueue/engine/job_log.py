@@ -1,0 +1,45 @@
+"""Job logging: a line when a job starts, and one when it completes or fails, with how long
+it ran."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from agentqueue.engine.context import JobContext
+from agentqueue.engine.middleware import Middleware
+
+_STARTED = "job_log.started"
+
+
+class JobLog(Middleware):
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self.log = logger or logging.getLogger("agentqueue.jobs")
+
+    async def before_job(self, ctx: JobContext) -> None:
+        ctx.state[_STARTED] = time.monotonic()
+        data = ctx.data if isinstance(ctx.data, dict) else {}
+        # As seed 003's processor logs it: "Processing job 7 of type SUMMARIZE for org acme".
+        self.log.info("Processing job %s of type %s for org %s (attempt %d)", ctx.id,
+                      ctx.name.upper(), data.get("organizationId") or "-", ctx.attempt)
+
+    async def after_job(self, ctx: JobContext, result: Any) -> None:
+        usage = ""
+        if isinstance(result, dict) and "tokenUsed" in result:
+            usage = (f". Tokens: {result.get('tokenUsed', 0)}, "
+                     f"Cost: ${float(result.get('costCents') or 0) / 100:.4f}")
+        self.log.info("Job %s completed successfully in %s%s", ctx.id, _took(ctx), usage)
+
+    async def on_failure(self, ctx: JobContext, error: BaseException, will_retry: bool) -> None:
+        attempts = int(ctx.opts.get("attempts") or 1)
+        self.log.warning("Job %s failed after %s (attempt %d of %d)%s: %s", ctx.id, _took(ctx),
+                         int(ctx.job.attemptsMade or 0), attempts,
+                         "; will retry" if will_retry else "", error)
+
+
+def _took(ctx: JobContext) -> str:
+    started = ctx.state.get(_STARTED)
+    if not isinstance(started, float):
+        return "0ms (not run)"
+    return f"{(time.monotonic() - started) * 1000:.0f}ms"

@@ -1,0 +1,57 @@
+"""Workers for middleware tests: a queue, workers started with chosen middleware (stopped after
+the test), and a wait for a job to finish. Import the fixtures where they are used."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+import pytest
+import redis.asyncio as redis
+
+from agentqueue.engine.context import Handler
+from agentqueue.engine.jobs import JobView
+from agentqueue.engine.middleware import Middleware
+from agentqueue.engine.queue import JobQueue, QueueDefaults
+from agentqueue.engine.worker import WorkerOptions, WorkerRuntime
+from tests.support.waiting import eventually
+
+MW_OPTIONS = WorkerOptions(concurrency=4, job_timeout_s=10, lock_duration_ms=2000,
+                           stalled_interval_ms=1000, reconnect_delay_ms=100)
+
+StartWorker = Callable[..., Awaitable[WorkerRuntime]]
+
+
+@pytest.fixture
+async def mw_queue(client: redis.Redis, prefix: str) -> JobQueue:
+    return JobQueue("mw", client, prefix=prefix, defaults=QueueDefaults(backoff_ms=50))
+
+
+@pytest.fixture
+async def start_worker(redis_url: str, prefix: str) -> AsyncIterator[StartWorker]:
+    """`await start_worker({"name": handler}, [middleware…], timeouts={"name": s})`: a running
+    worker on queue "mw"."""
+    started: list[WorkerRuntime] = []
+
+    async def start(handlers: dict[str, Handler], middleware: Sequence[Middleware] | None,
+                    *, timeouts: dict[str, float] | None = None,
+                    options: WorkerOptions = MW_OPTIONS) -> WorkerRuntime:
+        worker = WorkerRuntime("mw", redis_url, prefix=prefix, options=options,
+                               middleware=middleware)
+        for name, handler in handlers.items():
+            worker.register(name, handler, timeout_s=(timeouts or {}).get(name))
+        started.append(worker)
+        await worker.start()
+        return worker
+
+    yield start
+    for worker in started:
+        await worker.stop(grace_s=0)
+
+
+async def finished(queue: JobQueue, job_id: str) -> JobView:
+    async def probe() -> Any:
+        view = await queue.get(job_id)
+        return view if view and view.state in ("completed", "failed") else None
+
+    return await eventually(probe, what=f"job {job_id} to finish")
