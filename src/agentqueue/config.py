@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     auth_failures_per_minute: int = Field(30, ge=0, validation_alias="AUTH_FAILURES_PER_MINUTE")
     max_body_bytes: int = Field(1_000_000, ge=1024, validation_alias="MAX_BODY_BYTES")
     max_page_size: int = Field(100, ge=1, validation_alias="MAX_PAGE_SIZE")
+    # Maintenance duties (record repair, …) in this process, each done by one process at a time
+    # under a Redis lease that a dead holder loses after MAINTENANCE_LEASE_SECONDS.
+    maintenance_enabled: bool = Field(True, validation_alias="MAINTENANCE_ENABLED")
+    maintenance_lease_s: float = Field(30.0, gt=0, validation_alias="MAINTENANCE_LEASE_SECONDS")
     repair_interval_s: float = Field(30.0, gt=0, validation_alias="REPAIR_INTERVAL_SECONDS")
     # Records untouched for less than this are left to their writers.
     repair_settle_s: float = Field(5.0, ge=0, validation_alias="REPAIR_SETTLE_SECONDS")

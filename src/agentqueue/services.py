@@ -31,7 +31,8 @@ from agentqueue.handlers.providers import ProviderPool
 from agentqueue.handlers.records_middleware import RecordsMiddleware
 from agentqueue.handlers.sessions import SessionStore
 from agentqueue.handlers.usage_metering import UsageMetering
-from agentqueue.maintenance.repair import RepairService
+from agentqueue.maintenance.duties import maintenance_runner
+from agentqueue.maintenance.runner import MaintenanceRunner
 from agentqueue.records.db import PoolLimits
 from agentqueue.records.migrations import upgrade
 from agentqueue.records.store import Records
@@ -74,7 +75,7 @@ def queue_defaults(settings: Settings, queue: str) -> QueueDefaults:
 @dataclass
 class Services:
     """What the API needs at run time: Redis, the queues, the records, and (with `serve`)
-    this process's workers and the repair service."""
+    this process's workers and the maintenance duties."""
 
     settings: Settings
     redis_url: str
@@ -84,7 +85,7 @@ class Services:
     submitter: JobSubmitter
     embedded: EmbeddedValkey | None = None
     workers: WorkerGroup | None = None
-    repair: RepairService | None = None
+    maintenance: MaintenanceRunner | None = None
     redis_health: RedisHealth | None = None
     # The agents `agent-task` jobs may name, as the workers know them (checked at enqueue).
     agents: AgentRegistry = dataclasses.field(default_factory=lambda: AgentRegistry([]))
@@ -110,11 +111,7 @@ class Services:
         health = RedisHealth(url, probe_interval_s=min(0.5, timeout), timeout_s=timeout)
         client = connect_for_requests(url, health=health, timeout_s=timeout)
         registry = served()
-        queues = {
-            name: JobQueue(name, client, prefix=settings.queue_prefix,
-                           defaults=queue_defaults(settings, name))
-            for name in queue_names(settings, registry)
-        }
+        queues = open_queues(settings, client, registry)
         limits = BacklogLimits(client, records, prefix=settings.queue_prefix,
                                max_queue=settings.max_queue_backlog,
                                max_tenant=settings.max_tenant_backlog,
@@ -147,16 +144,13 @@ class Services:
                                      registry=self.registry)
         await self.workers.start()
 
-    def start_repair(self) -> None:
-        self.repair = RepairService(self.records, self.queues,
-                                    interval_s=self.settings.repair_interval_s,
-                                    settle_s=self.settings.repair_settle_s,
-                                    lease_s=self.settings.submit_lease_s)
-        self.repair.start()
+    def start_maintenance(self) -> None:
+        self.maintenance = start_maintenance(self.settings, self.client, self.records,
+                                             self.queues)
 
     async def close(self) -> None:
-        if self.repair is not None:
-            await self.repair.stop()
+        if self.maintenance is not None:
+            await self.maintenance.stop()
         if self.workers is not None:
             await self.workers.stop(self.settings.shutdown_grace_s)
             self.workers = None
@@ -176,6 +170,31 @@ async def open_records(settings: Settings) -> Records:
     pool = PoolLimits(size=settings.database_pool_size, overflow=settings.database_pool_overflow,
                       timeout_s=settings.database_pool_timeout_s)
     return await Records.connect(url, pool=pool)
+
+
+def open_queues(
+    settings: Settings, client: redis.Redis, registry: JobRegistry | None = None
+) -> dict[str, JobQueue]:
+    """The queues of the built-in and served types (`served()` by default)."""
+    return {name: open_queue(settings, client, name)
+            for name in queue_names(settings, registry)}
+
+
+def open_queue(settings: Settings, client: redis.Redis, name: str) -> JobQueue:
+    return JobQueue(name, client, prefix=settings.queue_prefix,
+                    defaults=queue_defaults(settings, name))
+
+
+def start_maintenance(
+    settings: Settings, client: redis.Redis, records: Records, queues: dict[str, JobQueue]
+) -> MaintenanceRunner | None:
+    """This process's share of the maintenance duties (none with MAINTENANCE_ENABLED off)."""
+    if not settings.maintenance_enabled:
+        return None
+    runner = maintenance_runner(settings, client, records, queues,
+                                functools.partial(open_queue, settings, client))
+    runner.start()
+    return runner
 
 
 def build_ai_runtime(

@@ -67,3 +67,17 @@ async def test_a_job_queued_again_by_repair_keeps_its_priority(
     # Given none, it still gets the normal one: no priority would overtake every other job.
     assert (await queue.get(plain.job_id)).priority == priorities.NORMAL  # type: ignore[union-attr]
     assert (await queue.get(low.job_id)).priority == priorities.from_level("low")  # type: ignore[union-attr]
+
+
+async def test_repair_mends_a_queue_this_process_was_not_told_of(
+    client: redis.Redis, prefix: str, records: Records
+) -> None:
+    # A job type of an App the process holding the duty does not load: its queue is opened.
+    queue = JobQueue("theirs", client, prefix=prefix)
+    job = await JobSubmitter({"theirs": queue}, records).submit(
+        queue="theirs", name="their-type", data={}, owner=JobOwner(user_id="u"))
+    assert await queue.remove(job.job_id)  # lost by Redis
+    repair = RepairService(records, {}, settle_s=0,
+                           open_queue=lambda name: JobQueue(name, client, prefix=prefix))
+    assert (await repair.run_once()).requeued == 1
+    assert await queue.get(job.job_id) is not None

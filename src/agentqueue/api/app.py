@@ -36,7 +36,7 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
                 services.client, limit=settings.auth_failures_per_minute, window_s=60,
                 key_prefix=f"agentqueue:{settings.queue_prefix}:authfail",
             )
-        services.start_repair()
+        services.start_maintenance()
         if run_worker:
             await services.start_workers()
         try:

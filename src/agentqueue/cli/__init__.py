@@ -108,13 +108,18 @@ def worker(
 
 
 async def _run_worker(settings: Settings, queues: list[str] | None) -> None:
-    from agentqueue.services import build_workers, open_records
+    from agentqueue.engine.connection import connect
+    from agentqueue.services import build_workers, open_queues, open_records, start_maintenance
 
     url = settings.external_redis_url
     if url is None:
         raise typer.BadParameter("set REDIS_URL (or REDIS_HOST) to the Redis the API uses")
     records = await open_records(settings)
     workers = build_workers(settings, url, queues, records=records)
+    # Maintenance (record repair, …) covers every queue, whichever ones this worker serves.
+    client = connect(url)
+    all_queues = open_queues(settings, client)
+    maintenance = start_maintenance(settings, client, records, all_queues)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -122,6 +127,11 @@ async def _run_worker(settings: Settings, queues: list[str] | None) -> None:
     await workers.start()
     await stop.wait()
     logging.getLogger("agentqueue").info("Shutting down worker")
+    if maintenance is not None:
+        await maintenance.stop()
     await workers.stop(settings.shutdown_grace_s)
+    for queue in all_queues.values():
+        await queue.close()
+    await client.aclose()
     await records.close()
 

@@ -1,1 +1,3 @@
-"""Background duties under a lease: record repair (schedules and cleanup come here too)."""
+"""Background duties under a Redis lease, in every process kind: `duties` lists them (add one
+there, in one line), `runner` makes sure one process at a time does each, `repair` mends
+records after crashes. Schedules and cleanup come here too."""

@@ -1,7 +1,8 @@
 """The repair service: brings job records back in line with Redis after a crash.
 
-A small maintenance loop in the style of River's: every `interval_s` it looks at records that
-have not moved for a while and whose submission lease (`submitting_until`) has run out, and
+A maintenance duty in the style of River's (run by `maintenance.runner`, one process at a
+time): each pass looks at records that have not moved for a while and whose submission lease
+(`submitting_until`) has run out, and
 - a `pending` or `queued` record whose job is missing from Redis, and not started since it was
   (re)queued, is queued again (the API died between writing the record and queueing the job);
 - a `queued` or `active` record whose job finished in Redis takes the outcome from Redis (a
@@ -16,9 +17,8 @@ Before queueing a job again it claims the record with a lease of its own, and on
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,49 +46,43 @@ class RepairService:
         records: Records,
         queues: dict[str, JobQueue],
         *,
-        interval_s: float = 30.0,
         settle_s: float = 5.0,
         lease_s: float = 30.0,
+        open_queue: Callable[[str], JobQueue] | None = None,
     ) -> None:
         self.records = records
         self.queues = queues
-        self.interval_s = interval_s
+        # Opens a queue this process was not told of (a job type of an App it does not load):
+        # whichever process holds the duty, every queue with records is repaired.
+        self.open_queue = open_queue
+        self._opened: dict[str, JobQueue] = {}
         # Records younger than this are left alone: their writer may still be at work.
         self.settle_s = settle_s
         # How long a claim to queue a job again keeps other repairers off the record.
         self.lease_s = lease_s
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="record-repair")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                report = await self.run_once()
-                if report.requeued or report.updated:
-                    log.info("Repaired records: %d queued again, %d brought up to date",
-                             report.requeued, report.updated)
-            except Exception as exc:  # Redis or the database away: try again next round
-                log.warning("Record repair failed: %s", exc)
+    async def run_pass(self) -> None:
+        """One round of repair, logged: the maintenance duty (see `maintenance.duties`)."""
+        report = await self.run_once()
+        if report.requeued or report.updated:
+            log.info("Repaired records: %d queued again, %d brought up to date",
+                     report.requeued, report.updated)
 
     async def run_once(self) -> RepairReport:
         report = RepairReport()
         before = datetime.now(UTC) - timedelta(seconds=self.settle_s)
         for record in await self.records.in_status_since(["pending", "queued", "active"],
                                                          before):
-            queue = self.queues.get(record.queue)
+            queue = self._queue(record.queue)
             if queue is not None:
                 await self._repair(record, queue, report)
         return report
+
+    def _queue(self, name: str) -> JobQueue | None:
+        queue = self.queues.get(name, self._opened.get(name))
+        if queue is None and self.open_queue is not None:
+            queue = self._opened[name] = self.open_queue(name)
+        return queue
 
     async def _repair(self, record: JobRecordView, queue: JobQueue, report: RepairReport) -> None:
         view = await queue.get(record.job_id)
