@@ -24,7 +24,7 @@ class AgentTask(BaseModel):
 
 @app.job("report-task", queue="reports", attempts=3, backoff="exponential",
          backoff_ms=2000)
-async def run_task(ctx: agentqueue.JobContext, data: AgentTask) -> dict[str, str]:
+async def run_task(ctx: agentqueue.Context, data: AgentTask) -> dict[str, str]:
     await ctx.log(f"running task {data.task_id}")
     return {"task_id": data.task_id, "report": f"done: {data.title}"}
 

@@ -23,7 +23,7 @@ class WordCountInput(BaseModel):
 
 
 @app.job("word-count", queue="jobs", attempts=2, timeout=60)
-async def count_words(ctx: agentqueue.JobContext, data: WordCountInput) -> dict[str, object]:
+async def count_words(ctx: agentqueue.Context, data: WordCountInput) -> dict[str, object]:
     words = data.text.lower().split()
     counts: dict[str, int] = {}
     for index, word in enumerate(words, start=1):

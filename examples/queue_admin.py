@@ -24,7 +24,7 @@ class Thumbnail(BaseModel):
 
 
 @app.job("thumbnail", queue="images", attempts=2, timeout=30)
-async def thumbnail(ctx: agentqueue.JobContext, data: Thumbnail) -> dict[str, str]:
+async def thumbnail(ctx: agentqueue.Context, data: Thumbnail) -> dict[str, str]:
     if not data.image.endswith((".jpg", ".png")):
         # No retry can fix this: fail at once (seed 004's job.failedReason says why).
         raise agentqueue.PermanentJobError(f"{data.image} is not an image")
