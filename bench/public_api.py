@@ -41,8 +41,8 @@ from agentqueue.config import Settings
 from agentqueue.engine.connection import connect
 from agentqueue.engine.embedded import EmbeddedValkey
 from agentqueue.records.models import JobRecord
-from agentqueue.registry import serve
 from agentqueue.services import build_workers, open_records
+from agentqueue.serving import serve
 
 POLL_S = 0.005
 

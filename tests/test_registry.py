@@ -13,8 +13,8 @@ from pydantic import BaseModel
 import agentqueue
 from agentqueue.config import Settings
 from agentqueue.definition import JobDefinition
-from agentqueue.registry import serve, served
 from agentqueue.services import build_workers, queue_names
+from agentqueue.serving import serve, served
 
 BUILTIN = ["chat", "batch", "summarize", "classify", "sentiment", "translate", "extract",
            "generate-completion", "generate-embeddings", "agent-task", "webhook"]

@@ -42,7 +42,8 @@ from agentqueue.handle import Job
 from agentqueue.options import EnqueueOptions, Keep, Planned, plan
 from agentqueue.queues import Queue
 from agentqueue.records.views import JobOwner
-from agentqueue.registry import DEFAULT_QUEUE, JobRegistry, builtin_types, serve
+from agentqueue.registry import DEFAULT_QUEUE, JobRegistry
+from agentqueue.serving import builtin_types, serve
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -204,7 +205,7 @@ class App:
 
     def _plan(self, name: str, data: BaseModel | dict[str, Any],
               options: EnqueueOptions | None = None) -> Planned:
-        from agentqueue.services import queue_defaults
+        from agentqueue.core.queue_profiles import queue_defaults
 
         types = self.types()
         definition = types.get(name)

@@ -42,7 +42,7 @@ class Backend:
         return cls(settings, connect(url), records)
 
     def queue(self, name: str) -> JobQueue:
-        from agentqueue.services import queue_defaults
+        from agentqueue.core.queue_profiles import queue_defaults
 
         if name not in self.queues:
             self.queues[name] = JobQueue(name, self.client, prefix=self.settings.queue_prefix,

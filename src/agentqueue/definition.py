@@ -75,9 +75,7 @@ class JobDefinition:
         """The worker's handler: input checked (a misfit fails at once, no retry), the
         function run, its result made JSON. (Its time limit is the worker's `TimeLimit`
         middleware's: the worker registers it with `timeout_s=self.timeout`.)"""
-        from agentqueue.context import Context
-
-        context = ctx.validation_context() if isinstance(ctx, Context) else None
+        context = ctx.validation_context()
         try:
             data = self.input.model_validate(ctx.data or {}, context=context)
         except ValidationError as exc:
@@ -91,7 +89,7 @@ class JobDefinition:
             return None
         delay = self.backoff_ms
         if delay is None:  # the queue's delay
-            from agentqueue.services import queue_defaults
+            from agentqueue.core.queue_profiles import queue_defaults
 
             delay = queue_defaults(settings, self.queue_name(settings)).backoff_ms
         return {"type": self.backoff or "exponential", "delay": delay}

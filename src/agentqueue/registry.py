@@ -2,15 +2,15 @@
 
 A user defines types with `App.job` (the App's own registry); the built-in types (chat, batch,
 summarize, …, webhook) are defined the same way, on a registry per family module under
-`agentqueue.handlers` (listed together by `builtin_types`). A process serves one registry: the
-built-in types plus those of the App given to `agentqueue worker|serve|api` (or only the App's,
-with `--no-builtin`).
+`agentqueue.handlers` (listed together by `agentqueue.serving.builtin_types`). A process serves
+one registry (`agentqueue.serving`): the built-in types plus those of the App given to
+`agentqueue worker|serve|api` (or only the App's, with `--no-builtin`).
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
@@ -18,7 +18,6 @@ from pydantic import BaseModel
 from agentqueue.config import Settings
 from agentqueue.core import priority as priorities
 from agentqueue.definition import BackoffKind, HandlerFn, JobDefinition, QueueRef, input_model
-from agentqueue.engine.middleware import Middleware
 from agentqueue.options import Keep, check_keep
 
 F = TypeVar("F", bound=HandlerFn)
@@ -113,35 +112,3 @@ class JobRegistry:
     def merged(self, other: JobRegistry) -> JobRegistry:
         """This registry's types, then `other`'s (a name defined in both is an error)."""
         return JobRegistry([*self, *other])
-
-
-def builtin_types() -> JobRegistry:
-    """The job types agentqueue ships (a new registry: adding to it changes nothing served)."""
-    from agentqueue.handlers.builtin import builtin_registry
-
-    return builtin_registry()
-
-
-# What this process serves and accepts; None: the built-in types only.
-_served: JobRegistry | None = None
-
-
-def served() -> JobRegistry:
-    """The job types this process's workers run and its APIs accept."""
-    return _served if _served is not None else builtin_types()
-
-
-def serve(registry: JobRegistry | None, *, middleware: Sequence[Middleware] = ()) -> None:
-    """Serve `registry` in this process (None: the built-in types again), its workers running
-    `middleware` after the built-in ones."""
-    global _served
-    _served = registry
-    _middleware[:] = middleware
-
-
-# The user's worker middleware this process runs (the installed App's), in order.
-_middleware: list[Middleware] = []
-
-
-def installed_middleware() -> list[Middleware]:
-    return list(_middleware)

@@ -18,13 +18,14 @@ from agentqueue.ai.pricing import PriceTable
 from agentqueue.config import Settings
 from agentqueue.context import WorkerResources
 from agentqueue.core.admission import BacklogLimits
+from agentqueue.core.queue_profiles import queue_defaults
 from agentqueue.core.submission import JobSubmitter
 from agentqueue.definition import JobDefinition, validation_context
 from agentqueue.engine.connection import connect, connect_for_requests
 from agentqueue.engine.embedded import EmbeddedValkey
 from agentqueue.engine.health import RedisHealth
 from agentqueue.engine.middleware import Middleware
-from agentqueue.engine.queue import JobQueue, QueueDefaults
+from agentqueue.engine.queue import JobQueue
 from agentqueue.engine.worker import WorkerOptions, WorkerRuntime, standard_middleware
 from agentqueue.handlers.ai_runtime import AiRuntime
 from agentqueue.handlers.providers import ProviderPool
@@ -36,40 +37,10 @@ from agentqueue.maintenance.runner import MaintenanceRunner
 from agentqueue.records.db import PoolLimits
 from agentqueue.records.migrations import upgrade
 from agentqueue.records.store import Records
-from agentqueue.registry import JobRegistry, installed_middleware, served
+from agentqueue.registry import JobRegistry
+from agentqueue.serving import installed_middleware, served
 
 log = logging.getLogger("agentqueue")
-
-
-HOUR, DAY, WEEK = 3600, 86_400, 604_800
-
-
-def queue_defaults(settings: Settings, queue: str) -> QueueDefaults:
-    """Each queue's attempts, backoff and retention, as its seed says.
-
-    QUEUE_ATTEMPTS, QUEUE_BACKOFF_MS, QUEUE_KEEP_COMPLETED and QUEUE_KEEP_FAILED, when set,
-    apply to every queue.
-    """
-    s = settings
-    profiles = {
-        # seed 000: 3 attempts from 2 s, the last 100 completed and 100 failed
-        s.agent_queue_name: QueueDefaults(3, 2000, 100, 100),
-        # seed 003: 3 attempts (webhooks 5) from 2 s; completed kept 1 h, failed 7 days
-        s.ai_jobs_queue_name: QueueDefaults(3, 2000, 1000, 5000, HOUR, WEEK),
-        s.webhooks_queue_name: QueueDefaults(5, 2000, 1000, 5000, HOUR, WEEK),
-        # seed 004: 3 attempts from 5 s, the last 100 completed and 500 failed
-        s.ai_tasks_queue_name: QueueDefaults(3, 5000, 100, 500),
-        # seed 002: 3 attempts from 2 s; completed 24 h / 1000, failed 7 days / 5000
-        s.agent_tasks_queue_name: QueueDefaults(3, 2000, 1000, 5000, DAY, WEEK),
-    }
-    overrides = {
-        field: getattr(s, setting)
-        for field, setting in (("attempts", "job_attempts"), ("backoff_ms", "job_backoff_ms"),
-                               ("keep_completed", "keep_completed"),
-                               ("keep_failed", "keep_failed"))
-        if setting in s.model_fields_set
-    }
-    return dataclasses.replace(profiles.get(queue, QueueDefaults()), **overrides)
 
 
 @dataclass

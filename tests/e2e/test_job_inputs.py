@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from agentqueue.config import Settings
+from agentqueue.core.queue_profiles import queue_defaults
 from agentqueue.engine.connection import connect
-from agentqueue.services import queue_defaults
 from tests.support.processes import AgentqueueProcess, agentqueue
 from tests.support.service import create_key, delete_service_keys, serve_env
 

@@ -34,7 +34,8 @@ from agentqueue.api.auth import (
 )
 from agentqueue.api.job_schemas import add_job_types
 from agentqueue.api.schemas.common import ErrorBody
-from agentqueue.registry import JobRegistry, served
+from agentqueue.registry import JobRegistry
+from agentqueue.serving import served
 
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 _DESCRIPTIONS = {

@@ -83,6 +83,11 @@ class JobContext:
         if self.middleware is not None:
             await self.middleware.progress(self, value)
 
+    def validation_context(self) -> dict[str, Any] | None:
+        """The run-time facts input models check against (limits, known agents), as the APIs
+        check them at enqueue; the layers above provide them (None: none)."""
+        return None
+
     async def log(self, line: str) -> None:
         await self.job.log(line)
 
