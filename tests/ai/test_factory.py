@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from agentqueue.ai import ProviderNotConfigured, build_provider, default_tools
@@ -107,3 +110,13 @@ def test_available_provider_names() -> None:
 def test_every_available_name_builds() -> None:
     for name in available_provider_names():
         assert build_provider(name).name == name
+
+
+def test_the_provider_sdks_are_imported_only_when_a_provider_is_built() -> None:
+    # Importing the anthropic and openai SDKs takes seconds: a process that never calls them
+    # (an API process, a worker on the builtin provider) must not pay for them at start.
+    probe = ("import sys, agentqueue.cli, agentqueue.services, agentqueue.api.app; "
+             "print('anthropic' in sys.modules, 'openai' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert out.stdout.split() == ["False", "False"]

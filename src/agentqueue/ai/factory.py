@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agentqueue.ai.providers.anthropic_provider import DEFAULT_MODEL as ANTHROPIC_DEFAULT_MODEL
-from agentqueue.ai.providers.anthropic_provider import AnthropicProvider
 from agentqueue.ai.providers.base import Provider, ProviderNotConfigured
 from agentqueue.ai.providers.builtin import BuiltinProvider
-from agentqueue.ai.providers.openai_provider import DEFAULT_MODEL, OpenAIProvider
 from agentqueue.ai.tools.base import ToolRegistry
 from agentqueue.ai.tools.calculator import calculator_tool
 from agentqueue.ai.tools.dataset import dataset_tools, load_dataset
@@ -63,6 +60,9 @@ def build_provider(
     if choice == "openai":
         if not openai_api_key:
             raise ProviderNotConfigured("provider 'openai' needs OPENAI_API_KEY")
+        # Imported here: the SDK takes a while to import (see agentqueue.ai.providers).
+        from agentqueue.ai.providers.openai_provider import DEFAULT_MODEL, OpenAIProvider
+
         return OpenAIProvider(
             api_key=openai_api_key,
             base_url=openai_base_url or None,
@@ -73,6 +73,11 @@ def build_provider(
     if choice == "anthropic":
         if not anthropic_api_key:
             raise ProviderNotConfigured("provider 'anthropic' needs ANTHROPIC_API_KEY")
+        from agentqueue.ai.providers.anthropic_provider import (
+            DEFAULT_MODEL as ANTHROPIC_DEFAULT_MODEL,
+        )
+        from agentqueue.ai.providers.anthropic_provider import AnthropicProvider
+
         return AnthropicProvider(
             api_key=anthropic_api_key,
             base_url=anthropic_base_url or None,
