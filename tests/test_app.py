@@ -22,13 +22,12 @@ from agentqueue.config import Settings
 from agentqueue.core.submission import NotQueued
 from agentqueue.engine.connection import connect
 from agentqueue.engine.queue import JobQueue
-from agentqueue.engine.worker import WorkerOptions, WorkerRuntime, standard_middleware
+from agentqueue.engine.worker import WorkerRuntime
 from agentqueue.handlers.metering import CallRecord, JobMeter
-from agentqueue.handlers.records_middleware import RecordsMiddleware
 from agentqueue.handlers.streaming import TextProgress
-from agentqueue.handlers.usage_metering import UsageMetering
 from tests.conftest import delete_prefix
 from tests.support.waiting import eventually
+from tests.support.workers import app_worker
 
 
 class Greeting(BaseModel):
@@ -142,21 +141,10 @@ async def app(redis_url: str, prefix: str, tmp_path: Path) -> AsyncIterator[agen
 
 
 @pytest.fixture
-async def worker(app: agentqueue.App, redis_url: str, prefix: str) -> AsyncIterator[None]:
-    """A worker on the App's queue running its types, with records, metering and the
-    standard middleware, as `agentqueue worker` runs them."""
-    backend = await app._backend()
-    client = connect(redis_url)
-    options = WorkerOptions(concurrency=4)
-    runtime = WorkerRuntime("jobs", redis_url, prefix=prefix, options=options, middleware=[
-        RecordsMiddleware(backend.records), UsageMetering(client, prefix=prefix),
-        *standard_middleware(options), *app.middleware])
-    for definition in app.definitions.values():
-        runtime.register(definition.name, definition.run, timeout_s=definition.timeout)
-    await runtime.start()
-    yield
-    await runtime.stop(5)
-    await client.aclose()
+async def worker(app: agentqueue.App) -> AsyncIterator[None]:
+    """A worker on the App's queue running its types, as `agentqueue worker` runs them."""
+    async with app_worker(app):
+        yield
 
 
 async def test_bad_input_is_refused_at_enqueue_naming_the_field(app: agentqueue.App) -> None:

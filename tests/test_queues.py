@@ -14,11 +14,10 @@ from pydantic import BaseModel
 import agentqueue
 from agentqueue.config import Settings
 from agentqueue.engine.connection import connect
-from agentqueue.engine.worker import WorkerOptions, WorkerRuntime, standard_middleware
-from agentqueue.handlers.records_middleware import RecordsMiddleware
 from agentqueue.maintenance.repair import RepairService
 from tests.conftest import delete_prefix
 from tests.support.waiting import eventually
+from tests.support.workers import app_worker
 
 
 class Item(BaseModel):
@@ -64,21 +63,13 @@ async def app(redis_url: str, prefix: str, tmp_path: Path) -> AsyncIterator[agen
 
 
 @pytest.fixture
-async def worker(app: agentqueue.App, redis_url: str, prefix: str) -> AsyncIterator[None]:
-    backend = await app._backend()
-    client = connect(redis_url)
-    options = WorkerOptions(concurrency=4)
-    runtime = WorkerRuntime("jobs", redis_url, prefix=prefix, options=options,
-                            middleware=[RecordsMiddleware(backend.records),
-                                        *standard_middleware(options)])
-    for definition in app.definitions.values():
-        runtime.register(definition.name, definition.run)
-    await runtime.start()
-    yield
-    for gate in held.values():
-        gate.set()
-    await runtime.stop(5)
-    await client.aclose()
+async def worker(app: agentqueue.App) -> AsyncIterator[None]:
+    async with app_worker(app):
+        try:
+            yield
+        finally:
+            for gate in held.values():
+                gate.set()
 
 
 async def record_status(app: agentqueue.App, job_id: str) -> str | None:

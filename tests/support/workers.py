@@ -3,17 +3,20 @@ the test), and a wait for a job to finish. Import the fixtures where they are us
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
 import redis.asyncio as redis
 
+import agentqueue
 from agentqueue.engine.context import Handler
 from agentqueue.engine.jobs import JobView
 from agentqueue.engine.middleware import Middleware
 from agentqueue.engine.queue import JobQueue, QueueDefaults
 from agentqueue.engine.worker import WorkerOptions, WorkerRuntime
+from agentqueue.services import build_workers
 from tests.support.waiting import eventually
 
 MW_OPTIONS = WorkerOptions(concurrency=4, job_timeout_s=10, lock_duration_ms=2000,
@@ -55,3 +58,20 @@ async def finished(queue: JobQueue, job_id: str) -> JobView:
         return view if view and view.state in ("completed", "failed") else None
 
     return await eventually(probe, what=f"job {job_id} to finish")
+
+
+@contextlib.asynccontextmanager
+async def app_worker(app: agentqueue.App, queue: str = "jobs") -> AsyncIterator[None]:
+    """A worker on `queue` running the App's own types, built as `agentqueue worker module:app`
+    builds it (records, metering, the standard middleware, then the App's), with 4 slots."""
+    backend = await app._backend()
+    settings = app.settings.model_copy(update={"queue_concurrency": 4})
+    assert settings.external_redis_url is not None
+    group = build_workers(settings, settings.external_redis_url, [queue],
+                          records=backend.records, registry=app.types(builtin=False),
+                          middleware=app.middleware)
+    await group.start()
+    try:
+        yield
+    finally:
+        await group.stop(5)
