@@ -282,9 +282,16 @@ async def test_recent_jobs_filter_and_limit(http: httpx.AsyncClient) -> None:
         await wait_for_status(http, job_id, "completed")
     recent = (await http.get("/agent/queue/jobs", params={"limit": 2})).json()
     assert recent["success"] is True and recent["count"] == 2 == len(recent["jobs"])
-    done = (await http.get("/agent/queue/jobs?status=completed&limit=50")).json()["jobs"]
+
+    async def completed_listing() -> list[dict[str, Any]] | None:
+        # The listing reads the records, which follow Redis (where GET /job/:id looks first)
+        # a moment after a job ends: wait for them to catch up, with a deadline.
+        jobs: list[dict[str, Any]] = (
+            await http.get("/agent/queue/jobs?status=completed&limit=50")).json()["jobs"]
+        return jobs if set(ids) <= {j["id"] for j in jobs} else None
+
+    done = await eventually(completed_listing, what=f"jobs {ids} listed as completed")
     assert {j["status"] for j in done} == {"completed"}
-    assert set(ids) <= {j["id"] for j in done}
     newest_first = [int(j["id"]) for j in done]
     assert newest_first == sorted(newest_first, reverse=True)
     assert {"id", "status", "progress", "data", "result", "createdAt", "finishedAt"} <= set(done[0])
