@@ -43,9 +43,10 @@ class Settings(BaseSettings):
     redis_sentinel_password: SecretStr | None = Field(
         None, validation_alias="REDIS_SENTINEL_PASSWORD")
     # A job is accepted only once this many replicas have it (WAIT), so a failover right after
-    # cannot lose it; each submission then waits for a replica's acknowledgement. 0: off.
+    # cannot lose it; each submission then waits for a replica's acknowledgement, up to the
+    # timeout (shorter than REDIS_REQUEST_TIMEOUT_SECONDS). 0: off.
     redis_wait_replicas: int = Field(0, ge=0, validation_alias="REDIS_WAIT_REPLICAS")
-    redis_wait_timeout_ms: int = Field(1000, ge=1, validation_alias="REDIS_WAIT_TIMEOUT_MS")
+    redis_wait_timeout_ms: int = Field(500, ge=1, validation_alias="REDIS_WAIT_TIMEOUT_MS")
     data_dir: Path = Field(Path(".agentqueue"), validation_alias="AGENTQUEUE_DATA_DIR")
     # 0 picks a free port at start; set it to reach the embedded server from Node BullMQ.
     embedded_port: int = Field(0, ge=0, le=65535, validation_alias="AGENTQUEUE_EMBEDDED_PORT")
@@ -131,6 +132,10 @@ class Settings(BaseSettings):
     def _redis_deployment(self) -> Settings:
         if self.redis_cluster and self.redis_sentinels:
             raise ValueError("set REDIS_CLUSTER or REDIS_SENTINELS, not both")
+        if self.redis_wait_replicas and (
+                self.redis_wait_timeout_ms >= self.redis_request_timeout_s * 1000):
+            raise ValueError("REDIS_WAIT_TIMEOUT_MS must be shorter than "
+                             "REDIS_REQUEST_TIMEOUT_SECONDS: the request would time out first")
         if self.redis_sentinels and self.redis_url:
             raise ValueError("REDIS_SENTINELS names the Redis to use: leave REDIS_URL unset")
         if self.on_cluster:

@@ -113,7 +113,18 @@ class SentinelSet:
         client = redis.Redis(port=self.sentinels[0], socket_timeout=1, decode_responses=True)
         return int(client.sentinel_get_master_addr_by_name(SENTINEL_MASTER)[1])
 
+    def wait_watching(self) -> None:
+        """Until every Sentinel knows the two others (they meet through the primary every 2 s):
+        only then can a quorum of them fail it over."""
+        def watching() -> bool:
+            return all(int(redis.Redis(port=port, socket_timeout=1, decode_responses=True)
+                           .sentinel_master(SENTINEL_MASTER)["num-other-sentinels"]) == 2
+                       for port in self.sentinels)
+
+        _until(watching, "the Sentinels to find each other")
+
     def kill_primary(self) -> None:
+        self.wait_watching()
         self.servers.kill(self.primary)
 
     def wait_failover(self, timeout: float = 60.0) -> None:
@@ -150,13 +161,6 @@ def sentinel_set(directory: Path) -> Iterator[SentinelSet]:
                 f"sentinel failover-timeout {SENTINEL_MASTER} 5000\n"
                 f"sentinel parallel-syncs {SENTINEL_MASTER} 1\n")
             servers.start(port, str(config), "--sentinel")
-
-        def watching() -> bool:
-            return all(int(redis.Redis(port=port, socket_timeout=1, decode_responses=True)
-                           .sentinel_master(SENTINEL_MASTER)["num-other-sentinels"]) == 2
-                       for port in sentinels)
-
-        _until(watching, "the Sentinels to find each other")
         yield SentinelSet(servers, primary, replica, sentinels)
     finally:
         servers.stop_all()

@@ -80,7 +80,7 @@ class ReplicaWait:
     that a failover right after the add does not lose it (replication is asynchronous)."""
 
     replicas: int = 0
-    timeout_ms: int = 1000
+    timeout_ms: int = 500
 
 
 class CancelOutcome(Enum):
