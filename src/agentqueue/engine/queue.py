@@ -19,7 +19,7 @@ from typing import Any, cast
 import redis.asyncio as redis
 from bullmq import FlowProducer, Job, Queue
 
-from agentqueue.engine.bulk import BulkEntry, add_atomically
+from agentqueue.engine.bulk import AtomicAdder, BulkEntry
 from agentqueue.engine.connection import is_cluster, socket_timeout_of
 from agentqueue.engine.jobs import (
     FINISHED_STATES,
@@ -138,6 +138,7 @@ class JobQueue:
         self.replica_wait = replica_wait or ReplicaWait()
         self._queue = Queue(name, {"connection": client, "prefix": prefix})
         self._flows: FlowProducer | None = None
+        self._adder = AtomicAdder(client)
         self._replication_mark = f"agentqueue:{prefix}:{name}:replicated"
         self._id_key = f"{prefix}:{name}:id"
         self._give_back_id = client.register_script(_GIVE_BACK_ID)
@@ -219,7 +220,7 @@ class JobQueue:
                 raise InvalidJobId(str(job_id))
             job = Job(self._queue, name, data, options)
             entries.append(BulkEntry(self._queue.backend.scripts, job))
-        ids = await add_atomically(self.client, entries)
+        ids = await self._adder.add(entries)
         await self._wait_for_replicas()
         return ids
 
@@ -234,7 +235,7 @@ class JobQueue:
         parent = (flow.get("opts") or {}).get("parent")
         tree = cast(dict[str, Any], await self._flows.addNode(
             flow, {"parentOpts": parent}, None, entries))
-        await add_atomically(self.client, [
+        await self._adder.add([
             BulkEntry(entry["job"].queue.backend.scripts, entry["job"], entry["is_parent"])
             for entry in entries])
         await self._wait_for_replicas()
@@ -475,6 +476,7 @@ class JobQueue:
         return bool(await self._queue.backend.remove(job_id, True))
 
     async def close(self) -> None:
+        await self._adder.close()
         await self._queue.close()
 
     # -- tombstones of jobs cancelled before they ran -----------------------------------------
