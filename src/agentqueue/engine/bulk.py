@@ -7,9 +7,8 @@ function evalsha is blocked when running redis in cluster mode"). Here the packa
 every call (keys, msgpack'd arguments: the same wire format as its single `add`); a stand-in
 client records them instead of sending them, and they go out as raw EVALSHA commands in one
 transaction. On a cluster that transaction is legal when every key is in one slot, which a
-hash-tagged prefix (`{bull}`) guarantees for all queues sharing it. It is sent with a plain
-pipeline to the primary holding that slot: redis-py's own transactional cluster pipeline runs
-each queued command through a new thread and event loop, blocking ours ~1 ms per job.
+hash-tagged prefix (`{bull}`) guarantees for all queues sharing it (`connection.transaction`
+sends it to the primary holding that slot).
 """
 
 from __future__ import annotations
@@ -21,19 +20,11 @@ from typing import Any
 import redis.asyncio as redis
 from bullmq import Job
 from bullmq.scripts import Scripts
-from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.exceptions import (
-    AskError,
-    ClusterDownError,
-    ExecAbortError,
-    MovedError,
-    NoScriptError,
-    TryAgainError,
-)
+from redis.exceptions import NoScriptError
 
-# Answers meaning the slot is elsewhere or moving: the transaction did nothing; try again with
-# a fresh map of slots.
-_REROUTE = (AskError, ClusterDownError, ExecAbortError, MovedError, TryAgainError)
+from agentqueue.engine.connection import REROUTED, transaction
+
+# A slot being moved is tried again this many times, with a fresh map of slots each time.
 _REROUTE_ATTEMPTS = 3
 
 
@@ -62,11 +53,10 @@ class BulkEntry:
 
 class AtomicAdder:
     """Adds jobs in one MULTI/EXEC through `client` (one server, Sentinel's primary, or the
-    primary of a cluster holding the jobs' slot). Close it to close its clients of nodes."""
+    primary of a cluster holding the jobs' slot)."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
-        self._nodes: dict[str, redis.Redis] = {}  # cluster: a plain client per primary
         self._loaded: set[str] = set()  # scripts known to be on the server(s)
 
     async def add(self, entries: Sequence[BulkEntry]) -> list[str]:
@@ -117,37 +107,15 @@ class AtomicAdder:
         self._loaded.update(unknown)
 
     async def _transaction(self, calls: list[ScriptCall]) -> list[Any]:
-        if not isinstance(self.client, RedisCluster):
-            return await _transaction(self.client, calls)
-        cluster: RedisCluster = self.client
-        key = calls[0][2]  # the first key: every key of the calls is in its slot
+        key = str(calls[0][2])  # the first key: every key of the calls is in its slot
         for attempt in range(_REROUTE_ATTEMPTS):
-            await cluster.initialize()  # connects the first time; a no-op after
-            node = cluster.get_node_from_key(key)
-            assert node is not None
             try:
-                return await _transaction(self._node_client(node), calls)
-            except _REROUTE:
+                async with transaction(self.client, key) as pipe:
+                    for call in calls:
+                        # execute_command: a cluster pipeline blocks the evalsha() method.
+                        pipe.execute_command("EVALSHA", *call)
+                    return list(await pipe.execute(raise_on_error=False))
+            except REROUTED:
                 if attempt == _REROUTE_ATTEMPTS - 1:
                     raise
-                await cluster.nodes_manager.initialize()  # a new map of slots
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _node_client(self, node: ClusterNode) -> redis.Redis:
-        if node.name not in self._nodes:
-            pool = redis.ConnectionPool(connection_class=node.connection_class,
-                                        **node.connection_kwargs)
-            self._nodes[node.name] = redis.Redis.from_pool(pool)
-        return self._nodes[node.name]
-
-    async def close(self) -> None:
-        for client in self._nodes.values():
-            await client.aclose()
-        self._nodes.clear()
-
-
-async def _transaction(client: redis.Redis, calls: list[ScriptCall]) -> list[Any]:
-    async with client.pipeline(transaction=True) as pipe:
-        for call in calls:
-            pipe.execute_command("EVALSHA", *call)
-        return list(await pipe.execute(raise_on_error=False))

@@ -20,7 +20,7 @@ import redis.asyncio as redis
 from bullmq import FlowProducer, Job, Queue
 
 from agentqueue.engine.bulk import AtomicAdder, BulkEntry
-from agentqueue.engine.connection import is_cluster, socket_timeout_of
+from agentqueue.engine.connection import is_cluster, socket_timeout_of, transaction
 from agentqueue.engine.jobs import (
     FINISHED_STATES,
     PENDING_STATES,
@@ -476,7 +476,6 @@ class JobQueue:
         return bool(await self._queue.backend.remove(job_id, True))
 
     async def close(self) -> None:
-        await self._adder.close()
         await self._queue.close()
 
     # -- tombstones of jobs cancelled before they ran -----------------------------------------
@@ -489,7 +488,7 @@ class JobQueue:
             "failed_reason": CANCELLED_REASON,
             "finished_at_ms": now,
         }
-        async with self.client.pipeline(transaction=True) as pipe:
+        async with transaction(self.client, self._tombstones) as pipe:
             pipe.hset(self._tombstones, view.id, json.dumps(tomb))
             pipe.zadd(self._tombstone_order, {view.id: now})
             await pipe.execute()
@@ -505,7 +504,7 @@ class JobQueue:
         """Drop the tombstone of a job about to be queued again under the same id."""
         if not is_job_id(job_id):
             return
-        async with self.client.pipeline(transaction=True) as pipe:
+        async with transaction(self.client, self._tombstones) as pipe:
             pipe.hdel(self._tombstones, job_id)
             pipe.zrem(self._tombstone_order, job_id)
             await pipe.execute()
