@@ -132,6 +132,8 @@ class Settings(BaseSettings):
     def _redis_deployment(self) -> Settings:
         if self.redis_cluster and self.redis_sentinels:
             raise ValueError("set REDIS_CLUSTER or REDIS_SENTINELS, not both")
+        if self.redis_cluster and not (self.redis_url or self.redis_host):
+            raise ValueError("REDIS_CLUSTER needs REDIS_URL (or REDIS_HOST): a node of the cluster")
         if self.redis_wait_replicas and (
                 self.redis_wait_timeout_ms >= self.redis_request_timeout_s * 1000):
             raise ValueError("REDIS_WAIT_TIMEOUT_MS must be shorter than "

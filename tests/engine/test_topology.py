@@ -39,6 +39,8 @@ def test_deployments_that_cannot_go_together_are_refused() -> None:
     with pytest.raises(ValueError, match="shorter than REDIS_REQUEST_TIMEOUT_SECONDS"):
         Settings(REDIS_URL=None, REDIS_SENTINELS="s:26379",  # type: ignore[call-arg]
                  REDIS_WAIT_REPLICAS="1", REDIS_WAIT_TIMEOUT_MS="1000")
+    with pytest.raises(ValueError, match="a node of the cluster"):
+        Settings(REDIS_URL=None, REDIS_CLUSTER="true")  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="primary's name"):
         RedisTarget.parse("redis+sentinel://s:26379")
 
