@@ -32,7 +32,7 @@ from typing import Any, cast
 import redis.asyncio as redis
 from redis.asyncio.client import Pipeline, PubSub
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.connection import AbstractConnection, Connection, SSLConnection
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import AbstractBackoff, ExponentialBackoff, NoBackoff
@@ -82,9 +82,10 @@ def watch_sends(client: redis.Redis) -> Iterator[SendWatch]:
     down, no free connection) or connecting failed. Once it has, a failure may come after the
     command reached Redis (a timeout, a dropped connection), and the command may have run.
     """
-    # A cluster client has a pool per node and reports nothing: the worst is assumed.
+    # A cluster client's connections report themselves (`ClusterClient`).
     pool = getattr(client, "connection_pool", None)
-    watch = SendWatch(tracked=isinstance(pool, TrackedConnectionPool))
+    watch = SendWatch(tracked=isinstance(pool, TrackedConnectionPool)
+                      or isinstance(client, ClusterClient))
     token = _watch.set(watch)
     try:
         yield watch
@@ -165,14 +166,41 @@ class TrackedSentinelPool(SentinelConnectionPool, TrackedConnectionPool):
 REROUTED = (AskError, ClusterDownError, ExecAbortError, MovedError, TryAgainError)
 
 
+class _ReportsSends(AbstractConnection):
+    """A connection that tells `watch_sends` once it is connected and about to send: a cluster
+    has a pool per node, none of them ours, so its connections report instead."""
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        if not self.is_connected:
+            await self.connect()  # a failure here sent nothing
+        watch = _watch.get()
+        if watch is not None:
+            watch.connected = True
+        await super().send_packed_command(command, check_health)
+
+
+class _TrackedConnection(_ReportsSends, Connection):
+    pass
+
+
+class _TrackedSSLConnection(_ReportsSends, SSLConnection):
+    pass
+
+
 class ClusterClient(RedisCluster):
-    """A `RedisCluster` that also runs MULTI/EXEC transactions at full speed (`transaction`):
-    on a plain client of the primary holding the keys' slot. redis-py's own transactional
-    cluster pipeline runs every queued command through a new thread and event loop, blocking
-    the caller's loop about a millisecond each."""
+    """A `RedisCluster` whose connections report to `watch_sends`, and that runs MULTI/EXEC
+    transactions at full speed (`transaction`): on a plain client of the primary holding the
+    keys' slot. redis-py's own transactional cluster pipeline runs every queued command
+    through a new thread and event loop, blocking the caller's loop about a millisecond each."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # RedisCluster takes no connection class; the nodes it makes read it from here.
+        ssl = issubclass(self.connection_kwargs["connection_class"], SSLConnection)
+        self.connection_kwargs["connection_class"] = (
+            _TrackedSSLConnection if ssl else _TrackedConnection)
+        for node in self.nodes_manager.startup_nodes.values():
+            node.connection_class = self.connection_kwargs["connection_class"]
         self._primaries: dict[str, redis.Redis] = {}
 
     async def primary_for(self, key: str) -> redis.Redis:
