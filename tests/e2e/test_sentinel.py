@@ -18,7 +18,10 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
+from agentqueue.engine.connection import connect
+from agentqueue.engine.queue import JobQueue, ReplicaWait
 from tests.support.processes import agentqueue, free_port
 from tests.support.redis_servers import (
     SENTINEL_MASTER,
@@ -69,6 +72,25 @@ class Submitter:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_with_replica_wait_an_added_job_is_on_the_replica_when_add_returns(
+    sentinels: SentinelSet,
+) -> None:
+    client = connect(f"redis+sentinel://{sentinels.sentinels_setting}/{SENTINEL_MASTER}")
+    queue = JobQueue("waited", client, prefix="aqwait", replica_wait=ReplicaWait(1, 2000))
+    replica = redis.Redis(port=sentinels.replica, decode_responses=True)
+    try:
+        for n in range(10):
+            job_id = await queue.add("work", {"n": n})
+            # Read from the replica itself, at once: WAIT returned, so it has applied the add.
+            assert replica.hget(f"aqwait:waited:{job_id}", "data") == f'{{"n":{n}}}'
+        ids = await queue.add_bulk([("work", {"n": n}) for n in range(10, 20)])
+        assert all(replica.exists(f"aqwait:waited:{job_id}") for job_id in ids)
+    finally:
+        await queue.close()
+        await client.aclose()
+        replica.close()
 
 
 async def test_no_accepted_job_is_lost_when_the_primary_dies(
