@@ -43,10 +43,12 @@ class Backend:
 
     def queue(self, name: str) -> JobQueue:
         from agentqueue.core.queue_profiles import queue_defaults
+        from agentqueue.services import replica_wait
 
         if name not in self.queues:
             self.queues[name] = JobQueue(name, self.client, prefix=self.settings.queue_prefix,
-                                         defaults=queue_defaults(self.settings, name))
+                                         defaults=queue_defaults(self.settings, name),
+                                         replica_wait=replica_wait(self.settings))
         return self.queues[name]
 
     def events(self, queue: str) -> StreamReader:

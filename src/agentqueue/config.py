@@ -6,10 +6,19 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agentqueue.engine.topology import (
+    CLUSTER_SCHEMES,
+    SENTINEL_SCHEMES,
+    hash_tag,
+    require_hash_tag,
+)
 from agentqueue.net.destinations import parse_networks
+
+# On a cluster, the prefix QUEUE_PREFIX's default becomes: one slot for all of a queue's keys.
+CLUSTER_DEFAULT_PREFIX = "{bull}"
 
 
 class Settings(BaseSettings):
@@ -25,6 +34,19 @@ class Settings(BaseSettings):
     redis_host: str | None = Field(None, validation_alias="REDIS_HOST")
     redis_port: int = Field(6379, validation_alias="REDIS_PORT")
     redis_password: SecretStr | None = Field(None, validation_alias="REDIS_PASSWORD")
+    # Redis Cluster: REDIS_URL (or REDIS_HOST) names any node; the rest are discovered.
+    redis_cluster: bool = Field(False, validation_alias="REDIS_CLUSTER")
+    # Redis Sentinel: "host:port,host:port" of the sentinels, and the name of the primary they
+    # watch; REDIS_PASSWORD is the primary's, REDIS_SENTINEL_PASSWORD the sentinels' own.
+    redis_sentinels: str | None = Field(None, validation_alias="REDIS_SENTINELS")
+    redis_sentinel_master: str = Field("mymaster", validation_alias="REDIS_SENTINEL_MASTER")
+    redis_sentinel_password: SecretStr | None = Field(
+        None, validation_alias="REDIS_SENTINEL_PASSWORD")
+    # A job is accepted only once this many replicas have it (WAIT), so a failover right after
+    # cannot lose it; each submission then waits for a replica's acknowledgement, up to the
+    # timeout (shorter than REDIS_REQUEST_TIMEOUT_SECONDS). 0: off.
+    redis_wait_replicas: int = Field(0, ge=0, validation_alias="REDIS_WAIT_REPLICAS")
+    redis_wait_timeout_ms: int = Field(500, ge=1, validation_alias="REDIS_WAIT_TIMEOUT_MS")
     data_dir: Path = Field(Path(".agentqueue"), validation_alias="AGENTQUEUE_DATA_DIR")
     # 0 picks a free port at start; set it to reach the embedded server from Node BullMQ.
     embedded_port: int = Field(0, ge=0, le=65535, validation_alias="AGENTQUEUE_EMBEDDED_PORT")
@@ -106,6 +128,36 @@ class Settings(BaseSettings):
 
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
 
+    @model_validator(mode="after")
+    def _redis_deployment(self) -> Settings:
+        if self.redis_cluster and self.redis_sentinels:
+            raise ValueError("set REDIS_CLUSTER or REDIS_SENTINELS, not both")
+        if self.redis_cluster and not (self.redis_url or self.redis_host):
+            raise ValueError("REDIS_CLUSTER needs REDIS_URL (or REDIS_HOST): a node of the cluster")
+        if self.redis_wait_replicas and (
+                self.redis_wait_timeout_ms >= self.redis_request_timeout_s * 1000):
+            raise ValueError("REDIS_WAIT_TIMEOUT_MS must be shorter than "
+                             "REDIS_REQUEST_TIMEOUT_SECONDS: the request would time out first")
+        if self.redis_sentinels and self.redis_url:
+            raise ValueError("REDIS_SENTINELS names the Redis to use: leave REDIS_URL unset")
+        if self.on_cluster:
+            if "queue_prefix" not in self.model_fields_set:
+                self.queue_prefix = CLUSTER_DEFAULT_PREFIX
+            require_hash_tag(self.queue_prefix)
+            if self.redis_wait_replicas:
+                raise ValueError("REDIS_WAIT_REPLICAS is for one primary (standalone or "
+                                 "Sentinel), not for Redis Cluster")
+        return self
+
+    @property
+    def on_cluster(self) -> bool:
+        """Whether the queue's Redis is a Redis Cluster (REDIS_CLUSTER or a cluster URL)."""
+        return self.redis_cluster or (self.redis_url or "").split("://")[0] in CLUSTER_SCHEMES
+
+    @property
+    def prefix_is_tagged(self) -> bool:
+        return hash_tag(self.queue_prefix) is not None
+
     @field_validator("webhook_allowed_networks")
     @classmethod
     def _networks(cls, text: str) -> str:
@@ -126,15 +178,30 @@ class Settings(BaseSettings):
 
     @property
     def external_redis_url(self) -> str | None:
-        """The Redis the user pointed us at, or None when the embedded server should run."""
-        if self.redis_url:
-            return self.redis_url
-        if self.redis_host:
-            auth = ""
-            if self.redis_password and self.redis_password.get_secret_value():
-                auth = f":{quote(self.redis_password.get_secret_value(), safe='')}@"
-            return f"redis://{auth}{self.redis_host}:{self.redis_port}/0"
-        return None
+        """The Redis the user pointed us at, or None when the embedded server should run.
+
+        A cluster or Sentinel deployment comes back as a `redis+cluster://` or
+        `redis+sentinel://` URL (see `agentqueue.engine.connection.RedisTarget`): the one
+        string every connection of the service is built from.
+        """
+        auth = ""
+        if self.redis_password and self.redis_password.get_secret_value():
+            auth = f":{quote(self.redis_password.get_secret_value(), safe='')}@"
+        if self.redis_sentinels:
+            sentinel = (f"redis+sentinel://{auth}{self.redis_sentinels.replace(' ', '')}/"
+                   f"{quote(self.redis_sentinel_master, safe='')}")
+            if self.redis_sentinel_password:
+                password = self.redis_sentinel_password.get_secret_value()
+                sentinel += f"?sentinel_password={quote(password, safe='')}"
+            return sentinel
+        url: str | None = self.redis_url
+        if not url and self.redis_host:
+            url = f"redis://{auth}{self.redis_host}:{self.redis_port}/0"
+        if url and self.redis_cluster:
+            scheme, _, rest = url.partition("://")
+            if scheme not in CLUSTER_SCHEMES and scheme not in SENTINEL_SCHEMES:
+                url = f"{scheme}+cluster://{rest.split('/')[0]}"  # a cluster has no db number
+        return url
 
 
 @lru_cache

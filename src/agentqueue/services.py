@@ -25,7 +25,7 @@ from agentqueue.engine.connection import connect, connect_for_requests
 from agentqueue.engine.embedded import EmbeddedValkey
 from agentqueue.engine.health import RedisHealth
 from agentqueue.engine.middleware import Middleware
-from agentqueue.engine.queue import JobQueue
+from agentqueue.engine.queue import JobQueue, ReplicaWait
 from agentqueue.engine.worker import WorkerOptions, WorkerRuntime, standard_middleware
 from agentqueue.handlers.ai_runtime import AiRuntime
 from agentqueue.handlers.providers import ProviderPool
@@ -153,7 +153,11 @@ def open_queues(
 
 def open_queue(settings: Settings, client: redis.Redis, name: str) -> JobQueue:
     return JobQueue(name, client, prefix=settings.queue_prefix,
-                    defaults=queue_defaults(settings, name))
+                    defaults=queue_defaults(settings, name), replica_wait=replica_wait(settings))
+
+
+def replica_wait(settings: Settings) -> ReplicaWait:
+    return ReplicaWait(settings.redis_wait_replicas, settings.redis_wait_timeout_ms)
 
 
 def start_maintenance(

@@ -16,7 +16,7 @@ from typing import Any
 
 import redis.asyncio as redis
 
-from agentqueue.engine.connection import connect
+from agentqueue.engine.connection import connect, open_pubsub
 from agentqueue.engine.context import JobContext, PermanentJobError
 from agentqueue.engine.middleware import CallNext, Middleware, WorkerInfo
 from agentqueue.engine.queue import CANCELLED_REASON, cancel_channel, cancel_requests_key
@@ -113,8 +113,9 @@ class Cancellation(Middleware):
         channel = cancel_channel(worker.prefix, worker.queue)
         while True:
             listener = connect(worker.redis_url, max_connections=2)
-            pubsub = listener.pubsub()
+            pubsub = None
             try:
+                pubsub = await open_pubsub(listener)
                 await pubsub.subscribe(channel)
                 # A request published while we were disconnected is still in the set.
                 await self._sweep(listener, worker)
@@ -128,5 +129,6 @@ class Cancellation(Middleware):
                 await asyncio.sleep(worker.reconnect_delay_s)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    if pubsub is not None:
+                        await pubsub.aclose()
                     await listener.aclose()

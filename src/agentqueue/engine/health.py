@@ -13,8 +13,6 @@ import contextlib
 import logging
 
 import redis.asyncio as redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError
 
 log = logging.getLogger("agentqueue.redis")
@@ -58,11 +56,10 @@ class RedisHealth:
 
     async def _probe_until_up(self) -> None:
         if self._client is None:
+            from agentqueue.engine.connection import connect_probe  # it imports this module
+
             # Its own connection, no retries: one short answer or failure per probe.
-            self._client = redis.Redis.from_url(
-                self.url, socket_timeout=self.timeout_s, socket_connect_timeout=self.timeout_s,
-                retry=Retry(NoBackoff(), 0), decode_responses=True,
-            )
+            self._client = connect_probe(self.url, timeout_s=self.timeout_s)
         while True:
             await asyncio.sleep(self.probe_interval_s)
             try:

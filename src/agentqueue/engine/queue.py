@@ -9,15 +9,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, cast
 
 import redis.asyncio as redis
-from bullmq import Job, Queue
+from bullmq import FlowProducer, Job, Queue
 
+from agentqueue.engine.bulk import AtomicAdder, BulkEntry
+from agentqueue.engine.connection import is_cluster, socket_timeout_of, transaction
 from agentqueue.engine.jobs import (
     FINISHED_STATES,
     PENDING_STATES,
@@ -25,6 +28,9 @@ from agentqueue.engine.jobs import (
     is_custom_job_id,
     is_job_id,
 )
+from agentqueue.engine.topology import hash_tag, require_hash_tag
+
+log = logging.getLogger("agentqueue.queue")
 
 # Every state BullMQ keeps a job in ("paused" only on queues paused by old BullMQ versions).
 ALL_STATES: tuple[str, ...] = (
@@ -68,6 +74,15 @@ def _keep(count: int, age_s: int | None) -> int | dict[str, int]:
     return {"count": count, "age": age_s} if age_s else count
 
 
+@dataclass(frozen=True)
+class ReplicaWait:
+    """Wait until `replicas` replicas have each job added (Redis WAIT), up to `timeout_ms`, so
+    that a failover right after the add does not lose it (replication is asynchronous)."""
+
+    replicas: int = 0
+    timeout_ms: int = 500
+
+
 class CancelOutcome(Enum):
     NOT_FOUND = "not_found"
     ALREADY_FINISHED = "already_finished"
@@ -109,12 +124,22 @@ class JobQueue:
         *,
         prefix: str = "bull",
         defaults: QueueDefaults | None = None,
+        replica_wait: ReplicaWait | None = None,
     ) -> None:
+        if is_cluster(client):
+            if hash_tag(f"{prefix}:{name}") is None:
+                require_hash_tag(prefix)  # raises: BullMQ's scripts need one slot per queue
+            if replica_wait is not None and replica_wait.replicas:
+                raise ValueError("waiting for replicas is for one primary, not a cluster")
         self.name = name
         self.prefix = prefix
         self.client = client
         self.defaults = defaults or QueueDefaults()
+        self.replica_wait = replica_wait or ReplicaWait()
         self._queue = Queue(name, {"connection": client, "prefix": prefix})
+        self._flows: FlowProducer | None = None
+        self._adder = AtomicAdder(client)
+        self._replication_mark = f"agentqueue:{prefix}:{name}:replicated"
         self._id_key = f"{prefix}:{name}:id"
         self._give_back_id = client.register_script(_GIVE_BACK_ID)
         self._tombstones = f"agentqueue:{prefix}:{name}:cancelled"
@@ -128,6 +153,7 @@ class JobQueue:
         if job_id is not None and not is_job_id(str(job_id)):
             raise InvalidJobId(str(job_id))
         job = await self._queue.add(name, data, {**self.defaults.job_options(), **options})
+        await self._wait_for_replicas()
         return str(job.id)
 
     async def next_id(self) -> str:
@@ -180,12 +206,55 @@ class JobQueue:
         if current < at_least:
             await self.client.incrby(self._id_key, at_least - current)
 
-    async def add_bulk(self, jobs: list[tuple[str, Any]]) -> list[str]:
-        opts = self.defaults.job_options()
-        added = await self._queue.addBulk(
-            [{"name": name, "data": data, "opts": opts} for name, data in jobs]
-        )
-        return [str(job.id) for job in added]
+    async def add_bulk(
+        self, jobs: Sequence[tuple[str, Any] | tuple[str, Any, dict[str, Any]]]
+    ) -> list[str]:
+        """Add `jobs` (name, data[, BullMQ job options]) all or none, in one transaction (on a
+        Redis Cluster too, unlike the package's `addBulk`); their ids, in order."""
+        defaults = self.defaults.job_options()
+        entries = []
+        for name, data, *rest in jobs:
+            options = {**defaults, **(rest[0] if rest else {})}
+            job_id = options.get("jobId")
+            if job_id is not None and not is_job_id(str(job_id)):
+                raise InvalidJobId(str(job_id))
+            job = Job(self._queue, name, data, options)
+            entries.append(BulkEntry(self._queue.backend.scripts, job))
+        ids = await self._adder.add(entries)
+        await self._wait_for_replicas()
+        return ids
+
+    async def add_flow(self, flow: dict[str, Any]) -> dict[str, Any]:
+        """Add a BullMQ flow (a parent job that runs once its children have completed; the tree
+        as `FlowProducer.add` takes it, `queueName` on every node) in one transaction, on a
+        Redis Cluster too. Returns the tree of `Job`s. On a cluster every queue of the flow
+        must share this queue's hash-tagged prefix (one slot)."""
+        if self._flows is None:
+            self._flows = FlowProducer({"connection": self.client, "prefix": self.prefix})
+        entries: list[dict[str, Any]] = []
+        parent = (flow.get("opts") or {}).get("parent")
+        tree = cast(dict[str, Any], await self._flows.addNode(
+            flow, {"parentOpts": parent}, None, entries))
+        await self._adder.add([
+            BulkEntry(entry["job"].queue.backend.scripts, entry["job"], entry["is_parent"])
+            for entry in entries])
+        await self._wait_for_replicas()
+        return tree
+
+    async def _wait_for_replicas(self) -> None:
+        """With `replica_wait`, return once enough replicas have what this process has written
+        so far (its adds included): WAIT on a connection whose own last write is later."""
+        wanted = self.replica_wait.replicas
+        if not wanted:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.set(self._replication_mark, "1")  # WAIT counts from this connection's write
+            pipe.execute_command("WAIT", wanted, self.replica_wait.timeout_ms)
+            _, acked = await pipe.execute()
+        if int(acked) < wanted:
+            log.warning("Only %d of %d replicas confirmed a job of queue %r within %d ms: a "
+                        "failover now could lose it", int(acked), wanted, self.name,
+                        self.replica_wait.timeout_ms)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -366,7 +435,7 @@ class JobQueue:
         if await self._queue.getJobState(job_id) in FINISHED_STATES:
             return
         # Block in slices shorter than the client's socket timeout (the API's client has one).
-        timeout = self.client.connection_pool.connection_kwargs.get("socket_timeout")
+        timeout = socket_timeout_of(self.client)
         slice_s = min(1.0, timeout / 2) if timeout else 1.0
         deadline = time.monotonic() + wait_s
         while (left := deadline - time.monotonic()) > 0:
@@ -391,7 +460,7 @@ class JobQueue:
         events = f"{self.prefix}:{self.name}:events"
         if after is None:
             after = await self.last_event_id()
-        timeout = self.client.connection_pool.connection_kwargs.get("socket_timeout")
+        timeout = socket_timeout_of(self.client)
         block_ms = int(min(5.0, timeout / 2 if timeout else 5.0) * 1000)
         while True:
             read = await self.client.xread({events: after}, block=max(1, block_ms), count=500)
@@ -419,7 +488,7 @@ class JobQueue:
             "failed_reason": CANCELLED_REASON,
             "finished_at_ms": now,
         }
-        async with self.client.pipeline(transaction=True) as pipe:
+        async with transaction(self.client, self._tombstones) as pipe:
             pipe.hset(self._tombstones, view.id, json.dumps(tomb))
             pipe.zadd(self._tombstone_order, {view.id: now})
             await pipe.execute()
@@ -435,7 +504,7 @@ class JobQueue:
         """Drop the tombstone of a job about to be queued again under the same id."""
         if not is_job_id(job_id):
             return
-        async with self.client.pipeline(transaction=True) as pipe:
+        async with transaction(self.client, self._tombstones) as pipe:
             pipe.hdel(self._tombstones, job_id)
             pipe.zrem(self._tombstone_order, job_id)
             await pipe.execute()

@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from agentqueue.ai.pricing import PriceTable
 from agentqueue.ai.providers.base import Provider, TextCallback
 from agentqueue.ai.types import ChatMessage, EmbeddingResult, ProviderReply, ToolSpec, Usage
+from agentqueue.engine.connection import transaction
 
 LEDGER_TTL_S = 30 * 24 * 3600
 CACHE_TTL_S = 7 * 24 * 3600
@@ -90,7 +91,7 @@ class JobMeter:
         self.cache_key = f"{base}:calls:{job_id}"
 
     async def record(self, call_id: str, record: CallRecord) -> None:
-        async with self.client.pipeline(transaction=True) as pipe:
+        async with transaction(self.client, self.ledger_key) as pipe:
             # HSETNX: a call id is written once, whatever happens after.
             pipe.hsetnx(self.ledger_key, call_id, record.model_dump_json())
             pipe.expire(self.ledger_key, LEDGER_TTL_S)
@@ -116,7 +117,7 @@ class JobMeter:
         return None if value is None else str(value)
 
     async def remember(self, key: str, value: str) -> None:
-        async with self.client.pipeline(transaction=True) as pipe:
+        async with transaction(self.client, self.cache_key) as pipe:
             pipe.hset(self.cache_key, key, value)
             pipe.expire(self.cache_key, CACHE_TTL_S)
             await pipe.execute()

@@ -17,6 +17,7 @@ from typing import Any
 
 import redis.asyncio as redis
 
+from agentqueue.engine.connection import transaction
 from agentqueue.records.views import JobOwner
 
 SESSION_TTL_S = 24 * 3600
@@ -73,7 +74,7 @@ class SessionStore:
         if not await self.client.set(marker, "1", nx=True, ex=SESSION_TTL_S):
             return
         key = self.key(owner, session_id)
-        async with self.client.pipeline(transaction=True) as pipe:
+        async with transaction(self.client, key) as pipe:
             pipe.rpush(key, *(json.dumps(m) for m in messages))
             pipe.ltrim(key, -self.max_messages, -1)
             pipe.expire(key, SESSION_TTL_S)
