@@ -19,8 +19,10 @@ import orjson
 import redis.asyncio as redis
 from bullmq import Job
 from bullmq.backends.redis_backend import RedisBackend
+from bullmq.backoffs import Backoffs
 from bullmq.job import getReturnValue, optsFromJSON
 from bullmq.redis_connection import RedisConnection
+from bullmq.utils import get_parent_key
 
 from agentqueue.engine.channel import CommandChannel
 
@@ -69,6 +71,11 @@ class QueueScripts:
         self._active_keys = [keys[k] for k in (
             "wait", "active", "prioritized", "events", "stalled", "limiter", "delayed",
             "paused", "meta", "pc", "marker")]
+        self._completed_keys = [keys[k] for k in (
+            "wait", "active", "prioritized", "events", "stalled", "limiter", "delayed",
+            "paused", "meta", "pc", "completed")]
+        self._completed_metrics = self.scripts.toKey("metrics:completed")
+        self._marker = keys["marker"]
 
     async def move_to_active(self, token: str) -> Fetched:
         """Take the next job (wait list, then prioritized; promotes due delayed jobs)."""
@@ -81,9 +88,28 @@ class QueueScripts:
 
     def completed_args(self, job: Job, result: Any, keep: Any, token: str,
                        fetch_next: bool) -> tuple[list[Any], list[Any]]:
-        """moveToFinished's keys and arguments for a completed job; raises TypeError or
-        ValueError for a result JSON cannot hold."""
-        return self.scripts.moveToCompletedArgs(job, result, keep, token, fetch_next)
+        """moveToFinished's keys and arguments for a completed job, as the package's
+        `moveToCompletedArgs` builds them (result in orjson); raises TypeError for a result
+        JSON cannot hold."""
+        opts = job.opts
+        packed = msgpack.packb({
+            "token": token,
+            "keepJobs": _keep_jobs(keep),
+            "limiter": None,
+            "lockDuration": self.lock_duration_ms,
+            "attempts": job.attempts,
+            "attemptsMade": job.attemptsMade,
+            "maxMetricsSize": "",
+            "fpof": opts.get("failParentOnFailure", False),
+            "cpof": opts.get("continueParentOnFailure", False),
+            "idof": opts.get("ignoreDependencyOnFailure", False),
+            "rdof": opts.get("removeDependencyOnFailure", False),
+        }, use_bin_type=True)
+        keys = [*self._completed_keys, self.key_prefix + str(job.id), self._completed_metrics,
+                self._marker]
+        args = [job.id, round(time.time() * 1000), "returnvalue", _dumps(result), "completed",
+                "1" if fetch_next else "", self.key_prefix, packed]
+        return keys, args
 
     async def move_to_completed(self, job: Job, result: Any, keys: list[Any],
                                 args: list[Any]) -> Fetched:
@@ -129,36 +155,60 @@ class QueueScripts:
         return self.job_from_fields(dict(zip(it, it, strict=True)), job_id, token)
 
     def job_from_fields(self, raw: dict[str, str], job_id: str, token: str) -> Job:
-        """`Job.fromJSON`, field for field, parsing with orjson."""
-        opts = optsFromJSON(_loads(raw.get("opts", "{}")))
-        job = Job(self, raw.get("name"), _loads(raw.get("data", "{}")), opts)
+        """`Job.fromJSON` (and the `Job.__init__` it calls), field for field, without what
+        only a new job needs (option validation, deduplication), parsing with orjson."""
+        opts: dict[str, Any] = {"attempts": 0, "delay": 0}
+        opts.update(optsFromJSON(_loads(raw.get("opts", "{}"))))
+        opts["backoff"] = Backoffs.normalize(opts.get("backoff"))
+        job = Job.__new__(Job)
+        job.name = raw.get("name")
         job.id = job_id
         job.token = token
+        job.opts = opts
+        job.queue = self
+        job.backend = self.backend
+        job.queueQualifiedName = self.qualifiedName
+        job.data = _loads(raw.get("data", "{}"))
         job.progress = _loads(raw.get("progress", "0"))
+        job.timestamp = int(raw.get("timestamp", "0"))
         job.delay = int(raw.get("delay", "0"))
         job.priority = int(raw.get("priority", "0"))
-        job.timestamp = int(raw.get("timestamp", "0"))
-        if raw.get("finishedOn"):
-            job.finishedOn = int(raw["finishedOn"])
-        if raw.get("processedOn"):
-            job.processedOn = int(raw["processedOn"])
-        if raw.get("rjk"):
-            job.repeatJobKey = raw["rjk"]
-        if raw.get("ats"):
-            job.attemptsStarted = int(raw["ats"])
-        if raw.get("failedReason"):
-            job.failedReason = raw["failedReason"]
+        job.attempts = opts.get("attempts", 1)
         job.attemptsMade = int(raw.get("attemptsMade") or raw.get("atm") or "0")
+        job.attemptsStarted = int(raw.get("ats") or 0)
         job.stalledCounter = int(raw.get("stc") or "0")
-        if raw.get("defa"):
-            job.deferredFailure = raw["defa"]
+        job.discarded = False
+        job.removeOnComplete = opts.get("removeOnComplete", True)
+        job.removeOnFail = opts.get("removeOnFail", False)
+        job.processedOn = int(raw.get("processedOn") or 0)
+        job.finishedOn = int(raw.get("finishedOn") or 0)
         returnvalue = raw.get("returnvalue")
-        if isinstance(returnvalue, str):
-            job.returnvalue = getReturnValue(returnvalue)
+        job.returnvalue = getReturnValue(returnvalue) if isinstance(returnvalue, str) else None
+        job.deferredFailure = raw.get("defa") or None
+        job.failedReason = raw.get("failedReason") or None
+        job.repeatJobKey = raw.get("rjk") or None
         job.stacktrace = _loads(raw.get("stacktrace", "[]"))
-        if raw.get("parentKey"):
-            job.parentKey = raw["parentKey"]
+        job.deduplication_id = None
+        parent = opts.get("parent")
+        job.parentKey = raw.get("parentKey") or get_parent_key(parent)
         if raw.get("parent"):
             job.parent = _loads(raw["parent"])
+        else:
+            job.parent = ({"id": parent.get("id"), "queueKey": parent.get("queue")}
+                          if parent else None)
         return job
 
+
+def _keep_jobs(keep: Any) -> dict[str, Any]:
+    """The package's `getKeepJobs`: removeOnComplete/removeOnFail as the script reads it."""
+    if type(keep) is int:
+        return {"count": keep}
+    if isinstance(keep, dict):
+        return keep
+    return {"count": 0} if keep else {"count": -1}
+
+
+def _dumps(value: Any) -> str:
+    """A result as JSON (what `json.dumps` would write; orjson also writes dataclasses,
+    datetimes and numpy arrays, and NaN as null)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
