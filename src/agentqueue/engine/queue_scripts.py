@@ -94,6 +94,7 @@ class QueueScripts:
         opts = job.opts
         packed = msgpack.packb({
             "token": token,
+            "name": self.worker_name,  # as Node's worker sends it: the next job's processedBy
             "keepJobs": _keep_jobs(keep),
             "limiter": None,
             "lockDuration": self.lock_duration_ms,
