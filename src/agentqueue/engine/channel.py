@@ -5,8 +5,8 @@ per pooled connection, each costs a socket write, a read and redis-py's Python p
 profile of the bullmq package's Worker is mostly that (`socket.send` and `pack_command`). Here
 every command issued in one turn of the event loop goes out in one write on one connection
 (packed by hiredis, in C), and its replies are read back in order: auto-pipelining, as ioredis
-offers Node. A few lanes (connections) take turns, so one batch is on the wire while the next
-is gathered.
+offers Node. A few lanes take turns (each on a pooled connection per batch), so one batch
+is on the wire while the next is gathered.
 
 Only for commands whose reply is what the caller awaits (scripts, reads): no blocking commands
 (they would hold a lane), no pub/sub.
@@ -70,19 +70,23 @@ class CommandChannel:
 
     async def _lane(self) -> None:
         pool = self._client.connection_pool
-        connection: AbstractConnection = await pool.get_connection()
-        try:
-            while True:
-                await self._ready.wait()
-                if not self._waiting:
-                    self._ready.clear()
-                    continue
-                packed, waiting = self._packed, self._waiting
-                self._packed, self._waiting = [], []
+        while True:
+            await self._ready.wait()
+            if not self._waiting:
                 self._ready.clear()
+                continue
+            packed, waiting = self._packed, self._waiting
+            self._packed, self._waiting = [], []
+            self._ready.clear()
+            try:  # a connection per batch: one that failed is reconnected by the pool
+                connection: AbstractConnection = await pool.get_connection()
+            except Exception as exc:  # Redis unreachable: this batch fails, callers retry
+                _fail(waiting, exc)
+                continue
+            try:
                 await self._round_trip(connection, packed, waiting)
-        finally:
-            await pool.release(connection)
+            finally:
+                await pool.release(connection)
 
     @staticmethod
     async def _round_trip(connection: AbstractConnection, packed: list[bytes],

@@ -225,38 +225,51 @@ class WorkerRuntime:
 
     async def _dispatch(self) -> None:
         """Fill free slots; when the queue has nothing for us, wait on its marker."""
-        assert self._redis is not None
-        scripts = self._redis.scripts
-        concurrency = self.options.concurrency
         batch = 1
         while not self._closing:
-            free = concurrency - len(self._slots)
-            if free <= 0:
-                self._slot_freed.clear()
-                await self._slot_freed.wait()
-                continue
-            want = min(free, batch)
+            try:
+                batch = await self._fill(batch)
+            except Exception as exc:  # never let the loop die: report, wait, go on
+                await self._redis_trouble(exc)
+                batch = 1
+
+    async def _fill(self, batch: int) -> int:
+        """Take up to `batch` jobs for free slots; the next batch size (doubled after a full
+        take, so a burst fills 1,000 slots in ten round trips)."""
+        assert self._redis is not None
+        concurrency = self.options.concurrency
+        free = concurrency - len(self._slots)
+        if free <= 0:
+            self._slot_freed.clear()
+            await self._slot_freed.wait()
+            return batch
+        want = min(free, batch)
+        scripts = self._redis.scripts
+        replies: list[Fetched | BaseException]
+        if want == 1:  # an idle worker's pickup: no gather on the way
+            replies = [await scripts.move_to_active(self._token())]
+        else:
             replies = await asyncio.gather(
                 *(scripts.move_to_active(self._token()) for _ in range(want)),
                 return_exceptions=True)
-            taken = 0
-            idle: list[Fetched] = []
-            failure: BaseException | None = None
-            for reply in replies:
-                if isinstance(reply, BaseException):
-                    failure = reply
-                elif reply.job is not None:
-                    taken += 1
-                    self._start_slot(reply.job)
-                else:
-                    idle.append(reply)
-            if failure is not None:
-                await self._redis_trouble(failure)
-            elif taken == want:
-                batch = min(batch * 2, concurrency)  # a burst: ask for more at once
+        taken = 0
+        idle: list[Fetched] = []
+        failure: BaseException | None = None
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                failure = reply
+            elif reply.job is not None:
+                taken += 1
+                self._start_slot(reply.job)
             else:
-                batch = 1
-                await self._wait_for_work(idle)
+                idle.append(reply)
+        if failure is not None:
+            await self._redis_trouble(failure)
+            return 1
+        if taken == want:
+            return min(batch * 2, concurrency)
+        await self._wait_for_work(idle)
+        return 1
 
     def _token(self) -> str:
         return f"{self._id}:{next(self._tokens)}"
