@@ -45,6 +45,7 @@ CONTENDERS = ("node", "raw", "ours")
 LABELS = {"node": "Node BullMQ 6.7", "raw": "Python bullmq Worker", "ours": "agentqueue worker"}
 JOB_OPTIONS = {"removeOnComplete": 100, "removeOnFail": 100}
 BULK = 1000
+ADD_MS: list[float] = []  # how long the producer's `add` call itself took, per pickup sample
 
 
 # -- the worker processes ---------------------------------------------------------------------
@@ -192,10 +193,13 @@ async def latency_run(contender: Contender, samples: int,
     latencies: list[float] = []
     await asyncio.sleep(0.5)  # let the worker settle into its idle wait
     for i in range(samples + 10):
+        sent = time.perf_counter()
         await queue.add("noop", {"t": time.time() * 1000}, JOB_OPTIONS)
+        added = time.perf_counter()
         (ms,) = await expect(process, "picked")
         if i >= 10:  # the first few warm the worker up
             latencies.append(float(ms))
+            ADD_MS.append((added - sent) * 1000)
         await asyncio.sleep(0.01)  # idle again before the next one
     process.terminate()
     await process.wait()
@@ -247,7 +251,8 @@ async def bench(url: str, args: argparse.Namespace) -> None:
         print(f"{LABELS[kind]:24}{rates[kind]:14,.0f}{statistics.median(latency[kind]):15.2f}"
               f"{percentile(latency[kind], 0.99):9.2f}{sleeps[kind]:17.2f}s")
     print(f"({args.jobs} no-op jobs at concurrency {args.concurrency}; "
-          f"{args.latency_samples} pickups on an idle worker)")
+          f"{args.latency_samples} pickups on an idle worker, of which the producer's add call "
+          f"itself took p50 {statistics.median(ADD_MS):.2f} ms)")
     if "node" in rates and "ours" in rates:
         print(f"ours / Node, no-op rate: {rates['ours'] / rates['node']:.2f}x")
     if args.profile and PROFILE.exists():

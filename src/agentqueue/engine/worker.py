@@ -440,9 +440,9 @@ class WorkerRuntime:
                             len(job_ids), self.queue, exc)
                 continue
             for job_id in lost:
-                if job_id in self._active:
-                    log.warning("Lost the lock of job %s: another worker may run it again",
-                                job_id)
+                # Often a job that finished while the renewal was on its way; one that lost
+                # its lock for real says so when its outcome cannot be stored.
+                log.debug("Lock of job %s not renewed (finished meanwhile, or lost)", job_id)
 
     async def _check_stalled(self) -> None:
         """Put jobs whose worker stopped (lock expired) back in the queue (BullMQ's check;
