@@ -176,3 +176,24 @@ async def test_a_job_whose_worker_process_is_killed_runs_again_elsewhere(
     await make_worker({"hang": finish}).start()  # its stalled-job check finds the job
     view = await state_of(queue, job_id, "completed", "failed")
     assert (view.state, view.result) == ("completed", {"attempt": 2, "stalls": 1})
+
+
+async def test_a_fetched_job_reads_as_the_packages_own_job_does(
+    queue, client: redis.Redis, prefix: str
+) -> None:
+    from bullmq import Job
+
+    from agentqueue.engine.channel import CommandChannel
+    from agentqueue.engine.queue_scripts import QueueScripts
+
+    job_id = await queue.add("shape", {"text": "héllo", "n": [1, 2.5, None]}, priority=3,
+                             delay=60_000, attempts=4)
+    await client.hset(f"{prefix}:loop:{job_id}", mapping={"stc": 2, "atm": 1, "defa": "x"})
+    raw = await client.hgetall(f"{prefix}:loop:{job_id}")
+    scripts = QueueScripts(client, CommandChannel(client), queue="loop", prefix=prefix,
+                           lock_duration_ms=1000, worker_name="t")
+    ours = vars(scripts.job_from_fields(raw, job_id, "token"))
+    theirs = vars(Job.fromJSON(scripts, raw, job_id))  # type: ignore[arg-type]
+    for differs in ("queue", "backend", "token"):
+        ours.pop(differs), theirs.pop(differs)
+    assert ours == theirs

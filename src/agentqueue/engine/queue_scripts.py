@@ -161,42 +161,45 @@ class QueueScripts:
         opts: dict[str, Any] = {"attempts": 0, "delay": 0}
         opts.update(optsFromJSON(_loads(raw.get("opts", "{}"))))
         opts["backoff"] = Backoffs.normalize(opts.get("backoff"))
-        job = Job.__new__(Job)
-        job.name = raw.get("name")
-        job.id = job_id
-        job.token = token
-        job.opts = opts
-        job.queue = self
-        job.backend = self.backend
-        job.queueQualifiedName = self.qualifiedName
-        job.data = _loads(raw.get("data", "{}"))
-        job.progress = _loads(raw.get("progress", "0"))
-        job.timestamp = int(raw.get("timestamp", "0"))
-        job.delay = int(raw.get("delay", "0"))
-        job.priority = int(raw.get("priority", "0"))
-        job.attempts = opts.get("attempts", 1)
-        job.attemptsMade = int(raw.get("attemptsMade") or raw.get("atm") or "0")
-        job.attemptsStarted = int(raw.get("ats") or 0)
-        job.stalledCounter = int(raw.get("stc") or "0")
-        job.discarded = False
-        job.removeOnComplete = opts.get("removeOnComplete", True)
-        job.removeOnFail = opts.get("removeOnFail", False)
-        job.processedOn = int(raw.get("processedOn") or 0)
-        job.finishedOn = int(raw.get("finishedOn") or 0)
-        returnvalue = raw.get("returnvalue")
-        job.returnvalue = getReturnValue(returnvalue) if isinstance(returnvalue, str) else None
-        job.deferredFailure = raw.get("defa") or None
-        job.failedReason = raw.get("failedReason") or None
-        job.repeatJobKey = raw.get("rjk") or None
-        job.stacktrace = _loads(raw.get("stacktrace", "[]"))
-        job.deduplication_id = None
         parent = opts.get("parent")
-        job.parentKey = raw.get("parentKey") or get_parent_key(parent)
-        if raw.get("parent"):
-            job.parent = _loads(raw["parent"])
-        else:
-            job.parent = ({"id": parent.get("id"), "queueKey": parent.get("queue")}
-                          if parent else None)
+        stored_parent = raw.get("parent")
+        returnvalue = raw.get("returnvalue")
+        job = Job.__new__(Job)
+        # Every attribute `Job.__init__` and `fromJSON` set, in one dict (the hot path).
+        job.__dict__ = {
+            "name": raw.get("name"),
+            "id": job_id,
+            "token": token,
+            "opts": opts,
+            "queue": self,
+            "backend": self.backend,
+            "queueQualifiedName": self.qualifiedName,
+            "data": _loads(raw.get("data", "{}")),
+            "progress": _loads(raw.get("progress", "0")),
+            "timestamp": int(raw.get("timestamp", "0")),
+            "delay": int(raw.get("delay", "0")),
+            "priority": int(raw.get("priority", "0")),
+            "attempts": opts.get("attempts", 1),
+            "attemptsMade": int(raw.get("attemptsMade") or raw.get("atm") or "0"),
+            "attemptsStarted": int(raw.get("ats") or 0),
+            "stalledCounter": int(raw.get("stc") or "0"),
+            "discarded": False,
+            "removeOnComplete": opts.get("removeOnComplete", True),
+            "removeOnFail": opts.get("removeOnFail", False),
+            "processedOn": int(raw.get("processedOn") or 0),
+            "finishedOn": int(raw.get("finishedOn") or 0),
+            "returnvalue": (getReturnValue(returnvalue) if isinstance(returnvalue, str)
+                            else None),
+            "deferredFailure": raw.get("defa") or None,
+            "failedReason": raw.get("failedReason") or None,
+            "repeatJobKey": raw.get("rjk") or None,
+            "stacktrace": _loads(raw.get("stacktrace", "[]")),
+            "deduplication_id": None,
+            "parentKey": raw.get("parentKey") or get_parent_key(parent),
+            "parent": (_loads(stored_parent) if stored_parent
+                       else {"id": parent.get("id"), "queueKey": parent.get("queue")}
+                       if parent else None),
+        }
         return job
 
 
