@@ -34,7 +34,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/mypy
 
 bench: $(VENV)/.installed-test
-	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/processing.py
 
 clean:
 	rm -rf $(VENV) .agentqueue .pytest_cache .mypy_cache .ruff_cache

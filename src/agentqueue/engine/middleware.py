@@ -108,6 +108,11 @@ class MiddlewareChain:
         self._after = having("after_job")[::-1]
         self._failure = having("on_failure")[::-1]
 
+    @property
+    def has_outcome_hooks(self) -> bool:
+        """Whether `completed`/`failed` would call anything (a loop may skip them if not)."""
+        return bool(self._after or self._failure)
+
     async def startup(self, worker: WorkerInfo) -> None:
         for m in self.middleware:
             await m.startup(worker)
