@@ -10,16 +10,28 @@ import hashlib
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, delete, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Table,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
+from agentqueue.records.batching import Batcher
 from agentqueue.records.db import PoolLimits, make_engine, writer
 from agentqueue.records.models import STATUSES, TERMINAL, ApiKey, JobEvent, JobRecord
 from agentqueue.records.views import (
@@ -36,6 +48,16 @@ API_KEY_SHOWN_CHARS = 12
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class _NewJob:
+    """A record to create: its column values and its first history events."""
+
+    values: dict[str, Any]
+    events: list[tuple[str, str | None]]  # (status, message), oldest first
+    attempt: int
+    now: datetime
 
 
 class JobExistsError(ValueError):
@@ -92,6 +114,10 @@ class Records:
         self._reads = async_sessionmaker(engine, expire_on_commit=False)
         self._writes = async_sessionmaker(writer(engine), expire_on_commit=False)
         self._clock = clock or utc_now
+        self._creations: Batcher[_NewJob, JobRecordView | IntegrityError] = Batcher(
+            self._create_batch, name="record-create")
+        self._lease_ends: Batcher[tuple[str, str, datetime], None] = Batcher(
+            self._end_leases, name="lease-end")
 
     @classmethod
     async def connect(
@@ -124,6 +150,8 @@ class Records:
         return self._engine.dialect.name
 
     async def close(self) -> None:
+        await self._creations.drain()
+        await self._lease_ends.drain()
         await self._engine.dispose()
 
     def _now(self) -> datetime:
@@ -153,16 +181,24 @@ class Records:
         attempt: int = 0,
         message: str | None = None,
         created_at: datetime | None = None,
+        passed_through: Sequence[str] = (),
     ) -> JobRecordView:
         """Write the record and its first history event. Raises `JobExistsError` if
         (queue, job_id) already has one. `lease_until`: the caller is putting the job into Redis
         until then, and the repair service leaves the record alone (see `claim`). `attempt` and
         `message` go to the first event; `created_at` (default: now) is when the job was made,
-        for a job recorded after it was queued."""
+        for a job recorded after it was queued. `passed_through`: statuses the job went through
+        before `status`, each a history event of its own (a submission records `pending` and
+        `queued` in one write).
+
+        Records created at the same time by concurrent callers share one transaction (see
+        `agentqueue.records.batching`); each returns once its record is committed."""
         _check_status(status)
+        for earlier in passed_through:
+            _check_status(earlier)
         now = self._now()
         made = _aware(created_at) if created_at is not None else now
-        job = JobRecord(
+        values: dict[str, Any] = dict(
             queue=queue,
             job_id=job_id,
             type=type,
@@ -189,17 +225,49 @@ class Records:
             version=0,
             submitting_until=_aware(lease_until) if lease_until is not None else None,
         )
+        events = [(earlier, None) for earlier in passed_through] + [(status, message)]
         try:
-            async with self._writing() as session:
-                session.add(job)
-                await session.flush()
-                session.add(JobEvent(job_pk=job.id, status=status, attempt=attempt,
-                                     message=message, at=now))
+            outcome = await self._creations.submit(_NewJob(values, events, attempt, now))
+            if isinstance(outcome, IntegrityError):
+                raise outcome
         except IntegrityError as exc:
             if await self.get(queue, job_id) is not None:
                 raise JobExistsError(queue, job_id) from exc
             raise
-        return JobRecordView.model_validate(job)
+        return outcome
+
+    async def _create_batch(
+        self, jobs: list[_NewJob]
+    ) -> list[JobRecordView | IntegrityError]:
+        """The records of `jobs` in one transaction; if one of them clashes with a record
+        already there, each on its own (the clashing ones get their `IntegrityError`)."""
+        try:
+            async with self._writing() as session:
+                return list(await self._insert(session, jobs))
+        except IntegrityError:
+            if len(jobs) == 1:
+                raise
+        outcomes: list[JobRecordView | IntegrityError] = []
+        for job in jobs:
+            try:
+                async with self._writing() as session:
+                    outcomes.extend(await self._insert(session, [job]))
+            except IntegrityError as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    @staticmethod
+    async def _insert(session: AsyncSession, jobs: list[_NewJob]) -> list[JobRecordView]:
+        rows = [JobRecord(**job.values) for job in jobs]
+        session.add_all(rows)
+        await session.flush()  # one INSERT … RETURNING for all: the events need their ids
+        session.add_all([
+            JobEvent(job_pk=row.id, status=status, attempt=job.attempt, message=message,
+                     at=job.now)
+            for row, job in zip(rows, jobs, strict=True) for status, message in job.events
+        ])
+        await session.flush()
+        return [JobRecordView.model_validate(row) for row in rows]
 
     async def mark(
         self,
@@ -305,6 +373,25 @@ class Records:
                 .execution_options(synchronize_session=False)
             )
             return cast(CursorResult[Any], result).rowcount > 0
+
+    async def end_lease(self, queue: str, job_id: str, lease_until: datetime) -> None:
+        """`release`, with the lease ends of concurrent callers written in one transaction (a
+        submission's: it need not know whether the lease was still its own)."""
+        await self._lease_ends.submit((queue, job_id, _aware(lease_until)))
+
+    async def _end_leases(self, leases: list[tuple[str, str, datetime]]) -> list[None]:
+        table = cast(Table, JobRecord.__table__)
+        statement = (
+            update(table)
+            .where(table.c.queue == bindparam("q"), table.c.job_id == bindparam("j"),
+                   table.c.submitting_until == bindparam("lease"))
+            .values(submitting_until=None)
+        )
+        async with self._writing() as session:
+            connection = await session.connection()
+            await connection.execute(
+                statement, [{"q": q, "j": j, "lease": lease} for q, j, lease in leases])
+        return [None] * len(leases)
 
     async def cancel_many(self, queue: str, job_ids: Sequence[str], *, error: str,
                           message: str) -> int:
