@@ -196,7 +196,11 @@ wrk.headers["Content-Type"] = "application/json"
 
 
 def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    """wrk's latency (`812.00us`, `1.20ms`, `2.00s`, `1.00m`) in ms."""
+    found = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip())
+    if found is None:
+        return float("nan")
+    value, unit = found.groups()
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
@@ -211,6 +215,8 @@ def run_wrk(server: Server, args: argparse.Namespace) -> Load:
             check=True, capture_output=True, text=True).stdout
     finally:
         os.unlink(script.name)
+    if os.environ.get("BENCH_SHOW_WRK"):
+        print(out)
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]

@@ -6,12 +6,14 @@ Every method opens its own short transaction and returns Pydantic views, never O
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from time import monotonic
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -46,11 +48,14 @@ API_KEY_PREFIX = "aq_"
 API_KEY_SHOWN_CHARS = 12
 # last_used_at is refreshed at most this often, so checking a key is a read, not a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# How long a key found valid is taken as valid without asking the database again.
+API_KEY_CACHE_S = 1.0
+_MAX_KNOWN_KEYS = 10_000
 
 Clock = Callable[[], datetime]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _NewJob:
     """A record to create: its column values and its first history events."""
 
@@ -58,6 +63,15 @@ class _NewJob:
     events: list[tuple[str, str | None]]  # (status, message), oldest first
     attempt: int
     now: datetime
+
+
+@dataclass(frozen=True)
+class _LeaseEnd:
+    """A submission lease to end (if the record still holds it)."""
+
+    queue: str
+    job_id: str
+    until: datetime
 
 
 class JobExistsError(ValueError):
@@ -114,10 +128,14 @@ class Records:
         self._reads = async_sessionmaker(engine, expire_on_commit=False)
         self._writes = async_sessionmaker(writer(engine), expire_on_commit=False)
         self._clock = clock or utc_now
-        self._creations: Batcher[_NewJob, JobRecordView | IntegrityError] = Batcher(
-            self._create_batch, name="record-create")
-        self._lease_ends: Batcher[tuple[str, str, datetime], None] = Batcher(
-            self._end_leases, name="lease-end")
+        # SQLite has one writer at a time, and a second one waits in its busy handler, which
+        # sleeps up to 100 ms a try: this process's writers take turns here instead.
+        self._write_turn: AbstractAsyncContextManager[Any] = (
+            asyncio.Lock() if engine.dialect.name == "sqlite" else nullcontext())
+        self._known_keys: dict[str, tuple[ApiKeyView, float]] = {}
+        # Submissions' writes (new records, lease ends), group-committed.
+        self._submissions: Batcher[_NewJob | _LeaseEnd, JobRecordView | Exception | None] = (
+            Batcher(self._submission_batch, name="submission-writes"))
 
     @classmethod
     async def connect(
@@ -150,8 +168,7 @@ class Records:
         return self._engine.dialect.name
 
     async def close(self) -> None:
-        await self._creations.drain()
-        await self._lease_ends.drain()
+        await self._submissions.drain()
         await self._engine.dispose()
 
     def _now(self) -> datetime:
@@ -159,7 +176,7 @@ class Records:
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncSession]:
-        async with self._writes() as session, session.begin():
+        async with self._write_turn, self._writes() as session, session.begin():
             yield session
 
     # -- jobs -------------------------------------------------------------------------------
@@ -227,37 +244,50 @@ class Records:
         )
         events = [(earlier, None) for earlier in passed_through] + [(status, message)]
         try:
-            outcome = await self._creations.submit(_NewJob(values, events, attempt, now))
-            if isinstance(outcome, IntegrityError):
+            outcome = await self._submissions.submit(_NewJob(values, events, attempt, now))
+            if isinstance(outcome, Exception):
                 raise outcome
         except IntegrityError as exc:
             if await self.get(queue, job_id) is not None:
                 raise JobExistsError(queue, job_id) from exc
             raise
+        assert isinstance(outcome, JobRecordView)
         return outcome
 
-    async def _create_batch(
-        self, jobs: list[_NewJob]
-    ) -> list[JobRecordView | IntegrityError]:
-        """The records of `jobs` in one transaction; if one of them clashes with a record
-        already there, each on its own (the clashing ones get their `IntegrityError`)."""
+    async def _submission_batch(
+        self, writes: list[_NewJob | _LeaseEnd]
+    ) -> list[JobRecordView | Exception | None]:
+        """New records and lease ends, in one transaction. If a new record clashes with one
+        already there, each record on its own (the clashing ones get their `IntegrityError`)."""
+        jobs = [write for write in writes if isinstance(write, _NewJob)]
+        leases = [write for write in writes if isinstance(write, _LeaseEnd)]
+        created: dict[int, JobRecordView | Exception] = {}
         try:
             async with self._writing() as session:
-                return list(await self._insert(session, jobs))
-        except IntegrityError:
-            if len(jobs) == 1:
+                for job, view in zip(jobs, await self._insert(session, jobs), strict=True):
+                    created[id(job)] = view
+                await self._end_leases(session, leases)
+        except IntegrityError as exc:
+            if not jobs:
                 raise
-        outcomes: list[JobRecordView | IntegrityError] = []
-        for job in jobs:
-            try:
+            if len(jobs) == 1:
+                created[id(jobs[0])] = exc
+            else:
+                for job in jobs:
+                    try:
+                        async with self._writing() as session:
+                            created[id(job)] = (await self._insert(session, [job]))[0]
+                    except IntegrityError as clash:
+                        created[id(job)] = clash
+            if leases:
                 async with self._writing() as session:
-                    outcomes.extend(await self._insert(session, [job]))
-            except IntegrityError as exc:
-                outcomes.append(exc)
-        return outcomes
+                    await self._end_leases(session, leases)
+        return [created[id(write)] if isinstance(write, _NewJob) else None for write in writes]
 
     @staticmethod
     async def _insert(session: AsyncSession, jobs: list[_NewJob]) -> list[JobRecordView]:
+        if not jobs:
+            return []
         rows = [JobRecord(**job.values) for job in jobs]
         session.add_all(rows)
         await session.flush()  # one INSERT … RETURNING for all: the events need their ids
@@ -377,9 +407,12 @@ class Records:
     async def end_lease(self, queue: str, job_id: str, lease_until: datetime) -> None:
         """`release`, with the lease ends of concurrent callers written in one transaction (a
         submission's: it need not know whether the lease was still its own)."""
-        await self._lease_ends.submit((queue, job_id, _aware(lease_until)))
+        await self._submissions.submit(_LeaseEnd(queue, job_id, _aware(lease_until)))
 
-    async def _end_leases(self, leases: list[tuple[str, str, datetime]]) -> list[None]:
+    @staticmethod
+    async def _end_leases(session: AsyncSession, leases: list[_LeaseEnd]) -> None:
+        if not leases:
+            return
         table = cast(Table, JobRecord.__table__)
         statement = (
             update(table)
@@ -387,11 +420,9 @@ class Records:
                    table.c.submitting_until == bindparam("lease"))
             .values(submitting_until=None)
         )
-        async with self._writing() as session:
-            connection = await session.connection()
-            await connection.execute(
-                statement, [{"q": q, "j": j, "lease": lease} for q, j, lease in leases])
-        return [None] * len(leases)
+        connection = await session.connection()
+        await connection.execute(statement, [
+            {"q": lease.queue, "j": lease.job_id, "lease": lease.until} for lease in leases])
 
     async def cancel_many(self, queue: str, job_ids: Sequence[str], *, error: str,
                           message: str) -> int:
@@ -702,8 +733,15 @@ class Records:
 
     async def find_api_key(self, plaintext: str) -> ApiKeyView | None:
         """The key's view, or None if unknown or revoked. Refreshes last_used_at (at most once
-        a minute, so most checks write nothing)."""
+        a minute, so most checks write nothing).
+
+        A key found is remembered for `API_KEY_CACHE_S`, so a busy client's requests cost no
+        query each: a key revoked through this `Records` stops working at once, one revoked
+        by another process (`agentqueue keys revoke`) within that time."""
         key_hash = hash_api_key(plaintext)
+        cached = self._known_keys.get(key_hash)
+        if cached is not None and monotonic() < cached[1]:
+            return cached[0]
         async with self._reads() as session:
             key = await session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
             if key is None or key.revoked_at is not None:
@@ -725,6 +763,9 @@ class Records:
                     .execution_options(synchronize_session=False)
                 )
             view = view.model_copy(update={"last_used_at": now})
+        if len(self._known_keys) >= _MAX_KNOWN_KEYS:
+            self._known_keys.clear()
+        self._known_keys[key_hash] = (view, monotonic() + API_KEY_CACHE_S)
         return view
 
     async def list_api_keys(self) -> list[ApiKeyView]:
@@ -742,6 +783,7 @@ class Records:
             match = ApiKey.key_hash == hash_api_key(key)
         else:
             match = ApiKey.prefix == key
+        self._known_keys.clear()
         async with self._writing() as session:
             result = await session.execute(
                 update(ApiKey)
