@@ -13,13 +13,13 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from time import monotonic
 from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     CursorResult,
     Table,
+    and_,
     bindparam,
     delete,
     func,
@@ -62,6 +62,25 @@ class _NewJob:
     values: dict[str, Any]
     events: list[tuple[str, str | None]]  # (status, message), oldest first
     attempt: int
+    now: datetime
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """A status change to write (see `Records.mark`)."""
+
+    queue: str
+    job_id: str
+    status: str
+    attempt: int | None
+    message: str | None
+    result: Any
+    error: str | None
+    progress: Any
+    usage: tuple[int, int, float] | None
+    provider: str | None
+    model: str | None
+    expect_version: int | None
     now: datetime
 
 
@@ -132,7 +151,9 @@ class Records:
         # sleeps up to 100 ms a try: this process's writers take turns here instead.
         self._write_turn: AbstractAsyncContextManager[Any] = (
             asyncio.Lock() if engine.dialect.name == "sqlite" else nullcontext())
-        self._known_keys: dict[str, tuple[ApiKeyView, float]] = {}
+        # Status changes (the workers' above all: a job starting, finishing), group-committed.
+        self._marks: Batcher[_Mark, bool] = Batcher(self._mark_batch, name="record-marks")
+        self._known_keys: dict[str, tuple[ApiKeyView, datetime]] = {}
         # Submissions' writes (new records, lease ends), group-committed.
         self._submissions: Batcher[_NewJob | _LeaseEnd, JobRecordView | Exception | None] = (
             Batcher(self._submission_batch, name="submission-writes"))
@@ -169,6 +190,7 @@ class Records:
 
     async def close(self) -> None:
         await self._submissions.drain()
+        await self._marks.drain()
         await self._engine.dispose()
 
     def _now(self) -> datetime:
@@ -327,35 +349,91 @@ class Records:
         'completed' clears the error of earlier attempts unless one is given.
         """
         _check_status(status)
-        now = self._now()
-        async with self._writing() as session:
-            job = await self._locked(session, queue, job_id)
-            if job is None:
-                return False
-            if expect_version is not None and job.version != expect_version:
-                return False
-            previous = job.status
-            if previous in TERMINAL and status != previous:
-                return True  # a late event for an attempt that is over
-            if previous not in TERMINAL and attempt is not None and attempt < job.attempts_made:
-                return True  # a late event of an earlier attempt (the next one has begun)
-            self._move(job, status, now, attempt=attempt)
-            if result is not None:
-                job.result = result
-            if error is not None:
-                job.error = error
-            if progress is not None:
-                job.progress = progress
-            if usage is not None:
-                job.input_tokens, job.output_tokens = int(usage[0]), int(usage[1])
-                job.cost_usd = float(usage[2])
-            if provider is not None:
-                job.provider = provider
-            if model is not None:
-                job.model = model
-            if error is not None and message is None and status in ("failed", "cancelled"):
-                message = error
-            await self._add_event(session, job, message, now)
+        return await self._marks.submit(_Mark(
+            queue, job_id, status, attempt=attempt, message=message, result=result, error=error,
+            progress=progress, usage=usage, provider=provider, model=model,
+            expect_version=expect_version, now=self._now()))
+
+    async def _mark_batch(self, marks: list[_Mark]) -> list[bool]:
+        """`marks` in one transaction, in order, with one read of their records and of their
+        last events; if it fails for one of them, each in a transaction of its own."""
+        try:
+            async with self._writing() as session:
+                return await self._apply_marks(session, marks)
+        except Exception:
+            if len(marks) == 1:
+                raise
+        outcomes: list[bool] = []
+        for mark in marks:
+            async with self._writing() as session:
+                outcomes.extend(await self._apply_marks(session, [mark]))
+        return outcomes
+
+    @staticmethod
+    async def _apply_marks(session: AsyncSession, marks: list[_Mark]) -> list[bool]:
+        by_queue: dict[str, set[str]] = {}
+        for mark in marks:
+            by_queue.setdefault(mark.queue, set()).add(mark.job_id)
+        rows = (await session.scalars(
+            select(JobRecord)
+            .where(or_(*(and_(JobRecord.queue == queue_name,
+                              JobRecord.job_id.in_(sorted(job_ids)))
+                         for queue_name, job_ids in by_queue.items())))
+            .with_for_update()
+        )).all()
+        jobs = {(row.queue, row.job_id): row for row in rows}
+        last_ids = (select(func.max(JobEvent.id))
+                    .where(JobEvent.job_pk.in_([row.id for row in rows]))
+                    .group_by(JobEvent.job_pk))
+        last: dict[int, tuple[str, int | None]] = {
+            event.job_pk: (event.status, event.attempt)
+            for event in (await session.scalars(
+                select(JobEvent).where(JobEvent.id.in_(last_ids)))).all()
+        } if rows else {}
+        outcomes = []
+        for mark in marks:
+            job = jobs.get((mark.queue, mark.job_id))
+            outcomes.append(job is not None and Records._apply_mark(session, job, mark, last))
+        return outcomes
+
+    @staticmethod
+    def _apply_mark(
+        session: AsyncSession, job: JobRecord, mark: _Mark,
+        last: dict[int, tuple[str, int | None]],
+    ) -> bool:
+        """`mark` applied to `job` (see `mark`); `last`: each record's last (status, attempt)
+        event, kept up to date here."""
+        if mark.expect_version is not None and job.version != mark.expect_version:
+            return False
+        previous = job.status
+        if previous in TERMINAL and mark.status != previous:
+            return True  # a late event for an attempt that is over
+        if (previous not in TERMINAL and mark.attempt is not None
+                and mark.attempt < job.attempts_made):
+            return True  # a late event of an earlier attempt (the next one has begun)
+        now = mark.now
+        Records._move(job, mark.status, now, attempt=mark.attempt)
+        if mark.result is not None:
+            job.result = mark.result
+        if mark.error is not None:
+            job.error = mark.error
+        if mark.progress is not None:
+            job.progress = mark.progress
+        if mark.usage is not None:
+            job.input_tokens, job.output_tokens = int(mark.usage[0]), int(mark.usage[1])
+            job.cost_usd = float(mark.usage[2])
+        if mark.provider is not None:
+            job.provider = mark.provider
+        if mark.model is not None:
+            job.model = mark.model
+        message = mark.message
+        if mark.error is not None and message is None and mark.status in ("failed", "cancelled"):
+            message = mark.error
+        event = (job.status, job.attempts_made)
+        if last.get(job.id) != event:
+            session.add(JobEvent(job_pk=job.id, status=job.status, attempt=job.attempts_made,
+                                 message=message, at=now))
+            last[job.id] = event
         return True
 
     async def claim(
@@ -740,7 +818,7 @@ class Records:
         by another process (`agentqueue keys revoke`) within that time."""
         key_hash = hash_api_key(plaintext)
         cached = self._known_keys.get(key_hash)
-        if cached is not None and monotonic() < cached[1]:
+        if cached is not None and self._now() < cached[1]:
             return cached[0]
         async with self._reads() as session:
             key = await session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
@@ -765,7 +843,7 @@ class Records:
             view = view.model_copy(update={"last_used_at": now})
         if len(self._known_keys) >= _MAX_KNOWN_KEYS:
             self._known_keys.clear()
-        self._known_keys[key_hash] = (view, monotonic() + API_KEY_CACHE_S)
+        self._known_keys[key_hash] = (view, now + timedelta(seconds=API_KEY_CACHE_S))
         return view
 
     async def list_api_keys(self) -> list[ApiKeyView]:
