@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
@@ -43,6 +44,8 @@ from agentqueue.records.views import (
     JobRecordView,
     UsageRow,
 )
+
+log = logging.getLogger("agentqueue.records")
 
 API_KEY_PREFIX = "aq_"
 API_KEY_SHOWN_CHARS = 12
@@ -153,6 +156,8 @@ class Records:
             asyncio.Lock() if engine.dialect.name == "sqlite" else nullcontext())
         # Status changes (the workers' above all: a job starting, finishing), group-committed.
         self._marks: Batcher[_Mark, bool] = Batcher(self._mark_batch, name="record-marks")
+        self._progress: dict[tuple[str, str], Any] = {}
+        self._progress_flusher: asyncio.Task[None] | None = None
         self._known_keys: dict[str, tuple[ApiKeyView, datetime]] = {}
         # Submissions' writes (new records, lease ends), group-committed.
         self._submissions: Batcher[_NewJob | _LeaseEnd, JobRecordView | Exception | None] = (
@@ -191,6 +196,8 @@ class Records:
     async def close(self) -> None:
         await self._submissions.drain()
         await self._marks.drain()
+        while self._progress_flusher is not None:
+            await asyncio.shield(self._progress_flusher)
         await self._engine.dispose()
 
     def _now(self) -> datetime:
@@ -588,6 +595,41 @@ class Records:
                 .values(progress=progress, updated_at=self._now())
                 .execution_options(synchronize_session=False)
             )
+
+    def note_progress(self, queue: str, job_id: str, progress: Any) -> None:
+        """`set_progress`, written behind: the caller does not wait, only the latest value of
+        each job is kept, and those of many jobs go in one transaction (the next flush takes
+        all that arrived during the one before). For a copy of progress whose live value is
+        elsewhere (Redis); `close` flushes what is left."""
+        self._progress[(queue, job_id)] = progress
+        if self._progress_flusher is None:
+            self._progress_flusher = asyncio.create_task(self._flush_progress(),
+                                                         name="record-progress")
+
+    async def _flush_progress(self) -> None:
+        table = cast(Table, JobRecord.__table__)
+        statement = (
+            update(table)
+            .where(table.c.queue == bindparam("q"), table.c.job_id == bindparam("j"),
+                   # not NOT IN: an expanding list cannot be used with executemany
+                   *(table.c.status != status for status in TERMINAL))
+            .values(progress=bindparam("p"), updated_at=bindparam("now"))
+        )
+        try:
+            while self._progress:
+                pending, self._progress = self._progress, {}
+                now = self._now()
+                try:
+                    async with self._writing() as session:
+                        connection = await session.connection()
+                        await connection.execute(statement, [
+                            {"q": q, "j": j, "p": progress, "now": now}
+                            for (q, j), progress in pending.items()])
+                except Exception as exc:  # a copy: the next update or the outcome writes it
+                    log.warning("Could not write the progress of %d job records (%s)",
+                                len(pending), type(exc).__name__)
+        finally:
+            self._progress_flusher = None
 
     async def highest_numeric_job_id(self, queue: str) -> int:
         """The largest numeric job id among the queue's most recent records (0 if none).
