@@ -28,7 +28,8 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -46,6 +47,9 @@ from agentqueue.records.views import (
 )
 
 log = logging.getLogger("agentqueue.records")
+
+# The database cannot be reached or is busy: a batch fails as a whole (each caller answers 503).
+UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
 
 API_KEY_PREFIX = "aq_"
 API_KEY_SHOWN_CHARS = 12
@@ -155,7 +159,8 @@ class Records:
         self._write_turn: AbstractAsyncContextManager[Any] = (
             asyncio.Lock() if engine.dialect.name == "sqlite" else nullcontext())
         # Status changes (the workers' above all: a job starting, finishing), group-committed.
-        self._marks: Batcher[_Mark, bool] = Batcher(self._mark_batch, name="record-marks")
+        self._marks: Batcher[_Mark, bool | Exception] = Batcher(
+            self._mark_batch, name="record-marks")
         self._progress: dict[tuple[str, str], Any] = {}
         self._progress_flusher: asyncio.Task[None] | None = None
         self._known_keys: dict[str, tuple[ApiKeyView, datetime]] = {}
@@ -286,8 +291,9 @@ class Records:
     async def _submission_batch(
         self, writes: list[_NewJob | _LeaseEnd]
     ) -> list[JobRecordView | Exception | None]:
-        """New records and lease ends, in one transaction. If a new record clashes with one
-        already there, each record on its own (the clashing ones get their `IntegrityError`)."""
+        """New records and lease ends, in one transaction. If a new record cannot be written
+        (it clashes with one already there, say), each on its own, and those that fail get
+        their own error; if the database is unavailable, every caller gets that error."""
         jobs = [write for write in writes if isinstance(write, _NewJob)]
         leases = [write for write in writes if isinstance(write, _LeaseEnd)]
         created: dict[int, JobRecordView | Exception] = {}
@@ -296,7 +302,9 @@ class Records:
                 for job, view in zip(jobs, await self._insert(session, jobs), strict=True):
                     created[id(job)] = view
                 await self._end_leases(session, leases)
-        except IntegrityError as exc:
+        except UNAVAILABLE:
+            raise
+        except Exception as exc:
             if not jobs:
                 raise
             if len(jobs) == 1:
@@ -306,8 +314,10 @@ class Records:
                     try:
                         async with self._writing() as session:
                             created[id(job)] = (await self._insert(session, [job]))[0]
-                    except IntegrityError as clash:
-                        created[id(job)] = clash
+                    except UNAVAILABLE:
+                        raise
+                    except Exception as failed:
+                        created[id(job)] = failed
             if leases:
                 async with self._writing() as session:
                     await self._end_leases(session, leases)
@@ -356,24 +366,35 @@ class Records:
         'completed' clears the error of earlier attempts unless one is given.
         """
         _check_status(status)
-        return await self._marks.submit(_Mark(
+        outcome = await self._marks.submit(_Mark(
             queue, job_id, status, attempt=attempt, message=message, result=result, error=error,
             progress=progress, usage=usage, provider=provider, model=model,
             expect_version=expect_version, now=self._now()))
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
-    async def _mark_batch(self, marks: list[_Mark]) -> list[bool]:
+    async def _mark_batch(self, marks: list[_Mark]) -> list[bool | Exception]:
         """`marks` in one transaction, in order, with one read of their records and of their
-        last events; if it fails for one of them, each in a transaction of its own."""
+        last events; if that fails for one of them, each in a transaction of its own (and only
+        the failing ones fail), unless the database is unavailable: then all of them."""
         try:
             async with self._writing() as session:
-                return await self._apply_marks(session, marks)
+                return list(await self._apply_marks(session, marks))
+        except UNAVAILABLE:
+            raise
         except Exception:
             if len(marks) == 1:
                 raise
-        outcomes: list[bool] = []
+        outcomes: list[bool | Exception] = []
         for mark in marks:
-            async with self._writing() as session:
-                outcomes.extend(await self._apply_marks(session, [mark]))
+            try:
+                async with self._writing() as session:
+                    outcomes.extend(await self._apply_marks(session, [mark]))
+            except UNAVAILABLE:
+                raise
+            except Exception as failed:
+                outcomes.append(failed)
         return outcomes
 
     @staticmethod
