@@ -9,8 +9,9 @@ each, in a SQLite file of this run) and run by the real worker stack (records, u
 handler, the official openai SDK). The physical floor is `delay` per wave of `concurrency` jobs;
 the script prints the wall time and that floor, and beside it the same jobs run by the engine's
 `WorkerRuntime` alone with a handler that only sleeps `delay` (no middleware, no records, no
-HTTP): the full stack's time above that is ours, the rest the worker loop's. Uses REDIS_URL if
-set, else an embedded Valkey.
+HTTP): the full stack's time above that is ours, the rest the worker loop's; and the same calls
+made straight through one openai SDK client (no queue at all), what the SDK itself costs. Uses
+REDIS_URL if set, else an embedded Valkey.
 """
 
 from __future__ import annotations
@@ -172,6 +173,29 @@ async def engine_only(url: str, args: argparse.Namespace) -> float:
     return wall
 
 
+async def sdk_only(args: argparse.Namespace, fake_port: int) -> float:
+    """The same calls straight through one openai SDK client: no queue, no records."""
+    from openai import AsyncOpenAI
+
+    sdk = AsyncOpenAI(api_key="sk-bench", base_url=f"http://127.0.0.1:{fake_port}/v1")
+    limit = asyncio.Semaphore(args.concurrency)
+
+    async def call(i: int) -> None:
+        async with limit:
+            stream = await sdk.chat.completions.create(
+                model="bench", messages=[{"role": "user", "content": f"job {i}"}],
+                stream=True, stream_options={"include_usage": True})
+            async for _ in stream:
+                pass
+
+    started = time.perf_counter()
+    await asyncio.gather(*(call(i) for i in range(args.jobs)))
+    wall = time.perf_counter() - started
+    await sdk.close()
+    print(f"sdk only:    {args.jobs} streamed calls  wall {wall:.2f}s", flush=True)
+    return wall
+
+
 async def clean(client: Any, prefix: str) -> None:
     keys = [k async for k in client.scan_iter(match=f"*{prefix}*", count=1000)]
     for i in range(0, len(keys), 1000):
@@ -182,10 +206,12 @@ async def bench(url: str, args: argparse.Namespace, fake_port: int, tmp: Path) -
     print(f"redis: {url}  jobs: {args.jobs}  concurrency: {args.concurrency}  "
           f"provider delay: {args.delay}s", flush=True)
     engine = await engine_only(url, args)
+    sdk = await sdk_only(args, fake_port)
     wall = await full_stack(url, args, fake_port, tmp)
     floor = math.ceil(args.jobs / args.concurrency) * args.delay
     print(f"wall time: {wall:.2f}s  (floor {floor:.2f}s, overhead {wall - floor:+.2f}s: "
-          f"worker loop {engine - floor:+.2f}s, ours above it {wall - engine:+.2f}s)")
+          f"worker loop {engine - floor:+.2f}s, ours above it {wall - engine:+.2f}s, of which "
+          f"the openai SDK alone takes {sdk - floor:+.2f}s over the floor)")
 
 
 async def main() -> None:
