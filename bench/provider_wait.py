@@ -4,9 +4,14 @@
 
 The provider is a local HTTP server speaking the OpenAI chat-completions protocol that answers
 every request after `--delay` seconds (run in its own process, so it costs the worker nothing).
-Jobs are `generate-completion` jobs on the `ai-tasks` queue run by the real worker stack (handler,
-metering, the official openai SDK). The physical floor is `delay` per wave of `concurrency` jobs;
-the script prints the wall time and that floor. Uses REDIS_URL if set, else an embedded Valkey.
+Jobs are `generate-completion` jobs on the `ai-tasks` queue, submitted as the API does (a record
+each, in a SQLite file of this run) and run by the real worker stack (records, usage metering, the
+handler, the official openai SDK). The physical floor is `delay` per wave of `concurrency` jobs;
+the script prints the wall time and that floor, and beside it the same jobs run by the engine's
+`WorkerRuntime` alone with a handler that only sleeps `delay` (no middleware, no records, no
+HTTP): the full stack's time above that is ours, the rest the worker loop's; and the same calls
+made straight through one openai SDK client (no queue at all), what the SDK itself costs. Uses
+REDIS_URL if set, else an embedded Valkey.
 """
 
 from __future__ import annotations
@@ -27,10 +32,15 @@ from typing import Any
 import uvicorn
 
 from agentqueue.config import Settings
+from agentqueue.core.submission import JobSubmitter
 from agentqueue.engine.connection import connect
 from agentqueue.engine.embedded import EmbeddedValkey
 from agentqueue.engine.queue import JobQueue, QueueDefaults
-from agentqueue.services import build_workers
+from agentqueue.engine.worker import JobContext, WorkerRuntime
+from agentqueue.records.migrations import upgrade
+from agentqueue.records.store import Records
+from agentqueue.records.views import JobOwner
+from agentqueue.services import build_workers, worker_options
 
 
 def slow_openai_app(delay: float) -> Any:
@@ -92,37 +102,116 @@ async def wait_port(port: int) -> None:
     raise RuntimeError("fake provider did not start")
 
 
-async def bench(url: str, args: argparse.Namespace, fake_port: int) -> None:
+async def wait_done(queue: JobQueue, jobs: int) -> dict[str, int]:
+    while True:
+        counts = await queue.counts()
+        if counts["completed"] + counts["failed"] >= jobs:
+            return counts
+        await asyncio.sleep(0.02)
+
+
+async def full_stack(url: str, args: argparse.Namespace, fake_port: int, tmp: Path) -> float:
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     settings = Settings(
         REDIS_URL=url, QUEUE_PREFIX=prefix, QUEUE_CONCURRENCY=args.concurrency,
         OPENAI_API_KEY="sk-bench", OPENAI_BASE_URL=f"http://127.0.0.1:{fake_port}/v1",
     )
+    database = f"sqlite+aiosqlite:///{tmp}/records-{prefix}.db"
+    await upgrade(database)
+    records = await Records.connect(database)
     client = connect(url)
     keep_all = QueueDefaults(keep_completed=args.jobs, keep_failed=args.jobs)
     queue = JobQueue(settings.ai_tasks_queue_name, client, prefix=prefix, defaults=keep_all)
-    await queue.add_bulk([("generate-completion", {"message": f"job {i}"})
-                          for i in range(args.jobs)])
-    workers = build_workers(settings, url, [settings.ai_tasks_queue_name])
+    submitter = JobSubmitter({queue.name: queue}, records)
+    owner = JobOwner(user_id="bench", org_id="bench")
+    await asyncio.gather(*(
+        submitter.submit(queue=queue.name, name="generate-completion",
+                         data={"message": f"job {i}"}, owner=owner)
+        for i in range(args.jobs)))
+    workers = build_workers(settings, url, [settings.ai_tasks_queue_name], records=records)
+    # Built (the SDK imported) before the clock starts: a once-per-process cost, not a job's.
+    workers.runtime.providers.get("openai")
     started = time.perf_counter()
     await workers.start()
-    while True:
-        counts = await queue.counts()
-        if counts["completed"] + counts["failed"] >= args.jobs:
-            break
-        await asyncio.sleep(0.02)
+    counts = await wait_done(queue, args.jobs)
     wall = time.perf_counter() - started
     await workers.stop(5)
-    floor = math.ceil(args.jobs / args.concurrency) * args.delay
-    print(f"redis: {url}  jobs: {args.jobs}  concurrency: {args.concurrency}  "
-          f"provider delay: {args.delay}s")
-    print(f"completed: {counts['completed']}  failed: {counts['failed']}")
-    print(f"wall time: {wall:.2f}s  (floor {floor:.2f}s, overhead {wall - floor:+.2f}s)")
+    recorded = await records.counts(queues=[queue.name])
+    print(f"full stack:  completed {counts['completed']}  failed {counts['failed']}  "
+          f"records completed {recorded['completed']}  wall {wall:.2f}s", flush=True)
+    await records.close()
+    await clean(client, prefix)
+    await queue.close()
+    await client.aclose()
+    return wall
+
+
+async def engine_only(url: str, args: argparse.Namespace) -> float:
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    client = connect(url)
+    keep_all = QueueDefaults(keep_completed=args.jobs, keep_failed=args.jobs)
+    queue = JobQueue("ai-tasks", client, prefix=prefix, defaults=keep_all)
+    await queue.add_bulk([("wait", {"message": f"job {i}"}) for i in range(args.jobs)])
+    options = worker_options(Settings(QUEUE_CONCURRENCY=args.concurrency))
+    worker = WorkerRuntime(queue.name, url, prefix=prefix, options=options, middleware=[])
+
+    async def wait(ctx: JobContext) -> dict[str, str]:
+        await asyncio.sleep(args.delay)
+        return {"text": "done"}
+
+    worker.register("wait", wait)
+    started = time.perf_counter()
+    await worker.start()
+    counts = await wait_done(queue, args.jobs)
+    wall = time.perf_counter() - started
+    await worker.stop(5)
+    print(f"engine only: completed {counts['completed']}  failed {counts['failed']}  "
+          f"wall {wall:.2f}s", flush=True)
+    await clean(client, prefix)
+    await queue.close()
+    await client.aclose()
+    return wall
+
+
+async def sdk_only(args: argparse.Namespace, fake_port: int) -> float:
+    """The same calls straight through one openai SDK client: no queue, no records."""
+    from openai import AsyncOpenAI
+
+    sdk = AsyncOpenAI(api_key="sk-bench", base_url=f"http://127.0.0.1:{fake_port}/v1")
+    limit = asyncio.Semaphore(args.concurrency)
+
+    async def call(i: int) -> None:
+        async with limit:
+            stream = await sdk.chat.completions.create(
+                model="bench", messages=[{"role": "user", "content": f"job {i}"}],
+                stream=True, stream_options={"include_usage": True})
+            async for _ in stream:
+                pass
+
+    started = time.perf_counter()
+    await asyncio.gather(*(call(i) for i in range(args.jobs)))
+    wall = time.perf_counter() - started
+    await sdk.close()
+    print(f"sdk only:    {args.jobs} streamed calls  wall {wall:.2f}s", flush=True)
+    return wall
+
+
+async def clean(client: Any, prefix: str) -> None:
     keys = [k async for k in client.scan_iter(match=f"*{prefix}*", count=1000)]
     for i in range(0, len(keys), 1000):
         await client.delete(*keys[i:i + 1000])
-    await queue.close()
-    await client.aclose()
+
+
+async def bench(url: str, args: argparse.Namespace, fake_port: int, tmp: Path) -> None:
+    print(f"redis: {url}  jobs: {args.jobs}  concurrency: {args.concurrency}  "
+          f"provider delay: {args.delay}s", flush=True)
+    engine = await engine_only(url, args)
+    sdk = await sdk_only(args, fake_port)
+    wall = await full_stack(url, args, fake_port, tmp)
+    floor = math.ceil(args.jobs / args.concurrency) * args.delay
+    print(f"wall time: {wall:.2f}s  (floor {floor:.2f}s, overhead {wall - floor:+.2f}s: "
+          f"worker loop {engine - floor:+.2f}s, ours above it {wall - engine:+.2f}s, of which "
+          f"the openai SDK alone takes {sdk - floor:+.2f}s over the floor)")
 
 
 async def main() -> None:
@@ -137,12 +226,12 @@ async def main() -> None:
     try:
         await wait_port(port)
         url = os.environ.get("REDIS_URL")
-        if url:
-            await bench(url, args, port)
-            return
         with tempfile.TemporaryDirectory() as tmp:
-            server = EmbeddedValkey(Path(tmp), appendfsync="everysec")
-            await bench(await server.start(), args, port)
+            if url:
+                await bench(url, args, port, Path(tmp))
+                return
+            server = EmbeddedValkey(Path(tmp) / "valkey", appendfsync="everysec")
+            await bench(await server.start(), args, port, Path(tmp))
             await server.stop()
     finally:
         fake.terminate()

@@ -178,7 +178,9 @@ def build_ai_runtime(
     """Providers, prices, tools, agents and memory, shared by every handler of a worker."""
     dataset = str(settings.agent_dataset) if settings.agent_dataset else None
     tools = default_tools(dataset)
-    client = connect(redis_url)
+    # Every running job may use it at once (metering, progress, memory): sized to the
+    # concurrency, or jobs queue for a connection.
+    client = connect(redis_url, max_connections=max(50, settings.queue_concurrency))
     memory = functools.partial(SessionStore, client, prefix=settings.queue_prefix,
                                max_messages=settings.max_history_messages)
     return AiRuntime(

@@ -140,8 +140,14 @@ async def test_progress_reaches_the_record_and_a_cancelled_job_is_cancelled(
     job_id = await submitted(records, queue, "long")
     await worker.start()
     await asyncio.wait_for(reported.wait(), 20)
-    record = await status_of(records, job_id, "active")
-    assert record.progress == 42
+    await status_of(records, job_id, "active")
+
+    async def progress_recorded() -> bool:
+        record = await records.get("q", job_id)
+        return record is not None and record.progress == 42
+
+    # Written behind (the live value is in Redis): the record follows a moment later.
+    await eventually(progress_recorded, what="the progress in the record")
     await queue.cancel(job_id)
     record = await status_of(records, job_id, "cancelled", "failed")
     assert (record.status, record.error) == ("cancelled", CANCELLED_REASON)

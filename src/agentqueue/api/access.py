@@ -14,7 +14,8 @@ from agentqueue.api.auth import Principal, current_principal
 from agentqueue.services import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per request.
     services: Services = request.app.state.services
     return services
 

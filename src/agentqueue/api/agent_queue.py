@@ -49,7 +49,7 @@ router = APIRouter(prefix=PREFIX, tags=["agent queue (seed 000)"], route_class=E
 HEALTH_TIMEOUT_S = 2.0
 
 
-def get_queue(services: Annotated[Services, Depends(get_services)]) -> JobQueue:
+async def get_queue(services: Annotated[Services, Depends(get_services)]) -> JobQueue:
     return services.agent_queue
 
 

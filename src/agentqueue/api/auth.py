@@ -3,7 +3,8 @@
 Every request names its caller with `Authorization: Bearer <token>`:
 
 - a token starting with `aq_` is an API key (`agentqueue keys create --user U --org O`); only
-  its hash is stored, and a revoked key stops working at once;
+  its hash is stored, and a revoked key stops working at once (within a second when another
+  process, such as `agentqueue keys revoke`, revoked it);
 - any other token is a JWT signed with HS256 and the `JWT_SECRET` setting, with claims `sub`
   (the user), `org` (optional) and `role` (`user`, `org_admin` or `admin`; default `user`).
 

@@ -47,6 +47,8 @@ class AuthFailureThrottle:
 
     async def check(self, address: str) -> None:
         """Raise 429 with `Retry-After` when `address` has used up its failures."""
+        if await self.counter.count(address) < self.counter.limit:
+            return  # the common case, in one command
         count, retry_after = await self.counter.peek(address)
         if count < self.counter.limit:
             return

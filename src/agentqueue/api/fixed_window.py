@@ -69,6 +69,11 @@ class FixedWindowCounter:
             count, ttl_ms = await pipe.execute()
         return (0 if count is None else int(count)), _seconds(ttl_ms)
 
+    async def count(self, name: str) -> int:
+        """`name`'s count in this window (0 outside one): `peek` without the time left."""
+        count = await self.client.get(self.key(name))
+        return 0 if count is None else int(count)
+
 
 def _seconds(ttl_ms: int | bytes | str) -> int:
     """A key's remaining lifetime in whole seconds for `Retry-After`: at least 1, also when the

@@ -20,6 +20,7 @@ its record written, so a refused submission leaves nothing behind; the API answe
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ class BacklogLimits:
     cache_s: float = 0.2
     _queued: dict[str, _Count] = field(default_factory=dict)
     _unfinished: dict[tuple[str, str | None], _Count] = field(default_factory=dict)
+    _counting: dict[tuple[int, object], asyncio.Future[_Count]] = field(default_factory=dict)
 
     async def check(self, queue: str, owner: JobOwner) -> None:
         """Raise `BacklogFull` if `queue` or `owner`'s tenant is at its limit; else count the
@@ -89,12 +91,25 @@ class BacklogLimits:
     ) -> _Count:
         now = time.monotonic()
         cached = cache.get(key)
-        if cached is None or now - cached.at >= self.cache_s:
-            cached = cache[key] = _Count(await count(key), now)
-            if len(cache) > _MAX_CACHED:  # many tenants: forget the stale ones
-                for stale in [k for k, c in cache.items() if now - c.at >= self.cache_s]:
-                    del cache[stale]
-        return cached
+        if cached is not None and now - cached.at < self.cache_s:
+            return cached
+        # One count at a time per key: the requests that find the count stale together (a
+        # burst does, every `cache_s`) wait for the same one instead of each asking.
+        counting = self._counting.get((id(cache), key))
+        if counting is None:
+            counting = asyncio.ensure_future(self._recount(cache, key, count, now))
+            self._counting[(id(cache), key)] = counting
+            counting.add_done_callback(lambda _: self._counting.pop((id(cache), key), None))
+        return await asyncio.shield(counting)
+
+    async def _recount(
+        self, cache: dict[K, _Count], key: K, count: Callable[[K], Awaitable[int]], now: float
+    ) -> _Count:
+        fresh = cache[key] = _Count(await count(key), now)
+        if len(cache) > _MAX_CACHED:  # many tenants: forget the stale ones
+            for stale in [k for k, c in cache.items() if now - c.at >= self.cache_s]:
+                del cache[stale]
+        return fresh
 
     async def _count_queued(self, queue: str) -> int:
         return await queued_jobs(self.client, prefix=self.prefix, queue=queue)

@@ -1,13 +1,17 @@
 """Accepting a job: its record is written before it is queued, and before the API answers.
 
 The job's id is reserved from BullMQ's own counter first, so the record and the Redis job share
-it (ids stay "1", "2", … as BullMQ users expect). The record goes `pending` → `queued` (seed
-002's lifecycle) before the job is added: a worker may take the job the instant it is in Redis,
-so nothing but the worker may set the status after the add.
+it (ids stay "1", "2", … as BullMQ users expect). The record is written `queued`, with the
+`pending` → `queued` history of seed 002's lifecycle, in one write before the job is added: a
+worker may take the job the instant it is in Redis, so nothing but the worker may set the status
+after the add. Records of concurrent submissions share one transaction (group commit, see
+`agentqueue.records.batching`), and so do the lease ends after their adds; each submission
+still waits for its own commit before the add, and the add before it answers.
 
 The submitter holds a lease on the record (`submitting_until`) from its creation until the add
-is done; the repair service leaves leased records alone, and the `queued` write is a compare-
-and-set, so a slow submission and the repair service never both queue a job.
+is done; the repair service leaves leased records alone, so a slow submission and the repair
+service never both queue a job (and if a lease ran out first, both add under the same id,
+which BullMQ takes once).
 
 When the add fails, what the caller hears depends on whether Redis may have the job:
 - certainly not (no connection was ever handed out for the add, or Redis answered with an error
@@ -144,10 +148,13 @@ class JobSubmitter:
             return found
         if self.limits is not None:  # before anything is reserved or written: a 429 leaves none
             await self.limits.check(queue, owner)
+        # Recorded as queued (having been pending: seed 002's lifecycle) in one write, before
+        # the add: once the job is in Redis a worker may take it at any instant, and nothing
+        # but the worker may move the record on. The lease keeps the repair service off it.
         create = functools.partial(
             self.records.create_job, queue=queue, type=name, data=data, owner=owner, name=title,
             description=description, max_attempts=attempts or jobs.defaults.attempts,
-            priority=bull_priority, status="pending",
+            priority=bull_priority, status="queued", passed_through=("pending",),
         )
         if job_id is not None:
             try:
@@ -211,20 +218,8 @@ class JobSubmitter:
         """The record as it now stands, and the id of the job Redis holds for it: its own, or
         that of the job holding its deduplication id."""
         queue, job_id = record.queue, record.job_id
-        try:
-            # Queued before it is in Redis: once it is, a worker may take it at any instant, and
-            # nothing but the worker may move the record on. A compare-and-set: if the lease ran
-            # out and the repair service already queued the job, it is accepted as it is.
-            lease = self.lease()
-            claimed = await self.records.claim(queue, job_id, version=record.version,
-                                               status="queued", lease_until=lease)
-        except BaseException:
-            await self._forget(record, record.version)
-            raise
-        if claimed is None:
-            log.warning("Job %s of %r was queued by the repair service while being submitted",
-                        job_id, queue)
-            return record.model_copy(update={"status": "queued"}), job_id
+        lease = record.submitting_until
+        assert lease is not None  # created under the submission's lease
         with watch_sends(jobs.client) as watch:
             try:
                 if job_id.isdigit():
@@ -233,25 +228,25 @@ class JobSubmitter:
                     held_by = await jobs.add_custom(job_id, name, data, **options)
             except Exception as exc:
                 if (await self._certainly_not_queued(jobs, job_id, exc, watch.may_have_sent)
-                        and await self._forget(claimed, claimed.version)):
+                        and await self._forget(record, record.version)):
                     raise NotQueued(f"job {job_id} of {queue!r} was not queued") from exc
                 # It may be in Redis: accepted. The lease runs out and the repair service
                 # settles the record from Redis.
                 log.warning("Job %s of %r may not have reached Redis (%s: %s); the repair "
                             "service will make sure it is queued", job_id, queue,
                             type(exc).__name__, exc)
-                return claimed, job_id
+                return record, job_id
         if held_by != job_id:
-            return claimed, held_by  # not queued: the caller deletes the record, lease and all
+            return record, held_by  # not queued: the caller deletes the record, lease and all
         try:
-            await self.records.release(queue, job_id, lease)
+            await self.records.end_lease(queue, job_id, lease)
         except Exception as exc:
             # The job is in Redis: it is accepted whatever the records say now. The lease runs
             # out by itself and the record follows the worker's events.
             log.warning("Could not end the submission lease of job %s of %r (%s); it expires",
                         job_id, queue, type(exc).__name__)
-            return claimed, held_by
-        return claimed.model_copy(update={"submitting_until": None}), held_by
+            return record, held_by
+        return record.model_copy(update={"submitting_until": None}), held_by
 
     @staticmethod
     async def _certainly_not_queued(

@@ -67,7 +67,8 @@ class RecordsMiddleware(Middleware):
         if now - self._last_progress.get(key, 0.0) < PROGRESS_WRITE_INTERVAL_S:
             return
         self._last_progress[key] = now
-        await self.records.set_progress(ctx.queue, ctx.id, progress)
+        # Written behind, many jobs a transaction: the live value is in Redis already.
+        self.records.note_progress(ctx.queue, ctx.id, progress)
 
     async def after_job(self, ctx: JobContext, result: Any) -> None:
         self._last_progress.pop((ctx.queue, ctx.id), None)

@@ -6,20 +6,36 @@ Every method opens its own short transaction and returns Pydantic views, never O
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
+from agentqueue.records.batching import Batcher
 from agentqueue.records.db import PoolLimits, make_engine, writer
 from agentqueue.records.models import STATUSES, TERMINAL, ApiKey, JobEvent, JobRecord
 from agentqueue.records.views import (
@@ -30,12 +46,58 @@ from agentqueue.records.views import (
     UsageRow,
 )
 
+log = logging.getLogger("agentqueue.records")
+
+# The database cannot be reached or is busy: a batch fails as a whole (each caller answers 503).
+UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
+
 API_KEY_PREFIX = "aq_"
 API_KEY_SHOWN_CHARS = 12
 # last_used_at is refreshed at most this often, so checking a key is a read, not a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# How long a key found valid is taken as valid without asking the database again.
+API_KEY_CACHE_S = 1.0
+_MAX_KNOWN_KEYS = 10_000
 
 Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, eq=False)
+class _NewJob:
+    """A record to create: its column values and its first history events."""
+
+    values: dict[str, Any]
+    events: list[tuple[str, str | None]]  # (status, message), oldest first
+    attempt: int
+    now: datetime
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """A status change to write (see `Records.mark`)."""
+
+    queue: str
+    job_id: str
+    status: str
+    attempt: int | None
+    message: str | None
+    result: Any
+    error: str | None
+    progress: Any
+    usage: tuple[int, int, float] | None
+    provider: str | None
+    model: str | None
+    expect_version: int | None
+    now: datetime
+
+
+@dataclass(frozen=True)
+class _LeaseEnd:
+    """A submission lease to end (if the record still holds it)."""
+
+    queue: str
+    job_id: str
+    until: datetime
 
 
 class JobExistsError(ValueError):
@@ -92,6 +154,19 @@ class Records:
         self._reads = async_sessionmaker(engine, expire_on_commit=False)
         self._writes = async_sessionmaker(writer(engine), expire_on_commit=False)
         self._clock = clock or utc_now
+        # SQLite has one writer at a time, and a second one waits in its busy handler, which
+        # sleeps up to 100 ms a try: this process's writers take turns here instead.
+        self._write_turn: AbstractAsyncContextManager[Any] = (
+            asyncio.Lock() if engine.dialect.name == "sqlite" else nullcontext())
+        # Status changes (the workers' above all: a job starting, finishing), group-committed.
+        self._marks: Batcher[_Mark, bool | Exception] = Batcher(
+            self._mark_batch, name="record-marks")
+        self._progress: dict[tuple[str, str], Any] = {}
+        self._progress_flusher: asyncio.Task[None] | None = None
+        self._known_keys: dict[str, tuple[ApiKeyView, datetime]] = {}
+        # Submissions' writes (new records, lease ends), group-committed.
+        self._submissions: Batcher[_NewJob | _LeaseEnd, JobRecordView | Exception | None] = (
+            Batcher(self._submission_batch, name="submission-writes"))
 
     @classmethod
     async def connect(
@@ -124,6 +199,10 @@ class Records:
         return self._engine.dialect.name
 
     async def close(self) -> None:
+        await self._submissions.drain()
+        await self._marks.drain()
+        while self._progress_flusher is not None:
+            await asyncio.shield(self._progress_flusher)
         await self._engine.dispose()
 
     def _now(self) -> datetime:
@@ -131,7 +210,7 @@ class Records:
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncSession]:
-        async with self._writes() as session, session.begin():
+        async with self._write_turn, self._writes() as session, session.begin():
             yield session
 
     # -- jobs -------------------------------------------------------------------------------
@@ -153,16 +232,24 @@ class Records:
         attempt: int = 0,
         message: str | None = None,
         created_at: datetime | None = None,
+        passed_through: Sequence[str] = (),
     ) -> JobRecordView:
         """Write the record and its first history event. Raises `JobExistsError` if
         (queue, job_id) already has one. `lease_until`: the caller is putting the job into Redis
         until then, and the repair service leaves the record alone (see `claim`). `attempt` and
         `message` go to the first event; `created_at` (default: now) is when the job was made,
-        for a job recorded after it was queued."""
+        for a job recorded after it was queued. `passed_through`: statuses the job went through
+        before `status`, each a history event of its own (a submission records `pending` and
+        `queued` in one write).
+
+        Records created at the same time by concurrent callers share one transaction (see
+        `agentqueue.records.batching`); each returns once its record is committed."""
         _check_status(status)
+        for earlier in passed_through:
+            _check_status(earlier)
         now = self._now()
         made = _aware(created_at) if created_at is not None else now
-        job = JobRecord(
+        values: dict[str, Any] = dict(
             queue=queue,
             job_id=job_id,
             type=type,
@@ -189,17 +276,67 @@ class Records:
             version=0,
             submitting_until=_aware(lease_until) if lease_until is not None else None,
         )
+        events = [(earlier, None) for earlier in passed_through] + [(status, message)]
         try:
-            async with self._writing() as session:
-                session.add(job)
-                await session.flush()
-                session.add(JobEvent(job_pk=job.id, status=status, attempt=attempt,
-                                     message=message, at=now))
+            outcome = await self._submissions.submit(_NewJob(values, events, attempt, now))
+            if isinstance(outcome, Exception):
+                raise outcome
         except IntegrityError as exc:
             if await self.get(queue, job_id) is not None:
                 raise JobExistsError(queue, job_id) from exc
             raise
-        return JobRecordView.model_validate(job)
+        assert isinstance(outcome, JobRecordView)
+        return outcome
+
+    async def _submission_batch(
+        self, writes: list[_NewJob | _LeaseEnd]
+    ) -> list[JobRecordView | Exception | None]:
+        """New records and lease ends, in one transaction. If a new record cannot be written
+        (it clashes with one already there, say), each on its own, and those that fail get
+        their own error; if the database is unavailable, every caller gets that error."""
+        jobs = [write for write in writes if isinstance(write, _NewJob)]
+        leases = [write for write in writes if isinstance(write, _LeaseEnd)]
+        created: dict[int, JobRecordView | Exception] = {}
+        try:
+            async with self._writing() as session:
+                for job, view in zip(jobs, await self._insert(session, jobs), strict=True):
+                    created[id(job)] = view
+                await self._end_leases(session, leases)
+        except UNAVAILABLE:
+            raise
+        except Exception as exc:
+            if not jobs:
+                raise
+            if len(jobs) == 1:
+                created[id(jobs[0])] = exc
+            else:
+                for job in jobs:
+                    try:
+                        async with self._writing() as session:
+                            created[id(job)] = (await self._insert(session, [job]))[0]
+                    except UNAVAILABLE:
+                        raise
+                    except Exception as failed:
+                        created[id(job)] = failed
+            if leases:
+                async with self._writing() as session:
+                    await self._end_leases(session, leases)
+        return [created[id(write)] if isinstance(write, _NewJob) else None for write in writes]
+
+    @staticmethod
+    async def _insert(session: AsyncSession, jobs: list[_NewJob]) -> list[JobRecordView]:
+        if not jobs:
+            return []
+        rows = [JobRecord(**job.values) for job in jobs]
+        session.add_all(rows)
+        await session.flush()  # one INSERT … RETURNING for all: the events need their ids
+        session.add_all([
+            JobEvent(job_pk=row.id, status=status, attempt=job.attempt, message=message,
+                     at=job.now)
+            for row, job in zip(rows, jobs, strict=True) for status, message in job.events
+        ])
+        await session.flush()
+        return [JobRecordView.model_validate(row) for row in rows]
 
     async def mark(
         self,
@@ -229,35 +366,102 @@ class Records:
         'completed' clears the error of earlier attempts unless one is given.
         """
         _check_status(status)
-        now = self._now()
-        async with self._writing() as session:
-            job = await self._locked(session, queue, job_id)
-            if job is None:
-                return False
-            if expect_version is not None and job.version != expect_version:
-                return False
-            previous = job.status
-            if previous in TERMINAL and status != previous:
-                return True  # a late event for an attempt that is over
-            if previous not in TERMINAL and attempt is not None and attempt < job.attempts_made:
-                return True  # a late event of an earlier attempt (the next one has begun)
-            self._move(job, status, now, attempt=attempt)
-            if result is not None:
-                job.result = result
-            if error is not None:
-                job.error = error
-            if progress is not None:
-                job.progress = progress
-            if usage is not None:
-                job.input_tokens, job.output_tokens = int(usage[0]), int(usage[1])
-                job.cost_usd = float(usage[2])
-            if provider is not None:
-                job.provider = provider
-            if model is not None:
-                job.model = model
-            if error is not None and message is None and status in ("failed", "cancelled"):
-                message = error
-            await self._add_event(session, job, message, now)
+        outcome = await self._marks.submit(_Mark(
+            queue, job_id, status, attempt=attempt, message=message, result=result, error=error,
+            progress=progress, usage=usage, provider=provider, model=model,
+            expect_version=expect_version, now=self._now()))
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def _mark_batch(self, marks: list[_Mark]) -> list[bool | Exception]:
+        """`marks` in one transaction, in order, with one read of their records and of their
+        last events; if that fails for one of them, each in a transaction of its own (and only
+        the failing ones fail), unless the database is unavailable: then all of them."""
+        try:
+            async with self._writing() as session:
+                return list(await self._apply_marks(session, marks))
+        except UNAVAILABLE:
+            raise
+        except Exception:
+            if len(marks) == 1:
+                raise
+        outcomes: list[bool | Exception] = []
+        for mark in marks:
+            try:
+                async with self._writing() as session:
+                    outcomes.extend(await self._apply_marks(session, [mark]))
+            except UNAVAILABLE:
+                raise
+            except Exception as failed:
+                outcomes.append(failed)
+        return outcomes
+
+    @staticmethod
+    async def _apply_marks(session: AsyncSession, marks: list[_Mark]) -> list[bool]:
+        by_queue: dict[str, set[str]] = {}
+        for mark in marks:
+            by_queue.setdefault(mark.queue, set()).add(mark.job_id)
+        rows = (await session.scalars(
+            select(JobRecord)
+            .where(or_(*(and_(JobRecord.queue == queue_name,
+                              JobRecord.job_id.in_(sorted(job_ids)))
+                         for queue_name, job_ids in by_queue.items())))
+            .with_for_update()
+        )).all()
+        jobs = {(row.queue, row.job_id): row for row in rows}
+        last_ids = (select(func.max(JobEvent.id))
+                    .where(JobEvent.job_pk.in_([row.id for row in rows]))
+                    .group_by(JobEvent.job_pk))
+        last: dict[int, tuple[str, int | None]] = {
+            event.job_pk: (event.status, event.attempt)
+            for event in (await session.scalars(
+                select(JobEvent).where(JobEvent.id.in_(last_ids)))).all()
+        } if rows else {}
+        outcomes = []
+        for mark in marks:
+            job = jobs.get((mark.queue, mark.job_id))
+            outcomes.append(job is not None and Records._apply_mark(session, job, mark, last))
+        return outcomes
+
+    @staticmethod
+    def _apply_mark(
+        session: AsyncSession, job: JobRecord, mark: _Mark,
+        last: dict[int, tuple[str, int | None]],
+    ) -> bool:
+        """`mark` applied to `job` (see `mark`); `last`: each record's last (status, attempt)
+        event, kept up to date here."""
+        if mark.expect_version is not None and job.version != mark.expect_version:
+            return False
+        previous = job.status
+        if previous in TERMINAL and mark.status != previous:
+            return True  # a late event for an attempt that is over
+        if (previous not in TERMINAL and mark.attempt is not None
+                and mark.attempt < job.attempts_made):
+            return True  # a late event of an earlier attempt (the next one has begun)
+        now = mark.now
+        Records._move(job, mark.status, now, attempt=mark.attempt)
+        if mark.result is not None:
+            job.result = mark.result
+        if mark.error is not None:
+            job.error = mark.error
+        if mark.progress is not None:
+            job.progress = mark.progress
+        if mark.usage is not None:
+            job.input_tokens, job.output_tokens = int(mark.usage[0]), int(mark.usage[1])
+            job.cost_usd = float(mark.usage[2])
+        if mark.provider is not None:
+            job.provider = mark.provider
+        if mark.model is not None:
+            job.model = mark.model
+        message = mark.message
+        if mark.error is not None and message is None and mark.status in ("failed", "cancelled"):
+            message = mark.error
+        event = (job.status, job.attempts_made)
+        if last.get(job.id) != event:
+            session.add(JobEvent(job_pk=job.id, status=job.status, attempt=job.attempts_made,
+                                 message=message, at=now))
+            last[job.id] = event
         return True
 
     async def claim(
@@ -305,6 +509,26 @@ class Records:
                 .execution_options(synchronize_session=False)
             )
             return cast(CursorResult[Any], result).rowcount > 0
+
+    async def end_lease(self, queue: str, job_id: str, lease_until: datetime) -> None:
+        """`release`, with the lease ends of concurrent callers written in one transaction (a
+        submission's: it need not know whether the lease was still its own)."""
+        await self._submissions.submit(_LeaseEnd(queue, job_id, _aware(lease_until)))
+
+    @staticmethod
+    async def _end_leases(session: AsyncSession, leases: list[_LeaseEnd]) -> None:
+        if not leases:
+            return
+        table = cast(Table, JobRecord.__table__)
+        statement = (
+            update(table)
+            .where(table.c.queue == bindparam("q"), table.c.job_id == bindparam("j"),
+                   table.c.submitting_until == bindparam("lease"))
+            .values(submitting_until=None)
+        )
+        connection = await session.connection()
+        await connection.execute(statement, [
+            {"q": lease.queue, "j": lease.job_id, "lease": lease.until} for lease in leases])
 
     async def cancel_many(self, queue: str, job_ids: Sequence[str], *, error: str,
                           message: str) -> int:
@@ -392,6 +616,41 @@ class Records:
                 .values(progress=progress, updated_at=self._now())
                 .execution_options(synchronize_session=False)
             )
+
+    def note_progress(self, queue: str, job_id: str, progress: Any) -> None:
+        """`set_progress`, written behind: the caller does not wait, only the latest value of
+        each job is kept, and those of many jobs go in one transaction (the next flush takes
+        all that arrived during the one before). For a copy of progress whose live value is
+        elsewhere (Redis); `close` flushes what is left."""
+        self._progress[(queue, job_id)] = progress
+        if self._progress_flusher is None:
+            self._progress_flusher = asyncio.create_task(self._flush_progress(),
+                                                         name="record-progress")
+
+    async def _flush_progress(self) -> None:
+        table = cast(Table, JobRecord.__table__)
+        statement = (
+            update(table)
+            .where(table.c.queue == bindparam("q"), table.c.job_id == bindparam("j"),
+                   # not NOT IN: an expanding list cannot be used with executemany
+                   *(table.c.status != status for status in TERMINAL))
+            .values(progress=bindparam("p"), updated_at=bindparam("now"))
+        )
+        try:
+            while self._progress:
+                pending, self._progress = self._progress, {}
+                now = self._now()
+                try:
+                    async with self._writing() as session:
+                        connection = await session.connection()
+                        await connection.execute(statement, [
+                            {"q": q, "j": j, "p": progress, "now": now}
+                            for (q, j), progress in pending.items()])
+                except Exception as exc:  # a copy: the next update or the outcome writes it
+                    log.warning("Could not write the progress of %d job records (%s)",
+                                len(pending), type(exc).__name__)
+        finally:
+            self._progress_flusher = None
 
     async def highest_numeric_job_id(self, queue: str) -> int:
         """The largest numeric job id among the queue's most recent records (0 if none).
@@ -615,8 +874,15 @@ class Records:
 
     async def find_api_key(self, plaintext: str) -> ApiKeyView | None:
         """The key's view, or None if unknown or revoked. Refreshes last_used_at (at most once
-        a minute, so most checks write nothing)."""
+        a minute, so most checks write nothing).
+
+        A key found is remembered for `API_KEY_CACHE_S`, so a busy client's requests cost no
+        query each: a key revoked through this `Records` stops working at once, one revoked
+        by another process (`agentqueue keys revoke`) within that time."""
         key_hash = hash_api_key(plaintext)
+        cached = self._known_keys.get(key_hash)
+        if cached is not None and self._now() < cached[1]:
+            return cached[0]
         async with self._reads() as session:
             key = await session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
             if key is None or key.revoked_at is not None:
@@ -638,6 +904,9 @@ class Records:
                     .execution_options(synchronize_session=False)
                 )
             view = view.model_copy(update={"last_used_at": now})
+        if len(self._known_keys) >= _MAX_KNOWN_KEYS:
+            self._known_keys.clear()
+        self._known_keys[key_hash] = (view, now + timedelta(seconds=API_KEY_CACHE_S))
         return view
 
     async def list_api_keys(self) -> list[ApiKeyView]:
@@ -655,6 +924,7 @@ class Records:
             match = ApiKey.key_hash == hash_api_key(key)
         else:
             match = ApiKey.prefix == key
+        self._known_keys.clear()
         async with self._writing() as session:
             result = await session.execute(
                 update(ApiKey)

@@ -8,6 +8,7 @@ a JSON schema, embeds texts with the embeddings API, and turns every SDK failure
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
 JSON_SCHEMA_NAME = "result"
+CLIENT_SHARDS = 8
 
 
 class OpenAIProvider:
@@ -52,9 +54,15 @@ class OpenAIProvider:
         self.embedding_model = embedding_model
         self.base_url = base_url or DEFAULT_BASE_URL
         self._api_key = api_key
-        self._client = AsyncOpenAI(
-            api_key=api_key, base_url=self.base_url, timeout=timeout, max_retries=max_retries
-        )
+        # Several SDK clients, taken in turn: each has its own HTTP connection pool, and the
+        # pool (httpcore's) scans all its connections on every request start and end, which a
+        # single pool with a thousand calls in flight pays for quadratically in CPU.
+        self._clients = [
+            AsyncOpenAI(api_key=api_key, base_url=self.base_url, timeout=timeout,
+                        max_retries=max_retries)
+            for _ in range(CLIENT_SHARDS)
+        ]
+        self._turns = itertools.cycle(self._clients)
 
     def __repr__(self) -> str:
         return f"OpenAIProvider(model={self.model!r}, base_url={self.base_url!r})"
@@ -181,8 +189,13 @@ class OpenAIProvider:
             usage=Usage(input_tokens=usage.prompt_tokens if usage else 0),
         )
 
+    @property
+    def _client(self) -> AsyncOpenAI:
+        return next(self._turns)
+
     async def aclose(self) -> None:
-        await self._client.close()
+        for client in self._clients:
+            await client.close()
 
     def _where(self, model_name: str | None = None) -> str:
         return f"OpenAI-compatible API at {self.base_url} (model {model_name or self.model})"
