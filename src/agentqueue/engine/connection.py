@@ -28,6 +28,7 @@ from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, cast
+from urllib.parse import quote
 
 import redis.asyncio as redis
 from redis.asyncio.client import Pipeline, PubSub
@@ -303,6 +304,29 @@ def connect(url: str, *, max_connections: int = 50) -> redis.Redis:
         "retry": Retry(ExponentialBackoff(cap=2, base=0.05), retries=5),
         "retry_on_error": _RETRY_ON,
     })
+
+
+async def connect_to_slot(url: str, key: str, *, max_connections: int = 50) -> redis.Redis:
+    """`connect(url)`, except on a cluster: there, a plain client of the primary that holds
+    `key`'s slot now. For a caller that pipelines raw commands on the keys of one slot (the
+    worker loop's `CommandChannel`), which a cluster client cannot route. The node is found once:
+    after a cluster failover or a slot migration, connect again (restart the worker)."""
+    target = RedisTarget.parse(url)
+    if target.kind != "cluster":
+        return connect(url, max_connections=max_connections)
+    cluster = cast(ClusterClient, connect(url, max_connections=max_connections))
+    try:
+        await cluster.initialize()
+        node = cluster.get_node_from_key(key)
+        assert node is not None
+        host, port = node.host, node.port
+    finally:
+        await cluster.aclose()
+    auth = ""
+    if target.username or target.password:
+        auth = f"{quote(target.username or '', safe='')}:{quote(target.password or '', safe='')}@"
+    scheme = "rediss" if target.ssl else "redis"
+    return connect(f"{scheme}://{auth}{host}:{port}/0", max_connections=max_connections)
 
 
 def connect_for_requests(

@@ -40,7 +40,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agentqueue.engine.cancellation import Cancellation
 from agentqueue.engine.channel import CommandChannel
-from agentqueue.engine.connection import connect, pool_size_for
+from agentqueue.engine.connection import connect_to_slot, pool_size_for
 from agentqueue.engine.context import Handler, JobContext, PermanentJobError
 from agentqueue.engine.job_log import JobLog
 from agentqueue.engine.lifespan import Lifespan
@@ -160,8 +160,12 @@ class WorkerRuntime:
             reconnect_delay_s=opts.reconnect_delay_ms / 1000,
         ))
         name = opts.name or "agentqueue"
-        client = connect(self.redis_url, max_connections=pool_size_for(opts.concurrency))
-        blocking = connect(self.redis_url, max_connections=1)
+        # Every key of the queue hashes to one slot (a cluster needs a hash-tagged prefix): on
+        # a cluster these are clients of the primary holding it, so commands can be pipelined.
+        slot_key = f"{self.prefix}:{self.queue}:marker"
+        client = await connect_to_slot(self.redis_url, slot_key,
+                                       max_connections=pool_size_for(opts.concurrency))
+        blocking = await connect_to_slot(self.redis_url, slot_key, max_connections=1)
         # Named as bullmq names its workers' connections, so `getWorkers` (and Node
         # dashboards) list this worker: every connection of both pools says so when it opens.
         for pool_client in (client, blocking):
