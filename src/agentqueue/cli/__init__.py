@@ -52,11 +52,17 @@ def _setup_logging(settings: Settings) -> None:
 
 
 def _serve_http(settings: Settings, *, run_worker: bool, allow_embedded: bool) -> None:
+    _setup_logging(settings)
+    if allow_embedded and settings.external_redis_url is None:
+        # Spawned before the API is imported: the server gets ready meanwhile.
+        from agentqueue.engine.embedded import EmbeddedValkey
+
+        EmbeddedValkey.launch_early(settings.data_dir / "valkey", port=settings.embedded_port,
+                                    appendfsync=settings.embedded_appendfsync)
     import uvicorn
 
     from agentqueue.api.app import create_app
 
-    _setup_logging(settings)
     application = create_app(settings, run_worker=run_worker, allow_embedded=allow_embedded)
     uvicorn.run(
         application,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import functools
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,9 @@ def alembic_config(url: str | None = None) -> Config:
     """An Alembic config built in code, pointing at the package's migration scripts."""
     from alembic.config import Config
 
-    cfg = Config()
+    # Alembic's default stdout is whatever sys.stdout was when it was first imported (its
+    # default argument); it is imported late now, so name the current one.
+    cfg = Config(stdout=sys.stdout)
     cfg.set_main_option("script_location", str(SCRIPT_LOCATION))
     cfg.set_main_option("path_separator", "os")
     cfg.set_main_option("file_template", "v%%(rev)s_%%(slug)s")
