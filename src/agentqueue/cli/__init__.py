@@ -134,6 +134,7 @@ def worker(
     _setup_logging(settings)
     if settings.external_redis_url is None:
         raise typer.BadParameter("set REDIS_URL (or REDIS_HOST) to the Redis the API uses")
+    _check_queues(settings, queue or [])
     count = processes or settings.worker_processes or os.cpu_count() or 1
     if count == 1:
         raise typer.Exit(asyncio.run(_run_worker(settings, queue or None)))
@@ -144,6 +145,16 @@ def worker(
              *(["--no-builtin"] if no_builtin else []), "--processes", "1"]
     supervisor = WorkerSupervisor(child, count, grace_s=settings.shutdown_grace_s)
     raise typer.Exit(asyncio.run(supervisor.run()))
+
+
+def _check_queues(settings: Settings, queues: list[str]) -> None:
+    """Refuse unknown queue names here, before any worker process starts (and restarts)."""
+    from agentqueue.serving import served
+
+    known = list(dict.fromkeys(d.queue_name(settings) for d in served()))
+    unknown = [name for name in queues if name not in known]
+    if unknown:
+        raise typer.BadParameter(f"unknown queue(s) {unknown}; known: {known}")
 
 
 async def _run_worker(settings: Settings, queues: list[str] | None) -> int:

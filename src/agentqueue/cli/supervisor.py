@@ -86,6 +86,8 @@ class WorkerSupervisor:
         keepers = [asyncio.create_task(self._keep(child), name=f"worker-process-{child.index}")
                    for child in self._children]
         await self._stopping.wait()
+        if not self._signals:  # stopping on a child's refusal: the others were not told yet
+            self._send(signal.SIGTERM)
         codes = await self._stop_all()
         for keeper in keepers:
             keeper.cancel()
