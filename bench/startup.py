@@ -13,9 +13,9 @@ all of them see the same machine. Measured from spawning the process:
 - the peer: `python -m uvicorn` serving a FastAPI app with one route (`bench/startup_peer.py`),
   until that route answers 200. The ratio to it is what holds on a noisy machine.
 Also the CPU seconds the process used until then (user + system, from /proc; Valkey's not
-included), and its resident memory (VmRSS) 2 s after it was ready; for `serve`, the embedded
-Valkey child's is given apart. REDIS_URL (default redis://127.0.0.1:6379/0) gets a key prefix
-of its own.
+included), and its resident memory (VmRSS) `--idle-seconds` (2) after it was ready; for
+`serve`, the embedded Valkey child's is given apart. REDIS_URL (default
+redis://127.0.0.1:6379/0) gets a key prefix of its own.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ HERE = Path(__file__).resolve().parent
 CLI = str(Path(sys.executable).parent / "agentqueue")
 TICKS = os.sysconf("SC_CLK_TCK")
 WORKER_QUEUES = 5  # the built-in queues, each logging "Worker on queue '…' started"
-IDLE_S = 2.0
 
 
 def free_port() -> int:
@@ -90,7 +89,8 @@ class Figures:
 
 
 def start(command: list[str], env: dict[str, str], log: Path,
-          ready: Callable[[Path], Callable[[], bool]], figures: Figures) -> None:
+          ready: Callable[[Path], Callable[[], bool]], figures: Figures,
+          idle_s: float) -> None:
     with log.open("wb") as out:
         began = time.perf_counter()
         proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -104,7 +104,7 @@ def start(command: list[str], env: dict[str, str], log: Path,
                 time.sleep(0.005)
             figures.ready_s.append(time.perf_counter() - began)
             figures.cpu_s.append(cpu_seconds(proc.pid))
-            time.sleep(IDLE_S)
+            time.sleep(idle_s)
             figures.rss.append(rss_mb(proc.pid))
             kids = children_of(proc.pid)
             if kids:
@@ -121,6 +121,10 @@ def start(command: list[str], env: dict[str, str], log: Path,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--warmup-runs", type=int, default=1,
+                        help="starts of each kind before the measured ones (not counted)")
+    parser.add_argument("--idle-seconds", type=float, default=2.0,
+                        help="how long after being ready the memory is read")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL",
                                                               "redis://127.0.0.1:6379/0"))
     args = parser.parse_args()
@@ -136,29 +140,32 @@ def main() -> None:
         external = {"REDIS_URL": args.redis_url,
                     "QUEUE_PREFIX": f"benchstart-{uuid.uuid4().hex[:8]}",
                     "AGENTQUEUE_DATA_DIR": str(tmp / "external")}
-        for run in range(args.runs + 1):  # run 0 warms the caches (and the warm data dir)
-            figures = results if run else {name: Figures() for name in results}
+        # The warm-up runs fill the OS caches (and the warm data dir); the first measured
+        # "warm" start then finds the schema that a warm-up (or the fresh start) created.
+        warmups = args.warmup_runs
+        for run in range(1 - warmups, args.runs + 1):
+            figures = results if run > 0 else {name: Figures() for name in results}
             port = free_port()
             start([sys.executable, "-m", "uvicorn", "--app-dir", str(HERE), "--port", str(port),
                    "--log-level", "warning", "startup_peer:app"], base, tmp / "peer.log",
                   lambda _log, p=port: http_ok(f"http://127.0.0.1:{p}/"),
-                  figures["bare uvicorn app (peer)"])
-            for name, data_dir in (("serve, fresh data dir", tmp / f"fresh-{run}"),
+                  figures["bare uvicorn app (peer)"], args.idle_seconds)
+            for name, data_dir in (("serve, fresh data dir", tmp / f"fresh-{run + warmups}"),
                                    ("serve, warm data dir", warm)):
                 port = free_port()
                 env = {**base, "PORT": str(port), "AGENTQUEUE_DATA_DIR": str(data_dir)}
                 start([CLI, "serve"], env, tmp / "serve.log",
                       lambda _log, p=port: http_ok(f"http://127.0.0.1:{p}/agent/queue/health"),
-                      figures[name])
+                      figures[name], args.idle_seconds)
             port = free_port()
             start([CLI, "api"], {**base, **external, "PORT": str(port)}, tmp / "api.log",
                   lambda _log, p=port: http_ok(f"http://127.0.0.1:{p}/agent/queue/health"),
-                  figures["api"])
+                  figures["api"], args.idle_seconds)
             start([CLI, "worker"], {**base, **external, "WORKER_PROCESSES": "1"},
                   tmp / "worker.log",
                   lambda log: logged(log, "Worker on queue", WORKER_QUEUES),
-                  figures["worker --processes 1"])
-            if run:
+                  figures["worker --processes 1"], args.idle_seconds)
+            if run > 0:
                 print(f"run {run}: " + ", ".join(f"{name} {f.ready_s[-1]:.2f}s"
                                                  for name, f in results.items()), flush=True)
     peer = statistics.median(results["bare uvicorn app (peer)"].ready_s)
