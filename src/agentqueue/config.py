@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     # fails it after more such stops than this, attempts left or not (0: attempts alone limit).
     max_stalled_count: int = Field(0, ge=0, validation_alias="QUEUE_MAX_STALLED_COUNT")
     shutdown_grace_s: float = Field(30.0, ge=0, validation_alias="SHUTDOWN_GRACE_SECONDS")
+    # `agentqueue worker` processes under one supervisor; unset: one per CPU core.
+    worker_processes: int | None = Field(None, ge=1, validation_alias="WORKER_PROCESSES")
     max_message_chars: int = Field(16_000, ge=1, validation_alias="MAX_MESSAGE_CHARS")
     max_batch_messages: int = Field(100, ge=1, validation_alias="MAX_BATCH_MESSAGES")
     # Back-pressure: a submission is answered 429 while its queue has this many jobs not yet

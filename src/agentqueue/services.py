@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,13 +70,16 @@ class Services:
         if url is None:
             if not allow_embedded:
                 raise RuntimeError("set REDIS_URL (or REDIS_HOST) to the Redis the queue uses")
-            embedded = EmbeddedValkey(
-                settings.data_dir / "valkey",
-                port=settings.embedded_port,
-                appendfsync=settings.embedded_appendfsync,
-            )
-            url = await embedded.start()
-        records = await open_records(settings)
+            embedded = EmbeddedValkey.take_launched(
+                settings.data_dir / "valkey", port=settings.embedded_port,
+                appendfsync=settings.embedded_appendfsync)
+        # The embedded server starts while the records database is migrated: neither needs
+        # the other, and each mostly waits (on a child process, on SQL).
+        records, started_url = await _together(
+            open_records(settings), embedded.start() if embedded is not None else None,
+            on_failure_close=embedded)
+        url = started_url or url
+        assert url is not None
         # The API's client: bounded commands, refused at once while Redis is known to be down.
         timeout = settings.redis_request_timeout_s
         health = RedisHealth(url, probe_interval_s=min(0.5, timeout), timeout_s=timeout)
@@ -132,6 +135,26 @@ class Services:
         await self.records.close()
         if self.embedded is not None:
             await self.embedded.stop()
+
+
+async def _together(
+    records: Coroutine[Any, Any, Records], redis_url: Coroutine[Any, Any, str] | None,
+    *, on_failure_close: EmbeddedValkey | None,
+) -> tuple[Records, str | None]:
+    """Open the records and start the embedded server at once; if either fails, undo the
+    other and raise the first failure."""
+    opening = asyncio.ensure_future(records)
+    starting = asyncio.ensure_future(redis_url) if redis_url is not None else None
+    results = await asyncio.gather(opening, *([starting] if starting else []),
+                                   return_exceptions=True)
+    failure = next((r for r in results if isinstance(r, BaseException)), None)
+    if failure is None:
+        return opening.result(), starting.result() if starting else None
+    if not isinstance(results[0], BaseException):
+        await opening.result().close()
+    if on_failure_close is not None:
+        await on_failure_close.stop()
+    raise failure
 
 
 async def open_records(settings: Settings) -> Records:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -14,16 +16,14 @@ import numpy as np
 import pytest
 
 from agentqueue.ai.embeddings import minilm
+from agentqueue.ai.embeddings.encoder import MiniLM, erf, gelu
 from agentqueue.ai.embeddings.minilm import (
     DIMENSIONS,
     MODEL_DIR_ENV,
     EmbeddingModelUnavailable,
-    MiniLM,
     embed,
     embed_texts,
-    erf,
     find_model_dir,
-    gelu,
     get_model,
 )
 
@@ -251,3 +251,19 @@ async def test_embed_texts_leaves_the_event_loop_free() -> None:
     assert vectors.shape == (64, 384)
     # The loop kept ticking while the batch was computed (a blocked loop would tick once).
     assert ticks >= max(3, int(elapsed / 0.005 * 0.3))
+
+
+def test_heavy_libraries_load_on_first_use_not_at_start() -> None:
+    """A worker or API process that never embeds, migrates or calls an SDK never loads them (an
+    idle `agentqueue worker` stays small); the first embedding loads the model."""
+    script = """
+import sys
+import agentqueue.cli, agentqueue.services, agentqueue.handlers.builtin, agentqueue.api.app
+heavy = ("numpy", "tokenizers", "safetensors", "alembic", "openai", "anthropic")
+print(sorted(m for m in heavy if m in sys.modules))
+from agentqueue.ai.embeddings import embed
+print(embed(["hello"]).shape, "numpy" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out == ["[]", "(1, 384) True"]

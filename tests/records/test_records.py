@@ -617,6 +617,18 @@ async def test_migrations_are_idempotent_and_match_the_models(
         await migrations.check(database.url, schema=database.schema)
 
 
+async def test_a_database_behind_the_shipped_head_is_upgraded(
+    records: Records, database: Database
+) -> None:
+    """Start-up skips Alembic when the schema is at head; one revision behind, it still runs."""
+    assert migrations.shipped_head() == migrations.head()  # the cheap reading agrees
+    await migrations.downgrade(database.url, "-1", schema=database.schema)
+    assert await migrations.current(database.url, schema=database.schema) != migrations.head()
+    await upgrade(database.url, schema=database.schema)
+    assert await migrations.current(database.url, schema=database.schema) == migrations.head()
+    await migrations.check(database.url, schema=database.schema)
+
+
 async def test_concurrent_upgrades_on_an_empty_database(database: Database) -> None:
     """API and worker processes both migrate on start."""
     assert await migrations.current(database.url, schema=database.schema) is None

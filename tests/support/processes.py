@@ -37,6 +37,9 @@ class AgentqueueProcess:
         assert "AGENTQUEUE_DATA_DIR" in env or "DATABASE_URL" in env, "give the process a data dir"
         full_env = {k: v for k, v in os.environ.items()
                     if k not in ("REDIS_URL", "REDIS_HOST", "OPENAI_API_KEY", "DATABASE_URL")}
+        # `agentqueue worker` runs one process unless a test asks for more (`--processes`):
+        # a test that kills or signals "the worker" means that one process.
+        full_env["WORKER_PROCESSES"] = "1"
         full_env.update(env)
         self._log = log_path.open("ab")
         self.proc = subprocess.Popen(

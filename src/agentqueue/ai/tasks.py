@@ -18,7 +18,6 @@ from agentqueue.ai.builtin.extraction import extract as builtin_extract
 from agentqueue.ai.builtin.labels import DEFAULT_LABELS
 from agentqueue.ai.builtin.sentiment import analyze_sentiment
 from agentqueue.ai.builtin.summary import summarize as builtin_summarize
-from agentqueue.ai.embeddings.zero_shot import classify as zero_shot_classify
 from agentqueue.ai.providers.base import (
     CapabilityUnavailable,
     Provider,
@@ -115,6 +114,9 @@ async def classify(
 ) -> TaskOutput:
     choices = labels or list(DEFAULT_LABELS)
     if _is_builtin(provider):
+        # numpy and the embedding model load with the first classification, not at start.
+        from agentqueue.ai.embeddings.zero_shot import classify as zero_shot_classify
+
         label, scores = await zero_shot_classify(text, choices)
         return TaskOutput(
             output={"label": label, "scores": scores, "labels": choices,

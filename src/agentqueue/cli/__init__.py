@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
+import sys
+from typing import TYPE_CHECKING
 
 import typer
-import uvicorn
 
 from agentqueue.cli.keys import keys_app
+from agentqueue.cli.supervisor import CHILD_INDEX_ENV
 from agentqueue.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    import redis.asyncio as redis
+
+    from agentqueue.engine.queue import JobQueue
+    from agentqueue.maintenance.runner import MaintenanceRunner
+    from agentqueue.records.store import Records
+    from agentqueue.services import WorkerGroup
 
 app = typer.Typer(help="agentqueue: background AI-agent work over the BullMQ protocol.")
 app.add_typer(keys_app, name="keys", help="API keys: create, list, revoke.")
@@ -28,18 +40,29 @@ def db_upgrade() -> None:
 
 
 def _setup_logging(settings: Settings) -> None:
+    # A worker process of a supervisor says which one it is (its number and pid) on every line.
+    child = os.environ.get(CHILD_INDEX_ENV)
+    tag = f" [worker {child} pid {os.getpid()}]" if child else ""
     logging.basicConfig(
         level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s [%(name)s] %(message)s",
+        format=f"%(asctime)s %(levelname)s{tag} [%(name)s] %(message)s",
     )
     # Request lines of every poll would drown the job log lines.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
 
 
 def _serve_http(settings: Settings, *, run_worker: bool, allow_embedded: bool) -> None:
+    _setup_logging(settings)
+    if allow_embedded and settings.external_redis_url is None:
+        # Spawned before the API is imported: the server gets ready meanwhile.
+        from agentqueue.engine.embedded import EmbeddedValkey
+
+        EmbeddedValkey.launch_early(settings.data_dir / "valkey", port=settings.embedded_port,
+                                    appendfsync=settings.embedded_appendfsync)
+    import uvicorn
+
     from agentqueue.api.app import create_app
 
-    _setup_logging(settings)
     application = create_app(settings, run_worker=run_worker, allow_embedded=allow_embedded)
     uvicorn.run(
         application,
@@ -93,6 +116,10 @@ def api(
                 allow_embedded=False)
 
 
+_PROCESSES_HELP = ("Worker processes to run under one supervisor (default: WORKER_PROCESSES, else "
+                   "the number of CPU cores); 1 runs the worker in this process.")
+
+
 @app.command()
 def worker(
     app_ref: str | None = typer.Argument(None, metavar="[MODULE:APP]", help=_APP_HELP),
@@ -100,38 +127,81 @@ def worker(
         None, "--queue", "-q", help="Queue to work on (repeat for several); default: all."
     ),
     no_builtin: bool = typer.Option(False, "--no-builtin", help=_NO_BUILTIN_HELP),
+    processes: int | None = typer.Option(None, "--processes", "-p", min=1, help=_PROCESSES_HELP),
 ) -> None:
     """Only a worker. Needs REDIS_URL; run as many as you like."""
     settings = _settings_with_app(app_ref, builtin=not no_builtin)
     _setup_logging(settings)
-    asyncio.run(_run_worker(settings, queue or None))
+    if settings.external_redis_url is None:
+        raise typer.BadParameter("set REDIS_URL (or REDIS_HOST) to the Redis the API uses")
+    _check_queues(settings, queue or [])
+    count = processes or settings.worker_processes or os.cpu_count() or 1
+    if count == 1:
+        raise typer.Exit(asyncio.run(_run_worker(settings, queue or None)))
+    from agentqueue.cli.supervisor import WorkerSupervisor
+
+    child = [sys.executable, "-m", "agentqueue.cli", "worker", *([app_ref] if app_ref else []),
+             *(arg for name in queue or [] for arg in ("--queue", name)),
+             *(["--no-builtin"] if no_builtin else []), "--processes", "1"]
+    supervisor = WorkerSupervisor(child, count, grace_s=settings.shutdown_grace_s)
+    raise typer.Exit(asyncio.run(supervisor.run()))
 
 
-async def _run_worker(settings: Settings, queues: list[str] | None) -> None:
+def _check_queues(settings: Settings, queues: list[str]) -> None:
+    """Refuse unknown queue names here, before any worker process starts (and restarts)."""
+    from agentqueue.serving import served
+
+    known = list(dict.fromkeys(d.queue_name(settings) for d in served()))
+    unknown = [name for name in queues if name not in known]
+    if unknown:
+        raise typer.BadParameter(f"unknown queue(s) {unknown}; known: {known}")
+
+
+async def _run_worker(settings: Settings, queues: list[str] | None) -> int:
+    """One worker in this process until SIGTERM/SIGINT; a second signal stops active jobs at
+    once instead of waiting out the grace period. The exit code."""
     from agentqueue.engine.connection import connect
     from agentqueue.services import build_workers, open_queues, open_records, start_maintenance
 
     url = settings.external_redis_url
-    if url is None:
-        raise typer.BadParameter("set REDIS_URL (or REDIS_HOST) to the Redis the API uses")
+    assert url is not None  # checked by the command
     records = await open_records(settings)
     workers = build_workers(settings, url, queues, records=records)
     # Maintenance (record repair, …) covers every queue, whichever ones this worker serves.
     client = connect(url)
     all_queues = open_queues(settings, client)
     maintenance = start_maintenance(settings, client, records, all_queues)
-    stop = asyncio.Event()
+    signals: asyncio.Queue[signal.Signals] = asyncio.Queue()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, signals.put_nowait, sig)
     await workers.start()
-    await stop.wait()
-    logging.getLogger("agentqueue").info("Shutting down worker")
+    await signals.get()
+    log = logging.getLogger("agentqueue")
+    log.info("Shutting down worker")
+    shutdown = asyncio.create_task(_shut_down(settings, workers, maintenance, all_queues,
+                                              client, records))
+    second = asyncio.create_task(signals.get())
+    await asyncio.wait({shutdown, second}, return_when=asyncio.FIRST_COMPLETED)
+    if shutdown.done():
+        second.cancel()
+        shutdown.result()
+        return 0
+    log.warning("Second signal: stopping active jobs now (their locks expire and another "
+                "worker runs them again)")
+    shutdown.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await shutdown
+    return 1
+
+
+async def _shut_down(settings: Settings, workers: WorkerGroup,
+                     maintenance: MaintenanceRunner | None, queues: dict[str, JobQueue],
+                     client: redis.Redis, records: Records) -> None:
     if maintenance is not None:
         await maintenance.stop()
     await workers.stop(settings.shutdown_grace_s)
-    for queue in all_queues.values():
+    for queue in queues.values():
         await queue.close()
     await client.aclose()
     await records.close()
-

@@ -3,6 +3,10 @@
 The child runs in the foreground, is told by the kernel to die with its parent (even when the
 parent is SIGKILLed), keeps its data and append-only file under the data directory, and is
 restarted by the supervisor if it exits on its own.
+
+`launch()` spawns the server without waiting (no event loop needed), so `agentqueue serve` can
+start it first and let it get ready while the rest of the service is imported; `start()` then
+waits until it answers and supervises it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ _READY_TIMEOUT_S = 30.0
 _RESTART_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
+# Servers spawned by `launch_early`, waiting for their `take_launched`.
+_launched: dict[tuple[Path, int, str], EmbeddedValkey] = {}
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
     """Ask Linux to SIGTERM the child when the process that started it dies."""
     if sys.platform.startswith("linux"):
@@ -49,11 +57,29 @@ def valkey_binary() -> Path:
 class EmbeddedValkey:
     """One Valkey child process, restarted on crash until `stop()` is called."""
 
+    @classmethod
+    def launch_early(cls, data_dir: Path, *, port: int = 0,
+                     appendfsync: str = "always") -> None:
+        """Spawn the server for a later `take_launched` with the same arguments (agentqueue
+        serve does this before importing the API, so the server gets ready meanwhile)."""
+        key = (Path(data_dir).resolve(), port, appendfsync)
+        if key not in _launched:
+            server = cls(data_dir, port=port, appendfsync=appendfsync)
+            server.launch()
+            _launched[key] = server
+
+    @classmethod
+    def take_launched(cls, data_dir: Path, *, port: int = 0,
+                      appendfsync: str = "always") -> EmbeddedValkey:
+        """The server `launch_early` spawned with these arguments, else a new one."""
+        server = _launched.pop((Path(data_dir).resolve(), port, appendfsync), None)
+        return server or cls(data_dir, port=port, appendfsync=appendfsync)
+
     def __init__(self, data_dir: Path, *, port: int = 0, appendfsync: str = "always") -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port or free_port()
         self.appendfsync = appendfsync
-        self.process: asyncio.subprocess.Process | None = None
+        self.process: subprocess.Popen[bytes] | None = None
         self.restarts = 0
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = False
@@ -76,9 +102,21 @@ class EmbeddedValkey:
             "--logfile", str(self.data_dir / "valkey.log"),
         ]
 
+    def launch(self) -> None:
+        """Spawn the server now, without waiting for it (`start` waits)."""
+        if self.process is None or self.process.poll() is not None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.process = subprocess.Popen(
+                self._command(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
+            )
+
     async def start(self) -> str:
-        """Start the server, wait until it answers, and supervise it. Returns its URL."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """Start the server (unless `launch` did), wait until it answers, and supervise it.
+        Returns its URL."""
         self._stopping = False
         await self._spawn()
         self._supervisor = asyncio.create_task(self._supervise(), name="valkey-supervisor")
@@ -86,13 +124,7 @@ class EmbeddedValkey:
         return self.url
 
     async def _spawn(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            *self._command(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
-        )
+        self.launch()
         await self._wait_ready()
 
     async def _wait_ready(self) -> None:
@@ -100,7 +132,7 @@ class EmbeddedValkey:
         deadline = time.monotonic() + _READY_TIMEOUT_S
         try:
             while True:
-                if self.process is not None and self.process.returncode is not None:
+                if self.process is not None and self.process.poll() is not None:
                     raise RuntimeError(
                         f"embedded Valkey exited with code {self.process.returncode}; "
                         f"see {self.data_dir / 'valkey.log'}"
@@ -121,7 +153,7 @@ class EmbeddedValkey:
         failures = 0
         while not self._stopping:
             assert self.process is not None
-            code = await self.process.wait()
+            code = await asyncio.to_thread(self.process.wait)
             if self._stopping:
                 return
             delay = _RESTART_BACKOFF_S[min(failures, len(_RESTART_BACKOFF_S) - 1)]
@@ -145,11 +177,11 @@ class EmbeddedValkey:
                 await self._supervisor
             self._supervisor = None
         proc = self.process
-        if proc is None or proc.returncode is not None:
+        if proc is None or proc.poll() is not None:
             return
         proc.terminate()
         try:
-            await asyncio.wait_for(proc.wait(), timeout)
-        except TimeoutError:
+            await asyncio.to_thread(proc.wait, timeout)
+        except subprocess.TimeoutExpired:
             proc.kill()
-            await proc.wait()
+            await asyncio.to_thread(proc.wait)

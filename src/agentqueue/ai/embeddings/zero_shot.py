@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agentqueue.ai.embeddings.minilm import Vectors, embed
+from agentqueue.ai.embeddings.encoder import Vectors
+from agentqueue.ai.embeddings.minilm import embed
 
 DEFAULT_TEMPLATE = "This text is about {label}."
 DEFAULT_TEMPERATURE = 0.05

@@ -12,13 +12,14 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
-
-from agentqueue.ai.embeddings.minilm import EmbeddingModelUnavailable, Vectors, embed_texts
+from agentqueue.ai.embeddings.minilm import EmbeddingModelUnavailable, embed_texts
 from agentqueue.ai.tools.dataset import Dataset, category_key
 from agentqueue.ai.types import ChatMessage
+
+if TYPE_CHECKING:
+    from agentqueue.ai.embeddings.encoder import Vectors
 
 log = logging.getLogger(__name__)
 
@@ -415,7 +416,7 @@ class _Targets:
 
 def _best_two(similarities: Vectors) -> tuple[int, float, float]:
     """Index and similarity of the best match, and its lead over the runner-up."""
-    order = np.argsort(-similarities)
+    order = (-similarities).argsort()
     best = float(similarities[order[0]])
     runner_up = float(similarities[order[1]]) if len(order) > 1 else -1.0
     return int(order[0]), best, best - runner_up
