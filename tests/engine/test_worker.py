@@ -13,6 +13,7 @@ import redis.asyncio as redis
 from agentqueue.engine.queue import CANCELLED_REASON, CancelOutcome, JobQueue, QueueDefaults
 from agentqueue.engine.worker import JobContext, PermanentJobError, WorkerOptions, WorkerRuntime
 from tests.support.waiting import eventually
+from tests.support.workers import worker_maker
 
 FAST = WorkerOptions(concurrency=4, job_timeout_s=5, lock_duration_ms=2000,
                      stalled_interval_ms=1000, reconnect_delay_ms=100)
@@ -27,18 +28,8 @@ async def queue(client: redis.Redis, prefix: str) -> JobQueue:
 async def make_worker(
     redis_url: str, prefix: str
 ) -> AsyncIterator[Callable[..., WorkerRuntime]]:
-    started: list[WorkerRuntime] = []
-
-    def make(handlers: dict[str, Any], options: WorkerOptions = FAST) -> WorkerRuntime:
-        worker = WorkerRuntime("w", redis_url, prefix=prefix, options=options)
-        for name, handler in handlers.items():
-            worker.register(name, handler)
-        started.append(worker)
-        return worker
-
-    yield make
-    for worker in started:
-        await worker.stop(grace_s=0)
+    async with worker_maker(redis_url, prefix, "w", FAST) as make:
+        yield make
 
 
 async def finished(queue: JobQueue, job_id: str) -> Any:

@@ -20,6 +20,7 @@ from bullmq import Queue
 from agentqueue.engine.queue import JobQueue, QueueDefaults
 from agentqueue.engine.worker import JobContext, WorkerOptions, WorkerRuntime
 from tests.support.waiting import eventually
+from tests.support.workers import worker_maker
 
 FAST = WorkerOptions(concurrency=2, job_timeout_s=10, lock_duration_ms=2000,
                      stalled_interval_ms=1000, reconnect_delay_ms=100)
@@ -35,18 +36,8 @@ async def queue(client: redis.Redis, prefix: str) -> JobQueue:
 async def make_worker(
     redis_url: str, prefix: str
 ) -> AsyncIterator[Callable[..., WorkerRuntime]]:
-    started: list[WorkerRuntime] = []
-
-    def make(handlers: dict[str, Any], options: WorkerOptions = FAST) -> WorkerRuntime:
-        worker = WorkerRuntime("loop", redis_url, prefix=prefix, options=options)
-        for name, handler in handlers.items():
-            worker.register(name, handler)
-        started.append(worker)
-        return worker
-
-    yield make
-    for worker in started:
-        await worker.stop(grace_s=0)
+    async with worker_maker(redis_url, prefix, "loop", FAST) as make:
+        yield make
 
 
 async def state_of(queue: JobQueue, job_id: str, *states: str) -> Any:

@@ -52,6 +52,28 @@ async def start_worker(redis_url: str, prefix: str) -> AsyncIterator[StartWorker
         await worker.stop(grace_s=0)
 
 
+@contextlib.asynccontextmanager
+async def worker_maker(
+    redis_url: str, prefix: str, queue: str, defaults: WorkerOptions
+) -> AsyncIterator[Callable[..., WorkerRuntime]]:
+    """`make({"name": handler}, options=defaults)`: a worker on `queue` with the engine's
+    standard middleware, not started yet; every one made is stopped when the block ends."""
+    made: list[WorkerRuntime] = []
+
+    def make(handlers: dict[str, Any], options: WorkerOptions = defaults) -> WorkerRuntime:
+        worker = WorkerRuntime(queue, redis_url, prefix=prefix, options=options)
+        for name, handler in handlers.items():
+            worker.register(name, handler)
+        made.append(worker)
+        return worker
+
+    try:
+        yield make
+    finally:
+        for worker in made:
+            await worker.stop(grace_s=0)
+
+
 async def finished(queue: JobQueue, job_id: str) -> JobView:
     async def probe() -> Any:
         view = await queue.get(job_id)
