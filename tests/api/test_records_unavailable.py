@@ -7,9 +7,12 @@ a connection and then got a 500 "internal error".
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+from fastapi import FastAPI
 
 from agentqueue.api.app import create_app
 from agentqueue.config import Settings
@@ -18,16 +21,24 @@ from agentqueue.services import Services
 LOCAL = ("127.0.0.1", 50000)
 
 
-async def test_an_exhausted_records_pool_answers_503_with_retry_after(
+@contextlib.asynccontextmanager
+async def one_connection_api(
     redis_url: str, prefix: str, tmp_path: Path
-) -> None:
+) -> AsyncIterator[tuple[FastAPI, Services]]:
+    """The API (no worker) with a records pool of one connection that waits 0.2 s for it."""
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, REDIS_URL=redis_url, QUEUE_PREFIX=prefix, AGENTQUEUE_DATA_DIR=tmp_path,
         DATABASE_POOL_SIZE=1, DATABASE_POOL_OVERFLOW=0, DATABASE_POOL_TIMEOUT_SECONDS=0.2,
     )
     app = create_app(settings, run_worker=False)
     async with app.router.lifespan_context(app):
-        services: Services = app.state.services
+        yield app, app.state.services
+
+
+async def test_an_exhausted_records_pool_answers_503_with_retry_after(
+    redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    async with one_connection_api(redis_url, prefix, tmp_path) as (app, services):
         transport = httpx.ASGITransport(app=app, client=LOCAL)
         async with (
             httpx.AsyncClient(transport=transport, base_url="http://test", timeout=20) as http,
@@ -48,13 +59,7 @@ async def test_an_exhausted_records_pool_answers_503_with_retry_after(
 async def test_a_batch_of_submissions_that_cannot_commit_answers_each_503_and_queues_none(
     redis_url: str, prefix: str, tmp_path: Path
 ) -> None:
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, REDIS_URL=redis_url, QUEUE_PREFIX=prefix, AGENTQUEUE_DATA_DIR=tmp_path,
-        DATABASE_POOL_SIZE=1, DATABASE_POOL_OVERFLOW=0, DATABASE_POOL_TIMEOUT_SECONDS=0.2,
-    )
-    app = create_app(settings, run_worker=False)
-    async with app.router.lifespan_context(app):
-        services: Services = app.state.services
+    async with one_connection_api(redis_url, prefix, tmp_path) as (app, services):
         transport = httpx.ASGITransport(app=app, client=LOCAL)
         async with httpx.AsyncClient(transport=transport, base_url="http://test",
                                      timeout=20) as http:
