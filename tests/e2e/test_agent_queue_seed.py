@@ -307,9 +307,16 @@ async def test_clean_drops_finished_jobs_from_redis_but_records_keep_them(
     cleaned = await http.post("/agent/queue/clean?olderThan=0")
     assert cleaned.json()["removed"] >= 1
     assert (await http.get("/agent/queue/stats")).json()["stats"]["completed"] == 0
-    # Gone from Redis, still answered from its durable record, result and all.
-    after = (await http.get(f"/agent/queue/job/{job_id}")).json()["job"]
-    assert after["status"] == "completed" and after["result"] == done["result"]
+    # Gone from Redis, still answered from its durable record, result and all. The record
+    # follows Redis by one group commit, and the job was cleaned from Redis meanwhile: until the
+    # record catches up it reads as the worker last wrote it (`active`), so wait with a deadline.
+
+    async def from_record() -> dict[str, Any] | None:
+        job: dict[str, Any] = (await http.get(f"/agent/queue/job/{job_id}")).json()["job"]
+        return job if job["status"] == "completed" else None
+
+    after = await eventually(from_record, what=f"job {job_id}'s record completed")
+    assert after["result"] == done["result"]
     assert after["finishedAt"] is not None
     listed = (await http.get("/agent/queue/jobs?status=completed&limit=100")).json()["jobs"]
     assert job_id in [j["id"] for j in listed]
