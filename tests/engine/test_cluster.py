@@ -10,6 +10,7 @@ in one slot, as BullMQ's scripts need; the module's cluster goes with it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -262,3 +263,26 @@ async def test_the_service_on_a_cluster_takes_chats_over_http_and_completes_them
             stats = (await http.get("/agent/queue/stats")).json()["stats"]
             assert stats["completed"] == 5
     assert "Traceback" not in service.log(), service.log()
+
+
+async def test_the_service_answers_503_when_its_cluster_is_down(tmp_path: Path) -> None:
+    # A cluster of its own: this test takes it down. A cluster client's errors are not all
+    # RedisErrors (RedisClusterException is a bare Exception): each must still read as "the
+    # queue backend is unavailable", never as an internal error.
+    (tmp_path / "cluster").mkdir()
+    with redis_cluster(tmp_path / "cluster") as ports:
+        env = {"REDIS_URL": f"redis://127.0.0.1:{ports[0]}", "REDIS_CLUSTER": "true",
+               "QUEUE_PREFIX": "{aqtest-down}", "PORT": str(free_port()),
+               "AI_PROVIDER": "builtin", "AGENTQUEUE_DATA_DIR": str(tmp_path / "data")}
+        with agentqueue_process("serve", env, tmp_path / "serve.log") as service:
+            await service.wait_healthy()
+            for port in ports:
+                with contextlib.suppress(redis.ConnectionError):
+                    await redis.Redis(port=port).shutdown(nosave=True)
+            async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as http:
+                for method, path, body in (("POST", "/agent/queue/chat", {"message": "Hi"}),
+                                           ("GET", "/agent/queue/stats", None)):
+                    answer = await http.request(method, path, json=body)
+                    assert answer.status_code == 503, (path, answer.text)
+                    assert "unavailable" in answer.json()["message"]
+        assert "Traceback" not in service.log(), service.log()

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from redis.exceptions import ClusterDownError, RedisClusterException
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -136,8 +137,11 @@ def install_error_handlers(app: FastAPI) -> None:
                             headers={"Retry-After": str(exc.retry_after_s)})
 
     # Redis unreachable (or known to be down: the request client refuses at once), or a job
-    # Redis certainly did not take (its record is gone too): nothing happened, try again.
+    # Redis certainly did not take (its record is gone too): nothing happened, try again. A
+    # cluster client that reaches no node raises RedisClusterException, which is no RedisError.
     @app.exception_handler(RedisConnectionError)
+    @app.exception_handler(RedisClusterException)
+    @app.exception_handler(ClusterDownError)
     @app.exception_handler(RedisTimeoutError)
     @app.exception_handler(NotQueued)
     async def _redis_down(_: Request, exc: Exception) -> JSONResponse:

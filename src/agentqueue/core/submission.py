@@ -31,11 +31,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
 from agentqueue.core import priority as priorities
 from agentqueue.core.admission import BacklogLimits
-from agentqueue.engine.connection import watch_sends
+from agentqueue.engine.connection import REDIS_FAILURES, watch_sends
 from agentqueue.engine.jobs import is_custom_job_id
 from agentqueue.engine.queue import InvalidJobId, JobQueue
 from agentqueue.records.store import JobExistsError, Records
@@ -259,7 +259,7 @@ class JobSubmitter:
             # the same add (a retry after a dropped connection) may have gone through.
             try:
                 return await jobs.get(job_id) is None
-            except RedisError:
+            except REDIS_FAILURES:
                 return False
         return False
 

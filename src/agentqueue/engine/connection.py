@@ -44,12 +44,18 @@ from redis.exceptions import (
     ConnectionError,
     ExecAbortError,
     MovedError,
+    RedisClusterException,
+    RedisError,
     TimeoutError,
     TryAgainError,
 )
 
 from agentqueue.engine.health import RedisHealth
 from agentqueue.engine.topology import RedisTarget
+
+# What a failed Redis call raises: a cluster client that reaches no node raises
+# RedisClusterException, which is not a RedisError.
+REDIS_FAILURES: tuple[type[Exception], ...] = (RedisError, RedisClusterException)
 
 # Headroom over a worker's concurrency: the blocking marker wait, lock renewal, stalled checks.
 _POOL_HEADROOM = 10

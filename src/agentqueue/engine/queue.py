@@ -20,7 +20,12 @@ import redis.asyncio as redis
 from bullmq import FlowProducer, Job, Queue
 
 from agentqueue.engine.bulk import AtomicAdder, BulkEntry
-from agentqueue.engine.connection import is_cluster, socket_timeout_of, transaction
+from agentqueue.engine.connection import (
+    REDIS_FAILURES,
+    is_cluster,
+    socket_timeout_of,
+    transaction,
+)
 from agentqueue.engine.jobs import (
     FINISHED_STATES,
     PENDING_STATES,
@@ -188,7 +193,7 @@ class JobQueue:
 
     async def _give_back(self, expected: int) -> None:
         # The job is queued all the same if this fails; an id left unused is harmless.
-        with contextlib.suppress(redis.RedisError):
+        with contextlib.suppress(*REDIS_FAILURES):
             await self._give_back_id(keys=[self._id_key], args=[expected])
 
     async def deduplicated(self, dedup_id: str) -> str | None:

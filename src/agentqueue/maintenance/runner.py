@@ -28,10 +28,14 @@ from dataclasses import dataclass
 
 import redis.asyncio as redis
 from redis.asyncio.lock import Lock
-from redis.exceptions import LockError, LockNotOwnedError, RedisError
+from redis.exceptions import LockError, LockNotOwnedError
+
+from agentqueue.engine.connection import REDIS_FAILURES
 
 log = logging.getLogger("agentqueue.maintenance")
 
+# Giving a lease up failed: not ours any more, or Redis away.
+_RELEASE_FAILURES: tuple[type[Exception], ...] = (LockError, TimeoutError, *REDIS_FAILURES)
 # On stop, how long giving a lease up may take before it is left to run out.
 RELEASE_TIMEOUT_S = 5.0
 
@@ -147,5 +151,5 @@ async def _release(lock: Lock) -> None:
     try:
         async with asyncio.timeout(RELEASE_TIMEOUT_S):
             await lock.release()
-    except (LockError, RedisError, TimeoutError):
+    except _RELEASE_FAILURES:
         pass  # not ours any more, or Redis away: it runs out on its own
