@@ -20,6 +20,7 @@ import httpx
 import pytest
 import redis.asyncio as redis
 from pydantic import BaseModel
+from redis.exceptions import RedisClusterException
 
 import agentqueue
 from agentqueue.config import Settings
@@ -30,7 +31,7 @@ from agentqueue.engine.worker import WorkerOptions, WorkerRuntime, standard_midd
 from agentqueue.services import build_workers
 from tests.support.processes import agentqueue as agentqueue_process
 from tests.support.processes import free_port
-from tests.support.redis_servers import needs_redis_server, redis_cluster
+from tests.support.redis_servers import needs_redis_server, redis_cluster, slot_primary
 from tests.support.waiting import eventually
 from tests.support.workers import finished
 
@@ -286,3 +287,50 @@ async def test_the_service_answers_503_when_its_cluster_is_down(tmp_path: Path) 
                     assert answer.status_code == 503, (path, answer.text)
                     assert "unavailable" in answer.json()["message"]
         assert "Traceback" not in service.log(), service.log()
+
+
+async def test_a_worker_follows_its_queues_slot_to_the_new_primary_after_a_failover(
+    tmp_path: Path, tagged_prefix: str
+) -> None:
+    # A cluster of its own, with a replica per primary: this test kills the queue's primary.
+    (tmp_path / "cluster").mkdir()
+    with redis_cluster(tmp_path / "cluster", replicas=1) as ports:
+        url = f"redis+cluster://127.0.0.1:{ports[0]}"
+        client = connect(url)
+        queue = queue_on(client, tagged_prefix)
+        worker = WorkerRuntime("q", url, prefix=tagged_prefix, options=OPTIONS,
+                               middleware=standard_middleware(OPTIONS))
+
+        async def work(ctx: JobContext) -> int:
+            return int(ctx.data["n"]) * 2
+
+        worker.register("work", work)
+        await worker.start()
+        try:
+            before = await queue.add("work", {"n": 1})
+            assert (await finished(queue, before)).result == 2
+            key = f"{tagged_prefix}:q:marker"
+            old = slot_primary(ports[0], key)
+            with contextlib.suppress(redis.ConnectionError):
+                await redis.Redis(port=old).shutdown(nosave=True)
+            survivor = next(p for p in ports if p != old)
+
+            async def promoted() -> int | None:
+                new = slot_primary(survivor, key)
+                return new if new != old else None
+
+            await eventually(promoted, timeout=30, what="a replica promoted in its place")
+            after = await eventually(lambda: _added(queue, {"n": 21}), timeout=30,
+                                     what="the cluster taking jobs again")
+            # The worker, whose connections went to the dead node, runs it on the new primary.
+            assert (await finished(queue, after)).result == 42
+        finally:
+            await worker.stop(grace_s=0)
+            await client.aclose()
+
+
+async def _added(queue: JobQueue, data: dict[str, Any]) -> str | None:
+    try:
+        return await queue.add("work", data)
+    except (redis.RedisError, RedisClusterException):
+        return None

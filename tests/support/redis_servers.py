@@ -72,10 +72,11 @@ class Servers:
 
 
 @contextmanager
-def redis_cluster(directory: Path, masters: int = 3) -> Iterator[list[int]]:
-    """A Redis Cluster of `masters` primaries (no replicas): the ports of its nodes."""
+def redis_cluster(directory: Path, masters: int = 3, replicas: int = 0) -> Iterator[list[int]]:
+    """A Redis Cluster of `masters` primaries with `replicas` replicas each: the ports of its
+    nodes (redis-cli assigns the roles; ask `CLUSTER SLOTS` which is which)."""
     servers = Servers(directory)
-    ports = [free_port() for _ in range(masters)]
+    ports = [free_port() for _ in range(masters * (1 + replicas))]
     try:
         for port in ports:
             servers.start(port, "--cluster-enabled", "yes", "--cluster-port", str(free_port()),
@@ -83,7 +84,7 @@ def redis_cluster(directory: Path, masters: int = 3) -> Iterator[list[int]]:
                           "--cluster-node-timeout", "2000", "--appendonly", "no")
         subprocess.run([str(REDIS_CLI), "--cluster", "create",
                         *(f"127.0.0.1:{port}" for port in ports),
-                        "--cluster-replicas", "0", "--cluster-yes"],
+                        "--cluster-replicas", str(replicas), "--cluster-yes"],
                        check=True, capture_output=True, timeout=60)
 
         def ready() -> bool:
@@ -94,6 +95,16 @@ def redis_cluster(directory: Path, masters: int = 3) -> Iterator[list[int]]:
         yield ports
     finally:
         servers.stop_all()
+
+
+def slot_primary(port: int, key: str) -> int:
+    """The port of the primary serving `key`'s slot, as the node on `port` sees it."""
+    node = redis.Redis(port=port, socket_timeout=1, decode_responses=True)
+    slot = int(node.execute_command("CLUSTER KEYSLOT", key))
+    for start, end, primary, *_ in node.execute_command("CLUSTER SLOTS"):
+        if int(start) <= slot <= int(end):
+            return int(primary[1])
+    raise AssertionError(f"no node serves slot {slot}")
 
 
 @dataclass

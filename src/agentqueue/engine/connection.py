@@ -51,6 +51,7 @@ from redis.exceptions import (
 )
 
 from agentqueue.engine.health import RedisHealth
+from agentqueue.engine.slot_primary import SlotLocator, slot_connection_class
 from agentqueue.engine.topology import RedisTarget
 
 # What a failed Redis call raises: a cluster client that reaches no node raises
@@ -314,25 +315,23 @@ def connect(url: str, *, max_connections: int = 50) -> redis.Redis:
 
 async def connect_to_slot(url: str, key: str, *, max_connections: int = 50) -> redis.Redis:
     """`connect(url)`, except on a cluster: there, a plain client of the primary that holds
-    `key`'s slot now. For a caller that pipelines raw commands on the keys of one slot (the
-    worker loop's `CommandChannel`), which a cluster client cannot route. The node is found once:
-    after a cluster failover or a slot migration, connect again (restart the worker)."""
+    `key`'s slot. For a caller that pipelines raw commands on the keys of one slot (the worker
+    loop's `CommandChannel`), which a cluster client cannot route. Its connections find the
+    slot's primary when they connect, so after a failover they reach the new one (see
+    `slot_primary`)."""
     target = RedisTarget.parse(url)
     if target.kind != "cluster":
         return connect(url, max_connections=max_connections)
-    cluster = cast(ClusterClient, connect(url, max_connections=max_connections))
-    try:
-        await cluster.initialize()
-        node = cluster.get_node_from_key(key)
-        assert node is not None
-        host, port = node.host, node.port
-    finally:
-        await cluster.aclose()
+    locator = SlotLocator(list(target.nodes), key, username=target.username,
+                          password=target.password, ssl=target.ssl)
+    host, port = await locator.primary()  # fails now, not at the first command, if none answers
     auth = ""
     if target.username or target.password:
         auth = f"{quote(target.username or '', safe='')}:{quote(target.password or '', safe='')}@"
     scheme = "rediss" if target.ssl else "redis"
-    return connect(f"{scheme}://{auth}{host}:{port}/0", max_connections=max_connections)
+    client = connect(f"{scheme}://{auth}{host}:{port}/0", max_connections=max_connections)
+    client.connection_pool.connection_class = slot_connection_class(locator, ssl=target.ssl)
+    return client
 
 
 def connect_for_requests(
