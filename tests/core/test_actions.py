@@ -14,10 +14,13 @@ from agentqueue.core.actions import cancel_job, retry_job
 from agentqueue.core.errors import JobConflict
 from agentqueue.core.lookup import FoundJob
 from agentqueue.core.submission import JobSubmitter, NotQueued
+from agentqueue.engine.context import JobContext
 from agentqueue.engine.queue import JobQueue
+from agentqueue.engine.worker import PermanentJobError
 from agentqueue.records.store import Records
 from agentqueue.records.views import JobOwner
 from agentqueue.services import Services
+from tests.support.workers import MW_OPTIONS, finished, worker_maker
 
 
 class FaultyQueue(JobQueue):
@@ -100,3 +103,41 @@ async def test_a_finished_job_is_neither_cancelled_nor_retried(services: Service
         await retry_job(services, "q", "8", done)
     record = await services.records.get("q", "8")
     assert record is not None and record.status == "completed"
+
+
+async def test_a_retry_racing_the_workers_failure_write_still_retries(
+    client: redis.Redis, redis_url: str, prefix: str, records: Records,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Redis says failed while the record still says active: the worker's failure write lands
+    # between the retry reading the record and claiming it. That write only catches the record
+    # up with Redis; it is no competing change, and the retry must not answer 409 for it.
+    queue = JobQueue("q", client, prefix=prefix)
+    queues = {"q": queue}
+    services = Services(Settings(), redis_url, client, queues, records,
+                        JobSubmitter(queues, records))
+    job = await services.submitter.submit(queue="q", name="chat", data={},
+                                          owner=JobOwner(user_id="u"))
+    async with worker_maker(redis_url, prefix, "q", MW_OPTIONS) as make:
+        await make({"chat": refuse}).start()
+        assert (await finished(queue, job.job_id)).state == "failed"
+    await records.mark("q", job.job_id, "active", attempt=1)  # the record behind Redis
+    stale = await records.get("q", job.job_id)
+    claim = records.claim
+
+    async def failure_lands_first(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(records, "claim", claim)
+        await records.mark("q", job.job_id, "failed", attempt=1, error="no")
+        return await claim(*args, **kwargs)
+
+    monkeypatch.setattr(records, "claim", failure_lands_first)
+    await retry_job(services, "q", job.job_id,
+                    FoundJob(record=stale, live=await queue.get(job.job_id)))
+    again = await queue.get(job.job_id)
+    assert again is not None and again.state in ("waiting", "prioritized")
+    record = await records.get("q", job.job_id)
+    assert record is not None and (record.status, record.attempts_made) == ("queued", 0)
+
+
+async def refuse(ctx: JobContext) -> None:
+    raise PermanentJobError("no")

@@ -26,6 +26,8 @@ class JobBackends(JobStores, Protocol):
     submitter: JobSubmitter
 
 TERMINAL = ("completed", "failed", "cancelled")
+# Record statuses of a job Redis holds as failed whose record has not caught up yet (or has).
+_CATCHING_UP = ("active", "failed")
 
 
 async def cancel_job(services: JobBackends, queue: str, job_id: str, found: FoundJob) -> None:
@@ -101,6 +103,16 @@ async def _requeue(
     claimed = await services.records.claim(
         record.queue, record.job_id, version=record.version, status="queued", attempt=0,
         lease_until=lease, message="retried by hand")
+    if claimed is None:
+        # Changed since it was read. A worker's write that only catches the record up with
+        # Redis (still active, or failed now) is no competing change: claim that version. A
+        # competing retry would have made it queued.
+        fresh = await services.records.get(record.queue, record.job_id)
+        if fresh is not None and fresh.status in _CATCHING_UP:
+            record = fresh
+            claimed = await services.records.claim(
+                record.queue, record.job_id, version=record.version, status="queued",
+                attempt=0, lease_until=lease, message="retried by hand")
     if claimed is None:
         raise JobConflict(record.job_id, f"Job {record.job_id} cannot be retried: it changed "
                                          "meanwhile; only failed jobs can be retried")
