@@ -15,6 +15,7 @@ from agentqueue.core.submission import JobSubmitter
 from agentqueue.engine.connection import connect
 from agentqueue.engine.queue import JobQueue
 from agentqueue.engine.stream import StreamReader
+from agentqueue.metrics.aggregate import MetricsRecorder
 from agentqueue.records.store import Records
 
 T = TypeVar("T")
@@ -30,6 +31,8 @@ class Backend:
         self.queues: dict[str, JobQueue] = {}
         self.streams: dict[str, StreamReader] = {}
         self.submitter = JobSubmitter(self.queues, records, lease_s=settings.submit_lease_s)
+        self.metrics = MetricsRecorder(client, prefix=settings.queue_prefix)
+        self.submitter.on_queued = self.metrics.queued
 
     @classmethod
     async def open(cls, settings: Settings) -> Backend:
@@ -63,6 +66,7 @@ class Backend:
             await stream.close()
         for queue in self.queues.values():
             await queue.close()
+        await self.metrics.close()
         await self.client.aclose()
         await self.records.close()
 

@@ -34,6 +34,8 @@ from agentqueue.handlers.sessions import SessionStore
 from agentqueue.handlers.usage_metering import UsageMetering
 from agentqueue.maintenance.duties import maintenance_runner
 from agentqueue.maintenance.runner import MaintenanceRunner
+from agentqueue.metrics.aggregate import MetricsRecorder
+from agentqueue.metrics.middleware import JobMetrics
 from agentqueue.records.db import PoolLimits
 from agentqueue.records.migrations import upgrade
 from agentqueue.records.store import Records
@@ -62,6 +64,8 @@ class Services:
     agents: AgentRegistry = dataclasses.field(default_factory=lambda: AgentRegistry([]))
     # The job types this process accepts (and, with `serve`, runs): one registry for all APIs.
     registry: JobRegistry = dataclasses.field(default_factory=served)
+    # This process's share of the metrics (`GET /metrics` shows every process's).
+    metrics: MetricsRecorder | None = None
 
     @classmethod
     async def start(cls, settings: Settings, *, allow_embedded: bool = True) -> Services:
@@ -91,8 +95,11 @@ class Services:
                                max_tenant=settings.max_tenant_backlog,
                                retry_after_s=settings.backlog_retry_after_s)
         submitter = JobSubmitter(queues, records, limits, lease_s=settings.submit_lease_s)
+        metrics = MetricsRecorder(client, prefix=settings.queue_prefix)
+        submitter.on_queued = metrics.queued
         return cls(settings, url, client, queues, records, submitter, embedded,
-                   redis_health=health, agents=load_agents(settings), registry=registry)
+                   redis_health=health, agents=load_agents(settings), registry=registry,
+                   metrics=metrics)
 
     def job_type(self, name: str) -> JobDefinition | None:
         return self.registry.get(name)
@@ -128,6 +135,8 @@ class Services:
         if self.workers is not None:
             await self.workers.stop(self.settings.shutdown_grace_s)
             self.workers = None
+        if self.metrics is not None:
+            await self.metrics.close()
         for queue in self.queues.values():
             await queue.close()
         if self.redis_health is not None:
@@ -244,6 +253,7 @@ class WorkerGroup:
 
     workers: list[WorkerRuntime]
     resources: WorkerResources
+    metrics: MetricsRecorder
 
     @property
     def runtime(self) -> AiRuntime:
@@ -256,6 +266,7 @@ class WorkerGroup:
     async def stop(self, grace_s: float) -> None:
         # Every queue stops taking jobs at once; each lets its active jobs finish.
         await asyncio.gather(*(worker.stop(grace_s) for worker in self.workers))
+        await self.metrics.close()
         await self.resources.aclose()
         await self.runtime.client.aclose()
 
@@ -288,20 +299,21 @@ def build_workers(
     context_class = resources.context_class()
     kept: list[Middleware] = [RecordsMiddleware(records)] if records is not None else []
     metering = UsageMetering(runtime.client, prefix=settings.queue_prefix)
+    metrics = MetricsRecorder(runtime.client, prefix=settings.queue_prefix)
     users = list(installed_middleware() if middleware is None else middleware)
     workers = []
     for name in wanted:
         options = worker_options(settings)
         worker = WorkerRuntime(name, redis_url, prefix=settings.queue_prefix, options=options,
-                               middleware=[*kept, metering, *standard_middleware(options),
-                                           *users],
+                               middleware=[*kept, metering, JobMetrics(metrics),
+                                           *standard_middleware(options), *users],
                                context_class=context_class)
         for definition in by_queue[name]:
             worker.register(definition.name, definition.run, timeout_s=definition.timeout)
         workers.append(worker)
     log.info("AI provider: %s (available: %s)", runtime.providers.default.name,
              ", ".join(runtime.providers.names))
-    return WorkerGroup(workers, resources)
+    return WorkerGroup(workers, resources, metrics)
 
 
 def worker_options(settings: Settings) -> WorkerOptions:

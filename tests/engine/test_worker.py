@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import redis.asyncio as redis
 
+from agentqueue.engine.middleware import Middleware
 from agentqueue.engine.queue import CANCELLED_REASON, CancelOutcome, JobQueue, QueueDefaults
 from agentqueue.engine.worker import JobContext, PermanentJobError, WorkerOptions, WorkerRuntime
 from tests.support.waiting import eventually
@@ -251,3 +252,29 @@ async def test_max_stalled_count_fails_a_job_that_still_has_attempts(queue, make
     view = await finished(queue, job_id)
     assert view.state == "failed" and "stalled" in (view.failed_reason or "")
     assert len(runs) == 2
+
+
+async def test_middleware_hears_of_the_jobs_its_stalled_check_put_back(
+    queue, make_worker, redis_url: str, prefix: str
+) -> None:
+    runs: list[JobContext] = []
+    job_id = await queue.add("hang", {}, attempts=3)
+    await run_until_its_worker_dies(make_worker, runs)
+    heard: list[tuple[str, list[str]]] = []
+
+    class Listening(Middleware):
+        async def on_stalled(self, queue: str, job_ids: list[str]) -> None:
+            heard.append((queue, job_ids))
+
+    async def finish(ctx: JobContext) -> None:
+        return None
+
+    checker = WorkerRuntime("w", redis_url, prefix=prefix, options=FAST,
+                            middleware=[Listening()])
+    checker.register("hang", finish)
+    await checker.start()
+    try:
+        assert (await finished(queue, job_id)).state == "completed"
+        assert heard == [("w", [job_id])]
+    finally:
+        await checker.stop(grace_s=0)

@@ -144,7 +144,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ClusterDownError)
     @app.exception_handler(RedisTimeoutError)
     @app.exception_handler(NotQueued)
-    async def _redis_down(_: Request, exc: Exception) -> JSONResponse:
+    async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
+        _count(request, "agentqueue_redis_errors_total")
         cause = exc.__cause__ if isinstance(exc, NotQueued) and exc.__cause__ else exc
         if not isinstance(cause, RedisUnavailable):  # known down: the monitor said so once
             log.warning("Redis unavailable: %s: %s", type(cause).__name__, cause)
@@ -159,7 +160,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SqlPoolTimeout)
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
-    async def _records_down(_: Request, exc: Exception) -> JSONResponse:
+    async def _records_down(request: Request, exc: Exception) -> JSONResponse:
+        _count(request, "agentqueue_sql_errors_total")
         log.warning("Records database unavailable: %s", type(exc).__name__)
         return JSONResponse(
             {"success": False,
@@ -172,3 +174,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("Unhandled error")
         return JSONResponse({"success": False, "message": "internal error"}, status_code=500)
+
+
+def _count(request: Request, name: str) -> None:
+    services = getattr(request.app.state, "services", None)
+    if services is not None and services.metrics is not None:
+        services.metrics.count(name, {"process": "api"})

@@ -79,6 +79,8 @@ class JobSubmitter:
         self.records = records
         self.limits = limits
         self.lease_s = lease_s
+        # Told (queue, job type) of each job queued (the metrics' enqueued counter).
+        self.on_queued: Callable[[str, str], None] | None = None
 
     def queue(self, name: str) -> JobQueue:
         try:
@@ -174,6 +176,8 @@ class JobSubmitter:
             bull_options["deduplication"] = deduplication
         queued, held_by = await self._queue_job(jobs, record, name, data, bull_options)
         if held_by == record.job_id:
+            if self.on_queued is not None:
+                self.on_queued(queue, name)
             return Accepted(queue, record.job_id, queued, False)
         # Another submission took the deduplication id between our look and our add: ours was
         # not queued, so its record goes.

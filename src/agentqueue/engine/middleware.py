@@ -87,6 +87,10 @@ class Middleware:
         """The run failed; Redis has the failure, and `will_retry` says whether the job will
         run again (reverse list order)."""
 
+    async def on_stalled(self, queue: str, job_ids: list[str]) -> None:
+        """This worker's stalled-job check put these jobs (whose worker stopped) back in the
+        queue. Not tied to a job this worker ran: no context."""
+
 
 def _overrides(middleware: Middleware, hook: str) -> bool:
     return getattr(type(middleware), hook) is not getattr(Middleware, hook)
@@ -153,6 +157,14 @@ class MiddlewareChain:
                 await m.after_job(ctx, result)
             except Exception as exc:  # the job stands; its record is repaired later
                 log.warning("Middleware %s failed after job %s: %s", _name(m), ctx.id, exc)
+
+    async def stalled(self, queue: str, job_ids: list[str]) -> None:
+        for m in self.middleware:
+            if _overrides(m, "on_stalled"):
+                try:
+                    await m.on_stalled(queue, job_ids)
+                except Exception as exc:
+                    log.warning("Middleware %s failed on stalled jobs: %s", _name(m), exc)
 
     async def failed(self, ctx: JobContext, error: BaseException, will_retry: bool) -> None:
         """Call once Redis has stored the failure."""

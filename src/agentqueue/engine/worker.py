@@ -459,6 +459,8 @@ class WorkerRuntime:
                     opts.max_stalled_count or _NO_STALL_CAP, opts.stalled_interval_ms)
                 for job_id in stalled or []:
                     log.warning("Job %s stalled (its worker stopped); back in the queue", job_id)
+                if stalled:
+                    await self.middleware.stalled(self.queue, [str(j) for j in stalled])
             except Exception as exc:
                 log.warning("Stalled-job check on queue %r failed: %s", self.queue, exc)
             await asyncio.sleep(opts.stalled_interval_ms / 1000)
