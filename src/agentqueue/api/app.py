@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from agentqueue import __version__
 from agentqueue.api import agent_queue, ai, jobs, metrics, usage, v1
@@ -44,7 +45,9 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
         finally:
             await services.close()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from assets in the fastapi-offline package, not a CDN: /docs works
+    # on a machine without internet.
+    app = FastAPIOffline(
         title="agentqueue",
         version=__version__,
         description="Background queue for AI-agent work, speaking the BullMQ protocol.",
