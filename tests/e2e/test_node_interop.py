@@ -5,6 +5,7 @@ ran, and Node `QueueEvents` hears ours. Needs node and npm (packages from the np
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import shutil
 import subprocess
@@ -216,3 +217,22 @@ async def test_our_queue_events_hear_a_job_a_node_worker_ran(
     assert mine[-1].returnvalue == {"doubled": 8, "by": "node"}
     [progress] = [e for e in mine if e.event == "progress"]
     assert progress.progress["message"] == "node half way"
+
+
+async def test_node_get_workers_lists_each_of_our_worker_processes_once(
+    node_modules: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    # As a Node worker is: by its blocking connection, named `<prefix>:<base64 queue>:w:<name>`
+    # (what Bull Board and Taskforce show as the queue's workers).
+    with agentqueue("worker", {**env, "WORKER_PROCESSES": "2"}, tmp_path / "worker.log"):
+
+        async def listed() -> dict | None:  # type: ignore[type-arg]
+            lister = await run_node("workers.mjs", env, "agent-queue")
+            out, err = await asyncio.wait_for(lister.communicate(), 60)
+            assert lister.returncode == 0, err.decode()
+            found: dict = json.loads(out.decode().strip().splitlines()[-1])  # type: ignore[type-arg]
+            return found if found["count"] == 2 else None
+
+        found = await eventually(listed, timeout=60, what="Node's getWorkers to list two")
+    encoded = base64.b64encode(b"agent-queue").decode()
+    assert found["names"] == [f"{env['QUEUE_PREFIX']}:{encoded}:w:agentqueue"] * 2

@@ -22,6 +22,7 @@ How it runs, and why (the bullmq package's `Worker` spent its time elsewhere):
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import logging
@@ -166,11 +167,15 @@ class WorkerRuntime:
         client = await connect_to_slot(self.redis_url, slot_key,
                                        max_connections=pool_size_for(opts.concurrency))
         blocking = await connect_to_slot(self.redis_url, slot_key, max_connections=1)
-        # Named as bullmq names its workers' connections, so `getWorkers` (and Node
-        # dashboards) list this worker: every connection of both pools says so when it opens.
-        for pool_client in (client, blocking):
-            pool_client.connection_pool.connection_kwargs["client_name"] = (
-                f"{self.prefix}:{self.queue}:w:{name}")
+        # Named so both BullMQs' `getWorkers` list this worker (each connection says so when
+        # it opens). Node BullMQ (and Bull Board, Taskforce) matches the queue's name in
+        # base64 and names only a worker's blocking connection: one entry per worker, as a Node
+        # worker has. The Python package matches the plain name, on the other connections.
+        client.connection_pool.connection_kwargs["client_name"] = (
+            f"{self.prefix}:{self.queue}:w:{name}")
+        node_name = base64.b64encode(self.queue.encode()).decode()
+        blocking.connection_pool.connection_kwargs["client_name"] = (
+            f"{self.prefix}:{node_name}:w:{name}")
         channel = CommandChannel(client)
         self._redis = _Connections(
             client, blocking, channel,
