@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import quote
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -129,6 +130,9 @@ class Settings(BaseSettings):
     agent_max_steps: int = Field(6, ge=1, validation_alias="AGENT_MAX_STEPS")
 
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+    # "text" for people, "json" for log pipelines: one object per line, with the job's id,
+    # queue and type on job lines and the trace id where a trace is current.
+    log_format: Literal["text", "json"] = Field("text", validation_alias="LOG_FORMAT")
 
     @model_validator(mode="after")
     def _redis_deployment(self) -> Settings:

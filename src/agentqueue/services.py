@@ -12,6 +12,7 @@ from typing import Any
 
 import redis.asyncio as redis
 
+from agentqueue import tracing
 from agentqueue.ai.agents import AgentRegistry
 from agentqueue.ai.factory import available_provider_names, default_tools
 from agentqueue.ai.pricing import PriceTable
@@ -31,6 +32,7 @@ from agentqueue.handlers.ai_runtime import AiRuntime
 from agentqueue.handlers.providers import ProviderPool
 from agentqueue.handlers.records_middleware import RecordsMiddleware
 from agentqueue.handlers.sessions import SessionStore
+from agentqueue.handlers.tracing_middleware import Tracing
 from agentqueue.handlers.usage_metering import UsageMetering
 from agentqueue.maintenance.duties import maintenance_runner
 from agentqueue.maintenance.runner import MaintenanceRunner
@@ -298,6 +300,8 @@ def build_workers(
     resources = WorkerResources(settings, runtime)
     context_class = resources.context_class()
     kept: list[Middleware] = [RecordsMiddleware(records)] if records is not None else []
+    if tracing.enabled():
+        kept.insert(0, Tracing())
     metering = UsageMetering(runtime.client, prefix=settings.queue_prefix)
     metrics = MetricsRecorder(runtime.client, prefix=settings.queue_prefix)
     users = list(installed_middleware() if middleware is None else middleware)

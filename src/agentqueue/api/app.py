@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from agentqueue import __version__
+from agentqueue import __version__, tracing
 from agentqueue.api import agent_queue, ai, jobs, metrics, probes, usage, v1
 from agentqueue.api.auth import Authenticator
 from agentqueue.api.auth_throttle import AuthFailureThrottle
@@ -60,4 +60,9 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
     for router in routers:
         app.include_router(router)
     install_openapi(app, routers)
+    if tracing.enabled():  # a span per request, the parent of its enqueue's
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app, tracer_provider=tracing.provider(),
+                                           excluded_urls="livez,readyz,metrics")
     return app

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from agentqueue import logs
 from agentqueue.cli.keys import keys_app
 from agentqueue.cli.supervisor import CHILD_INDEX_ENV
 from agentqueue.config import Settings, get_settings
@@ -43,10 +44,7 @@ def _setup_logging(settings: Settings) -> None:
     # A worker process of a supervisor says which one it is (its number and pid) on every line.
     child = os.environ.get(CHILD_INDEX_ENV)
     tag = f" [worker {child} pid {os.getpid()}]" if child else ""
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format=f"%(asctime)s %(levelname)s{tag} [%(name)s] %(message)s",
-    )
+    logs.setup(settings.log_level, settings.log_format, tag)
     # Request lines of every poll would drown the job log lines.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
 

@@ -33,6 +33,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
+from agentqueue import tracing
 from agentqueue.core import priority as priorities
 from agentqueue.core.admission import BacklogLimits
 from agentqueue.engine.connection import REDIS_FAILURES, watch_sends
@@ -174,7 +175,13 @@ class JobSubmitter:
             bull_options["backoff"] = backoff
         if deduplication:
             bull_options["deduplication"] = deduplication
-        queued, held_by = await self._queue_job(jobs, record, name, data, bull_options)
+        with tracing.span(f"send {queue}", kind="producer", attributes={
+                "messaging.system": "bullmq", "messaging.destination.name": queue,
+                "messaging.message.id": record.job_id, "agentqueue.job.type": name}):
+            telemetry = tracing.job_telemetry()  # the worker's span continues this one
+            if telemetry is not None:
+                bull_options["telemetry"] = telemetry
+            queued, held_by = await self._queue_job(jobs, record, name, data, bull_options)
         if held_by == record.job_id:
             if self.on_queued is not None:
                 self.on_queued(queue, name)

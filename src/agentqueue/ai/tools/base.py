@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from agentqueue import tracing
 from agentqueue.ai.types import ToolSpec
 
 ToolFunc = Callable[[dict[str, Any]], "str | Awaitable[str]"]
@@ -110,10 +111,13 @@ class ToolRegistry:
             return ToolResult(
                 error=f"unknown tool {name!r}: not available to this agent (available: {known})"
             )
-        try:
-            return ToolResult(output=await tool.run(args))
-        except ToolError as exc:
-            return ToolResult(error=str(exc))
+        with tracing.span(f"tool {name}", attributes={"agentqueue.tool.name": name}) as span:
+            try:
+                return ToolResult(output=await tool.run(args))
+            except ToolError as exc:
+                if span is not None:
+                    span.set_attribute("agentqueue.tool.error", str(exc)[:200])
+                return ToolResult(error=str(exc))
 
 
 def _check_arguments(schema: dict[str, Any], args: dict[str, Any]) -> None:
