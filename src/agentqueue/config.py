@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     job_backoff_ms: int = Field(2000, ge=0, validation_alias="QUEUE_BACKOFF_MS")
     keep_completed: int = Field(100, ge=0, validation_alias="QUEUE_KEEP_COMPLETED")
     keep_failed: int = Field(100, ge=0, validation_alias="QUEUE_KEEP_FAILED")
+    # Per-minute counts of finished jobs kept in Redis, as BullMQ's `metrics` worker option:
+    # the dashboard's throughput and Bull Board's metrics read them. A day by default.
+    metrics_minutes: int = Field(1440, ge=0, le=525_600, validation_alias="QUEUE_METRICS_MINUTES")
     job_timeout_s: float = Field(300.0, gt=0, validation_alias="JOB_TIMEOUT_SECONDS")
     lock_duration_ms: int = Field(30_000, ge=100, validation_alias="QUEUE_LOCK_DURATION_MS")
     stalled_interval_ms: int = Field(30_000, ge=100, validation_alias="QUEUE_STALLED_INTERVAL_MS")

@@ -329,4 +329,5 @@ def worker_options(settings: Settings) -> WorkerOptions:
         max_stalled_count=settings.max_stalled_count,
         keep_completed=settings.keep_completed,
         keep_failed=settings.keep_failed,
+        metrics_minutes=settings.metrics_minutes,
     )

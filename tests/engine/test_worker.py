@@ -278,3 +278,26 @@ async def test_middleware_hears_of_the_jobs_its_stalled_check_put_back(
         assert heard == [("w", [job_id])]
     finally:
         await checker.stop(grace_s=0)
+
+
+async def test_with_metrics_on_finished_jobs_are_counted_per_minute_as_bullmq_does(
+    queue, make_worker
+) -> None:
+    async def ok(ctx: JobContext) -> int:
+        return 1
+
+    async def bad(ctx: JobContext) -> None:
+        raise PermanentJobError("no")
+
+    ids = [await queue.add("ok", {}) for _ in range(3)] + [await queue.add("bad", {})]
+    await make_worker({"ok": ok, "bad": bad},
+                      dataclasses.replace(FAST, metrics_minutes=60)).start()
+    for job_id in ids:
+        await finished(queue, job_id)
+    completed, failed = await queue.metrics("completed"), await queue.metrics("failed")
+    assert (completed.total, failed.total) == (3, 1)
+    # All within the last two minutes (a minute may have turned meanwhile), newest first.
+    assert sum(completed.per_minute[:2]) == 3 and sum(failed.per_minute[:2]) == 1
+    assert len(completed.per_minute) <= 60
+    with pytest.raises(ValueError, match="completed or failed"):
+        await queue.metrics("waiting")

@@ -121,6 +121,15 @@ def cancel_requests_key(prefix: str, queue: str) -> str:
     return f"agentqueue:{prefix}:{queue}:cancel-requests"
 
 
+@dataclass(frozen=True)
+class QueueMetrics:
+    """Finished jobs of one kind: the total ever counted, and per minute, newest first (the
+    current minute first)."""
+
+    total: int
+    per_minute: list[int]
+
+
 class JobQueue:
     def __init__(
         self,
@@ -338,6 +347,26 @@ class JobQueue:
         holds) and return their ids. `limit` 0: all of them."""
         key = "wait" if state == "waiting" else state
         return [str(i) for i in await self._queue.clean(older_than_ms, limit, key)]
+
+    async def metrics(self, kind: str, minutes: int = 60) -> QueueMetrics:
+        """BullMQ's per-minute counts of `kind` ("completed" or "failed") jobs, as workers
+        with metrics on (Node's `metrics` option, our `metrics_minutes`) record them."""
+        if kind not in ("completed", "failed"):
+            raise ValueError(f"metrics of {kind!r}: completed or failed")
+        base = self._queue.toKey(f"metrics:{kind}")
+        async with transaction(self.client, base) as pipe:
+            pipe.hmget(base, "count", "prevTS", "prevCount")
+            pipe.lrange(f"{base}:data", 0, max(minutes - 1, 0))
+            (total, prev_ts, prev_count), points = await pipe.execute()
+        # BullMQ's collectMetrics pushes a minute's count when the first job of a later
+        # minute finishes: the count gained since `prevTS` is that minute's, and the minutes
+        # since, in which nothing finished, are not in the list yet.
+        pending = int(total or 0) - int(prev_count or 0)
+        idle = 0
+        if prev_ts:
+            idle = max(0, int(time.time() * 1000) // 60_000 - int(prev_ts) // 60_000)
+        per_minute = [0] * idle + [pending] + [int(p or 0) for p in points]
+        return QueueMetrics(total=int(total or 0), per_minute=per_minute[:max(minutes, 1)])
 
     async def is_paused(self) -> bool:
         return bool(await self._queue.isPaused())

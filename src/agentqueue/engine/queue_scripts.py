@@ -52,7 +52,8 @@ class QueueScripts:
     `qualifiedName`): progress, logs and `moveToFailed` go through the package as usual."""
 
     def __init__(self, client: redis.Redis, channel: CommandChannel, *, queue: str,
-                 prefix: str, lock_duration_ms: int, worker_name: str) -> None:
+                 prefix: str, lock_duration_ms: int, worker_name: str,
+                 metrics_minutes: int = 0) -> None:
         self.channel = channel
         self.backend = RedisBackend(queue, RedisConnection(client), prefix=prefix,
                                     owns_connection=False)
@@ -60,6 +61,9 @@ class QueueScripts:
         self.qualifiedName = self.backend.qualifiedName
         # Read by the package's Job (moveToFinishedArgs, moveToDelayed's fetch-next).
         self.opts: dict[str, Any] = {"prefix": prefix, "lockDuration": lock_duration_ms}
+        if metrics_minutes:  # the failed path's moveToFinished reads them here
+            self.opts["metrics"] = {"maxDataPoints": metrics_minutes}
+        self._metrics_size: int | str = metrics_minutes or ""
         self.lock_duration_ms = lock_duration_ms
         self.worker_name = worker_name
         keys = self.scripts.keys
@@ -100,7 +104,7 @@ class QueueScripts:
             "lockDuration": self.lock_duration_ms,
             "attempts": job.attempts,
             "attemptsMade": job.attemptsMade,
-            "maxMetricsSize": "",
+            "maxMetricsSize": self._metrics_size,
             "fpof": opts.get("failParentOnFailure", False),
             "cpof": opts.get("continueParentOnFailure", False),
             "idof": opts.get("ignoreDependencyOnFailure", False),

@@ -79,6 +79,9 @@ class WorkerOptions:
     keep_completed: int = 100
     keep_failed: int = 100
     name: str | None = None
+    # BullMQ's worker `metrics: {maxDataPoints}`: per-minute counts of completed and failed
+    # jobs, kept for this many minutes (0: none), as Node workers keep them for dashboards.
+    metrics_minutes: int = 0
 
 
 def standard_middleware(options: WorkerOptions) -> list[Middleware]:
@@ -180,7 +183,8 @@ class WorkerRuntime:
         self._redis = _Connections(
             client, blocking, channel,
             QueueScripts(client, channel, queue=self.queue, prefix=self.prefix,
-                         lock_duration_ms=opts.lock_duration_ms, worker_name=name),
+                         lock_duration_ms=opts.lock_duration_ms, worker_name=name,
+                         metrics_minutes=opts.metrics_minutes),
             StallCounter(client, prefix=self.prefix, queue=self.queue),
         )
         self._closing = False
