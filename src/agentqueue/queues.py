@@ -32,6 +32,7 @@ from agentqueue.handle import Job
 if TYPE_CHECKING:
     from agentqueue.app import App
     from agentqueue.backend import Backend
+    from agentqueue.records.store import Records
 
 T = TypeVar("T")
 
@@ -204,30 +205,8 @@ class Queue:
         are cancelled, their records too. Active jobs go only if no worker holds them (a
         stalled job whose worker died), aged by when they started; their records are failed.
         """
-        if grace_s < 0 or limit < 0:
-            raise ValueError("grace_s and limit must not be negative")
-        grace_ms = int(grace_s * 1000)
         backend, jobs = await self._open()
-        if state in PENDING:
-            return await self._clean_pending(backend, jobs, state, grace_ms, limit)
-        if state not in ("completed", "failed", "active"):
-            raise ValueError(f"state {state!r}: one of completed, failed, waiting, delayed, "
-                             "paused, prioritized, active")
-        removed = await jobs.clean_in(state, grace_ms, limit)
-        if state == "active":
-            for job_id in removed:
-                await backend.records.mark(self.name, job_id, "failed", error=REMOVED_BY_CLEAN,
-                                           message=REMOVED_BY_CLEAN)
-        return removed
-
-    async def _clean_pending(self, backend: Backend, jobs: JobQueue, state: str,
-                             grace_ms: int, limit: int) -> list[str]:
-        lists = {"delayed": ["delayed"], "prioritized": ["prioritized"]}.get(
-            state, ["waiting", "prioritized", "paused"])
-        cutoff = int(time.time() * 1000) - grace_ms
-        old = [view.id for view in await jobs.page(lists)
-               if (view.created_at_ms or 0) <= cutoff]
-        return await self._cancel(backend, jobs, old[:limit] if limit else old)
+        return await clean_with_records(backend.records, jobs, state, grace_s, limit)
 
     async def drain(self, *, delayed: bool = True) -> list[str]:
         """Cancel every job waiting to run (and the delayed ones, unless `delayed=False`);
@@ -263,20 +242,7 @@ class Queue:
         return bool(await self._cancel(backend, jobs, [job_id]))
 
     async def _cancel(self, backend: Backend, jobs: JobQueue, job_ids: list[str]) -> list[str]:
-        """Cancel jobs that have not started, as `Job.cancel` does but for many at once, and
-        return those taken out of Redis.
-
-        The order keeps everyone in step: a cancel request first (a worker taking one of them
-        meanwhile drops it), then the records (`cancelled`, final: the repair service never
-        queues them again), then the removal, whose `removed` events wake `Job.wait`ers, who
-        then read the record. One that started meanwhile is stopped by its worker.
-        """
-        if not job_ids:
-            return []
-        await jobs.request_cancel(job_ids)
-        await backend.records.cancel_many(self.name, job_ids, error=CANCELLED_REASON,
-                                          message=CANCELLED_REASON)
-        return await jobs.remove_requested(job_ids)
+        return await cancel_pending(backend.records, jobs, job_ids)
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -355,3 +321,44 @@ class Queue:
     def events_sync(self, *kinds: str, after: str | None = None) -> Iterator[QueueEvent]:
         """`events` for code without an event loop: a blocking iterator."""
         return self.app.iterate_sync(self.events(*kinds, after=after))
+
+
+async def clean_with_records(records: Records, jobs: JobQueue, state: CleanState,
+                             grace_s: float = 0, limit: int = 0) -> list[str]:
+    """`Queue.clean` for any holder of the records and the queue (the App, the API)."""
+    if grace_s < 0 or limit < 0:
+        raise ValueError("grace_s and limit must not be negative")
+    grace_ms = int(grace_s * 1000)
+    if state in PENDING:
+        lists = {"delayed": ["delayed"], "prioritized": ["prioritized"]}.get(
+            state, ["waiting", "prioritized", "paused"])
+        cutoff = int(time.time() * 1000) - grace_ms
+        old = [view.id for view in await jobs.page(lists)
+               if (view.created_at_ms or 0) <= cutoff]
+        return await cancel_pending(records, jobs, old[:limit] if limit else old)
+    if state not in ("completed", "failed", "active"):
+        raise ValueError(f"state {state!r}: one of completed, failed, waiting, delayed, "
+                         "paused, prioritized, active")
+    removed = await jobs.clean_in(state, grace_ms, limit)
+    if state == "active":
+        for job_id in removed:
+            await records.mark(jobs.name, job_id, "failed", error=REMOVED_BY_CLEAN,
+                               message=REMOVED_BY_CLEAN)
+    return removed
+
+
+async def cancel_pending(records: Records, jobs: JobQueue, job_ids: list[str]) -> list[str]:
+    """Cancel jobs that have not started, as `Job.cancel` does but for many at once, and
+    return those taken out of Redis.
+
+    The order keeps everyone in step: a cancel request first (a worker taking one of them
+    meanwhile drops it), then the records (`cancelled`, final: the repair service never
+    queues them again), then the removal, whose `removed` events wake `Job.wait`ers, who
+    then read the record. One that started meanwhile is stopped by its worker.
+    """
+    if not job_ids:
+        return []
+    await jobs.request_cancel(job_ids)
+    await records.cancel_many(jobs.name, job_ids, error=CANCELLED_REASON,
+                              message=CANCELLED_REASON)
+    return await jobs.remove_requested(job_ids)

@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from agentqueue import __version__, tracing
-from agentqueue.api import agent_queue, ai, jobs, metrics, probes, usage, v1
+from agentqueue.api import agent_queue, ai, dashboard, jobs, metrics, probes, usage, v1
 from agentqueue.api.auth import Authenticator
 from agentqueue.api.auth_throttle import AuthFailureThrottle
 from agentqueue.api.errors import install_error_handlers
@@ -56,10 +57,13 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     routers = (agent_queue.router, jobs.router, v1.router, v1.admin_router, ai.router,
-               usage.router, metrics.router, probes.router)
+               usage.router, metrics.router, probes.router, dashboard.router)
     for router in routers:
         app.include_router(router)
     install_openapi(app, routers)
+    app.include_router(dashboard.page)
+    app.mount("/admin/queues/static", StaticFiles(directory=str(dashboard.STATIC)),
+              name="dashboard-static")
     if tracing.enabled():  # a span per request, the parent of its enqueue's
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 

@@ -503,6 +503,25 @@ class JobQueue:
                     after = entry[0]
                     yield entry
 
+    async def promote(self, job_id: str) -> bool:
+        """Make a delayed job due now; False if it is not delayed (or unknown)."""
+        if not is_job_id(job_id):
+            return False
+        try:
+            await self._queue.backend.promote(job_id)
+        except TypeError as exc:  # how the package reports "not in the delayed state"
+            if "not in the delayed state" in str(exc):
+                return False
+            raise
+        return True
+
+    async def logs(self, job_id: str, limit: int = 200) -> list[str]:
+        """The last `limit` lines a job's handler logged (`ctx.log`), oldest first."""
+        if not is_job_id(job_id):
+            return []
+        key = self._queue.toKey(f"{job_id}:logs")
+        return [str(line) for line in await self.client.lrange(key, -limit, -1)]
+
     async def remove(self, job_id: str) -> bool:
         """Delete a job that no worker holds; False if it is locked by one (or no job)."""
         if not is_job_id(job_id):

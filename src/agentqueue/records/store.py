@@ -681,9 +681,17 @@ class Records:
         user_id: str | None = None,
         org_id: str | None = None,
         no_org: bool = False,
+        search: str | None = None,
     ) -> list[ColumnElement[bool]]:
-        # `org_id=None` means any organization; `no_org` means records without one.
+        # `org_id=None` means any organization; `no_org` means records without one. `search`:
+        # the job id, or words in its title or description.
         conditions: list[ColumnElement[bool]] = []
+        if search:
+            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace(
+                "_", "\\_") + "%"
+            conditions.append(or_(JobRecord.job_id == search,
+                                  JobRecord.name.ilike(pattern, escape="\\"),
+                                  JobRecord.description.ilike(pattern, escape="\\")))
         if queues is not None:
             conditions.append(JobRecord.queue.in_(list(queues)))
         if types is not None:
@@ -709,12 +717,17 @@ class Records:
         no_org: bool = False,
         limit: int = 20,
         offset: int = 0,
+        search: str | None = None,
+        oldest_first: bool = False,
     ) -> tuple[list[JobRecordView], int]:
-        """A page of records, newest first, and the number of all records matching."""
+        """A page of records, newest first (or oldest), and the number of all records
+        matching. `search`: the job id, or text in the job's title or description."""
         conditions = self._filters(
             queues=queues, types=types, statuses=statuses, user_id=user_id, org_id=org_id,
-            no_org=no_org,
+            no_org=no_org, search=search,
         )
+        order = ((JobRecord.created_at.asc(), JobRecord.id.asc()) if oldest_first
+                 else (JobRecord.created_at.desc(), JobRecord.id.desc()))
         async with self._reads() as session:
             total = await session.scalar(
                 select(func.count()).select_from(JobRecord).where(*conditions)
@@ -722,7 +735,7 @@ class Records:
             jobs = await session.scalars(
                 select(JobRecord)
                 .where(*conditions)
-                .order_by(JobRecord.created_at.desc(), JobRecord.id.desc())
+                .order_by(*order)
                 .limit(max(0, limit))
                 .offset(max(0, offset))
             )
@@ -802,6 +815,24 @@ class Records:
         ]
         usage.sort(key=lambda row: (row.day, row.model is not None, row.model or "", row.type))
         return usage
+
+    async def usage_by_org(self, *, since: date | None = None,
+                           org_id: str | None = None) -> list[tuple[str | None, int, float]]:
+        """Finished jobs' (organization, tokens, cost in USD) since `since`, most costly
+        first (`org_id`: that organization only)."""
+        conditions = self._filters(org_id=org_id)
+        conditions.append(JobRecord.finished_at.is_not(None))
+        if since is not None:
+            conditions.append(JobRecord.finished_at >= datetime.combine(since, time(), UTC))
+        cost = func.sum(JobRecord.cost_usd)
+        statement = (
+            select(JobRecord.org_id,
+                   func.sum(JobRecord.input_tokens + JobRecord.output_tokens), cost)
+            .where(*conditions).group_by(JobRecord.org_id))
+        async with self._reads() as session:
+            rows = (await session.execute(statement)).all()
+        found = [(org, int(tokens or 0), float(spent or 0.0)) for org, tokens, spent in rows]
+        return sorted(found, key=lambda row: (-row[2], -row[1], row[0] or ""))
 
     async def in_status_since(
         self, statuses: list[str], before: datetime, limit: int = 500

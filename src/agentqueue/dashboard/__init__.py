@@ -1,0 +1,1 @@
+"""The dashboard's page and assets (`static/`), served by `agentqueue.api.dashboard`."""
