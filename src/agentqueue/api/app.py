@@ -12,6 +12,7 @@ from agentqueue.api import agent_queue, ai, jobs, usage, v1
 from agentqueue.api.auth import Authenticator
 from agentqueue.api.auth_throttle import AuthFailureThrottle
 from agentqueue.api.errors import install_error_handlers
+from agentqueue.api.idempotency import install_idempotency
 from agentqueue.api.limits import BodySizeLimit, RateLimiter
 from agentqueue.api.openapi import install_openapi
 from agentqueue.config import Settings
@@ -51,6 +52,7 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_idempotency(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     routers = (agent_queue.router, jobs.router, v1.router, v1.admin_router, ai.router,
                usage.router)
