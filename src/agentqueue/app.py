@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from agentqueue.backend import Backend, SyncPortal
 from agentqueue.config import Settings
+from agentqueue.core.dead_letters import DeadLetter, ReplayOutcome
 from agentqueue.definition import (
     BackoffKind,
     HandlerFn,
@@ -236,6 +237,53 @@ class App:
         if ":" in name or not name:
             raise ValueError(f"queue {name!r}: a queue name is non-empty and has no ':'")
         return Queue(self, name)
+
+    # -- dead letters (seed 002): jobs that failed for good -------------------------------------
+
+    async def dead_letters(self, queue: str | None = None, *, type: str | None = None,  # noqa: A002
+                           limit: int = 20, offset: int = 0) -> list[DeadLetter]:
+        """Jobs that failed for good (all attempts spent, or a permanent error), newest first,
+        every owner's, with error and stack (`agentqueue.core.dead_letters`)."""
+        from agentqueue import dead_letter_calls
+
+        return await dead_letter_calls.list_letters(self, queue, type, limit, offset)
+
+    async def replay(self, queue: str, job_id: str, *,
+                     data: BaseModel | dict[str, Any] | None = None) -> Job:
+        """Run dead letter `job_id` again under its id, attempts from zero; `data` (checked
+        as `enqueue` checks it) replaces its data. `JobNotFound` if it is no dead letter."""
+        from agentqueue import dead_letter_calls
+
+        await dead_letter_calls.replay_one(self, queue, job_id, data)
+        return Job(self, queue, job_id, existing=True)
+
+    async def replay_dead_letters(
+        self, jobs: Iterable[tuple[str, str]] | None = None, *, queue: str | None = None,
+        type: str | None = None, data: BaseModel | dict[str, Any] | None = None,  # noqa: A002
+        limit: int = 1000,
+    ) -> list[ReplayOutcome]:
+        """Replay the dead letters `jobs` ((queue, job id) each), or all of them (of `queue`
+        and `type`, up to `limit`); one outcome each (`.replayed`, `.error`)."""
+        from agentqueue import dead_letter_calls
+
+        return await dead_letter_calls.replay_many(self, jobs, queue, type, data, limit)
+
+    def dead_letters_sync(self, queue: str | None = None, *, type: str | None = None,  # noqa: A002
+                          limit: int = 20, offset: int = 0) -> list[DeadLetter]:
+        return self.run_sync(self.dead_letters(queue, type=type, limit=limit, offset=offset))
+
+    def replay_sync(self, queue: str, job_id: str, *,
+                    data: BaseModel | dict[str, Any] | None = None) -> Job:
+        return self.run_sync(self.replay(queue, job_id, data=data))
+
+    def replay_dead_letters_sync(
+        self, jobs: Iterable[tuple[str, str]] | None = None, *, queue: str | None = None,
+        type: str | None = None, data: BaseModel | dict[str, Any] | None = None,  # noqa: A002
+        limit: int = 1000,
+    ) -> list[ReplayOutcome]:
+        return self.run_sync(self.replay_dead_letters(
+            None if jobs is None else list(jobs), queue=queue, type=type, data=data,
+            limit=limit))
 
     # -- connections ---------------------------------------------------------------------------
 

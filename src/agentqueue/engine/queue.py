@@ -381,6 +381,13 @@ class JobQueue:
         await self.client.srem(cancel_requests_key(self.prefix, self.name), job_id)
         await job.retry("failed", {"resetAttemptsMade": True, "resetAttemptsStarted": True})
 
+    async def update_data(self, job_id: str, data: Any) -> None:
+        """Replace the data of a job Redis holds (BullMQ's `updateData`); KeyError if none."""
+        job = await Job.fromId(self._queue, job_id) if is_job_id(job_id) else None
+        if job is None:
+            raise KeyError(job_id)
+        await job.updateData(data)
+
     async def cancel(self, job_id: str, *, wait_s: float = 5.0) -> CancelOutcome:
         """Cancel a job that has not finished.
 
