@@ -39,6 +39,7 @@ from agentqueue.definition import (
 )
 from agentqueue.engine.middleware import Middleware
 from agentqueue.errors import BulkEnqueueError, UnknownJobType
+from agentqueue.flows import Flow, FlowRun
 from agentqueue.handle import Job
 from agentqueue.options import EnqueueOptions, Keep, Planned, plan
 from agentqueue.queues import Queue
@@ -199,6 +200,23 @@ class App:
                 raise BulkEnqueueError(handles) from exc
             handles.append(Job(self, accepted.queue, accepted.job_id, existing=accepted.existing))
         return handles
+
+    async def enqueue_flow(self, flow: Flow) -> FlowRun:
+        """Record, then queue in one transaction, a flow: `flow`'s job runs once its
+        children's have finished (see `agentqueue.flows`); handles on all of them. Every node
+        is checked first (`InvalidJobInput` or `ValueError` naming it): one bad, none queued."""
+        from agentqueue.core.flows import submit_flow
+        from agentqueue.flows import handles, plan_flow
+
+        root = plan_flow(self, flow)
+        backend = await self._backend()
+        for node in root.walk():
+            backend.queue(node.queue)
+        return handles(self, await submit_flow(backend.submitter, root))
+
+    def enqueue_flow_sync(self, flow: Flow) -> FlowRun:
+        """`enqueue_flow` for code without an event loop."""
+        return self.run_sync(self.enqueue_flow(flow))
 
     def enqueue_many_sync(self, jobs: Iterable[JobRequest]) -> list[Job]:
         """`enqueue_many` for code without an event loop."""

@@ -4,9 +4,7 @@ one by one or in bulk, with new data if given; the log says so as seed 002 shows
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +13,8 @@ import pytest
 from pydantic import BaseModel
 
 import agentqueue
-from agentqueue.api.app import create_app
 from agentqueue.config import Settings
-from agentqueue.services import Services
-from agentqueue.serving import serve
+from tests.support.app_api import app_api
 from tests.support.waiting import eventually
 from tests.support.workers import app_worker
 
@@ -40,34 +36,8 @@ def make_app(settings: Settings) -> agentqueue.App:
     return app
 
 
-@contextlib.asynccontextmanager
-async def service(redis_url: str, prefix: str, tmp_path: Path
-                  ) -> AsyncIterator[tuple[agentqueue.App, Services, dict[str, httpx.AsyncClient]]]:
-    """The API accepting the App's types, a worker running them, and clients for alice, bob
-    (same organization) and an admin."""
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, REDIS_URL=redis_url, QUEUE_PREFIX=prefix, AGENTQUEUE_DATA_DIR=tmp_path)
-    user_app = make_app(settings)
-    user_app.install(builtin=False)
-    api = create_app(settings, run_worker=False)
-    try:
-        async with api.router.lifespan_context(api), app_worker(user_app):
-            services: Services = api.state.services
-            clients = {}
-            for user, admin in (("alice", False), ("bob", False), ("root", True)):
-                key, _ = await services.records.create_api_key(user_id=user, org_id="acme",
-                                                               is_admin=admin)
-                clients[user] = httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=api), base_url="http://test",
-                    headers={"Authorization": f"Bearer {key}"}, timeout=30)
-            try:
-                yield user_app, services, clients
-            finally:
-                for http in clients.values():
-                    await http.aclose()
-    finally:
-        await user_app.close()
-        serve(None)
+def service(redis_url: str, prefix: str, tmp_path: Path) -> Any:
+    return app_api(make_app, redis_url, prefix, tmp_path)
 
 
 async def _dead(http: httpx.AsyncClient, ref: str) -> dict[str, Any]:
