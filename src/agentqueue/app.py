@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from agentqueue.backend import Backend, SyncPortal
 from agentqueue.config import Settings
+from agentqueue.core import debounce
 from agentqueue.core.dead_letters import DeadLetter, ReplayOutcome
 from agentqueue.definition import (
     BackoffKind,
@@ -191,9 +192,11 @@ class App:
         backend = await self._backend()
         handles: list[Job] = []
         for job in planned:
-            backend.queue(job.queue)  # the submitter's queue, opened once per loop
+            jobs = backend.queue(job.queue)  # the submitter's queue, opened once per loop
             try:
+                previous = await debounce.held_before(jobs, job.deduplication)
                 accepted = await backend.submitter.accept(**job.submission())
+                await debounce.settle_replaced(backend.records, jobs, previous, accepted)
             except Exception as exc:
                 if not handles:
                     raise
