@@ -38,11 +38,16 @@ async def test_a_flow_of_three_children_and_a_parent(
         assert flow["status"] == "pending" and flow["userId"] == "alice"
         assert [c["type"] for c in flow["children"]] == ["part"] * 3
         assert all(c["children"] == [] for c in flow["children"])
+        # Ids stay 1, 2, 3… as for single jobs: the next job of the queue follows the flow's.
+        ids = [flow["id"], *(c["id"] for c in flow["children"])]
+        assert ids == ["jobs:1", "jobs:2", "jobs:3", "jobs:4"]
         # Sent again with the same key: the same flow, not a second one.
         again = await http["alice"].post("/api/flows", json=body,
                                          headers={"Idempotency-Key": "flow-1"})
         assert again.status_code == 200 and again.json() == flow
         assert (await services.records.list_jobs())[1] == 4
+        single = await http["alice"].post("/api/jobs", json={"type": "part", "data": {"n": 5}})
+        assert single.json()["id"] == "jobs:5"
 
         done = await _completed(http["alice"], flow["id"])
         child_ids = sorted(c["id"] for c in flow["children"])

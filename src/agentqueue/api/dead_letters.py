@@ -36,7 +36,7 @@ class DeadLetterOut(BaseModel):
     status: str  # seed 002's name: always "failed"
     data: Any
     error: str | None
-    stacktrace: list[str]
+    stacktrace: list[str]  # admins only ([] for others)
     attemptsMade: int
     maxAttempts: int
     userId: str
@@ -81,10 +81,13 @@ class ReplayManyOut(BaseModel):
     results: list[ReplayResult]
 
 
-def letter_out(letter: DeadLetter) -> DeadLetterOut:
+def letter_out(letter: DeadLetter, caller: Caller) -> DeadLetterOut:
+    """The stack trace is shown to admins only: it names the service's files and code (no
+    stack traces to clients), and the error says what went wrong."""
     return DeadLetterOut(
         id=letter.ref, queue=letter.queue, jobId=letter.job_id, type=letter.type,
-        status="failed", data=letter.data, error=letter.error, stacktrace=letter.stacktrace,
+        status="failed", data=letter.data, error=letter.error,
+        stacktrace=letter.stacktrace if caller.is_admin else [],
         attemptsMade=letter.attempts_made, maxAttempts=letter.max_attempts,
         userId=letter.user_id, organizationId=letter.org_id,
         createdAt=iso_from_datetime(letter.created_at),
@@ -121,7 +124,7 @@ async def list_dead_letters(
     limit = page_limit(limit, services.settings.max_page_size)
     letters, total = await dead_letters.list_dead_letters(
         services, caller, queue=queue, job_type=type, limit=limit, offset=offset)
-    return DeadLetterList(deadLetters=[letter_out(x) for x in letters], total=total,
+    return DeadLetterList(deadLetters=[letter_out(x, caller) for x in letters], total=total,
                           limit=limit, offset=offset)
 
 
@@ -162,7 +165,8 @@ async def replay_many(body: ReplayMany, services: ServicesDep, caller: Caller) -
 async def get_dead_letter(ref: str, services: ServicesDep, caller: Caller) -> DeadLetterOut:
     queue, job_id = _split(ref)
     try:
-        return letter_out(await dead_letters.get_dead_letter(services, caller, queue, job_id))
+        return letter_out(await dead_letters.get_dead_letter(services, caller, queue, job_id),
+                          caller)
     except JobNotFound:
         raise ApiError(404, f"Dead letter {ref} not found") from None
 

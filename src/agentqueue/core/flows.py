@@ -22,6 +22,7 @@ A parent's handler reads its children's results with `await ctx.children_results
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from dataclasses import dataclass, field
@@ -114,6 +115,7 @@ async def submit_flow(submitter: JobSubmitter, root: FlowNode) -> AcceptedFlow:
             log.warning("Flow of job %s of %r may not have reached Redis (%s)",
                         records[id(root)].job_id, root.queue, type(exc).__name__)
             return _accepted(root, records)
+    await _give_back_ids(submitter, list(records.values()))
     for record in records.values():
         assert record.submitting_until is not None
         try:
@@ -159,6 +161,18 @@ def _bull_tree(submitter: JobSubmitter, node: FlowNode, records: dict[int, JobRe
         tree["children"] = [_bull_tree(submitter, child, records, node)
                             for child in node.children]
     return tree
+
+
+async def _give_back_ids(submitter: JobSubmitter, records: list[JobRecordView]) -> None:
+    """BullMQ's add script counts every add, reserved id or not: give those counts back, so a
+    queue's ids stay 1, 2, 3… (as `JobQueue.add_reserved` does for one job)."""
+    by_queue: dict[str, list[int]] = {}
+    for record in records:
+        by_queue.setdefault(record.queue, []).append(int(record.job_id))
+    for queue, ids in by_queue.items():
+        # The flow is queued all the same if this fails: a gap in the ids is harmless.
+        with contextlib.suppress(Exception):
+            await submitter.queue(queue).give_back_ids(max(ids), len(ids))
 
 
 def _accepted(node: FlowNode, records: dict[int, JobRecordView]) -> AcceptedFlow:

@@ -191,6 +191,15 @@ class JobQueue:
         await self._give_back(before + 1)  # the add counted one: give it back (as above)
         return added
 
+    async def give_back_ids(self, top: int, count: int) -> None:
+        """After adding `count` jobs under reserved ids (the highest `top`), a flow say: give
+        back the `count` ids the add script counted, while no one else has counted since."""
+        for k in range(count):
+            expected = top + count - k
+            if int(await self.client.get(self._id_key) or 0) != expected:
+                return  # someone else added meanwhile: leave the gap, harmless
+            await self._give_back(expected)
+
     async def _give_back(self, expected: int) -> None:
         # The job is queued all the same if this fails; an id left unused is harmless.
         with contextlib.suppress(*REDIS_FAILURES):
