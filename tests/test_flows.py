@@ -123,3 +123,19 @@ async def test_a_bad_node_queues_nothing(app: agentqueue.App) -> None:
     backend = await app._backend()
     assert (await backend.records.list_jobs())[1] == 0
     assert sum((await backend.queue("jobs").counts()).values()) == 0
+
+
+async def test_a_parent_waiting_on_a_failed_child_runs_once_the_child_is_replayed(
+    app: agentqueue.App,
+) -> None:
+    run = await app.enqueue_flow(agentqueue.Flow("total", {}, children=[
+        agentqueue.Flow("part", {"n": 2}),
+        agentqueue.Flow("part", {"n": 5, "fail": True}, on_failure="wait")]))
+    broken = run.children[1].job
+    with pytest.raises(agentqueue.JobFailed):
+        await broken.wait(timeout=30)
+    assert await run.job.status() == "waiting-children"
+    await app.replay(broken.queue, broken.id, data={"n": 5})  # a dead letter, replayed
+    result = await run.job.wait(timeout=30)
+    assert result["sum"] == 4 + 25
+    await _record(app, run.job, "completed")

@@ -37,7 +37,8 @@ async def settle_replaced(records: Records, jobs: JobQueue, previous: str | None
             return  # still there (it had started): not replaced
         reason = replaced_message(accepted.job_id)
         await records.mark(jobs.name, previous, "cancelled", error=reason, message=reason)
-    except Exception as exc:  # the new job is queued all the same; the repair service
-        # finds the old record's job gone from Redis and settles it
-        log.warning("Could not record job %s of %r as replaced (%s)", previous, jobs.name,
-                    type(exc).__name__)
+    except Exception as exc:
+        # The new job is queued all the same. The old record stays queued, and the repair
+        # service, finding its job gone from Redis, queues it again: it runs once more.
+        log.warning("Could not record job %s of %r as replaced (%s); the repair service may "
+                    "run it again", previous, jobs.name, type(exc).__name__)
