@@ -121,7 +121,11 @@ async def test_bulk_replay_by_ids_and_all(redis_url: str, prefix: str, tmp_path:
         assert [(r["id"], r["replayed"]) for r in body["results"]] == [
             (refs[0], True), ("jobs:999", False), ("nonsense:", False)]
         assert body["results"][1]["error"] == "Dead letter jobs:999 not found"
-        await _dead(http["alice"], refs[0])  # dead again after three more attempts
+        async def all_dead() -> bool:  # refs[0] dead again after three more attempts
+            listed = (await http["alice"].get("/api/dead-letters")).json()
+            return bool(listed["total"] == 3)
+
+        await eventually(all_dead, what="three dead letters listed")
         # All of them, with data that succeeds.
         answer = await http["alice"].post("/api/dead-letters/replay",
                                           json={"all": True, "data": {"ok": True, "n": 1}})
@@ -150,6 +154,8 @@ async def test_dead_letters_from_python(redis_url: str, prefix: str, tmp_path: P
                 job.queue, job.id, "provider refused task 1")
             assert letter.attempts_made == 3 and letter.user_id == "carol"
             assert letter.stacktrace
+            assert await app.queue(job.queue).dead_letters() == [letter]
+            assert await app.queue("other").dead_letters() == []
             with pytest.raises(agentqueue.InvalidJobInput):
                 await app.replay(job.queue, job.id, data={"n": "x"})
             again = await app.replay(job.queue, job.id, data=Task(ok=True, n=2))

@@ -17,12 +17,13 @@ dead letters (admins all), as they see jobs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from agentqueue.core.actions import JobBackends, retry_job
 from agentqueue.core.errors import JobConflict, JobNotFound
 from agentqueue.core.lookup import FoundJob, Viewer, find_job, scope_of
+from agentqueue.engine.jobs import JobView
 from agentqueue.records.views import JobRecordView
 
 DEAD = "failed"
@@ -49,12 +50,21 @@ class DeadLetter:
         return f"{self.queue}:{self.job_id}"
 
 
-def _letter(record: JobRecordView, stacktrace: list[str]) -> DeadLetter:
+def _letter(record: JobRecordView, stacktrace: list[str],
+            live: JobView | None = None) -> DeadLetter:
+    """The dead letter as its record says, or as Redis says while the record catches up."""
+    ahead = live is not None and live.state == DEAD and record.status != DEAD
+    failed_at = record.finished_at
+    if ahead and live is not None and live.finished_at_ms:
+        failed_at = datetime.fromtimestamp(live.finished_at_ms / 1000, UTC)
     return DeadLetter(
-        queue=record.queue, job_id=record.job_id, type=record.type, data=record.data,
-        error=record.error, stacktrace=stacktrace, attempts_made=record.attempts_made,
+        queue=record.queue, job_id=record.job_id, type=record.type,
+        data=live.data if ahead and live is not None else record.data,
+        error=live.failed_reason if ahead and live is not None else record.error,
+        stacktrace=stacktrace,
+        attempts_made=live.attempts_made if ahead and live is not None else record.attempts_made,
         max_attempts=record.max_attempts, user_id=record.user_id, org_id=record.org_id,
-        created_at=record.created_at, failed_at=record.finished_at)
+        created_at=record.created_at, failed_at=failed_at)
 
 
 async def _stack(stores: JobBackends, record: JobRecordView) -> list[str]:
@@ -79,7 +89,10 @@ async def _found(stores: JobBackends, viewer: Viewer, queue: str, job_id: str) -
     if queue not in stores.queues:
         raise JobNotFound(job_id)
     found = await find_job(stores, viewer, queue, job_id)
-    if found.record is None or found.record.status != DEAD:
+    # Redis's failed state counts too: the record follows the worker's write a moment later,
+    # and a replay right after `wait()` raised `JobFailed` must not miss it.
+    live_dead = found.live is not None and found.live.state == DEAD
+    if found.record is None or (found.record.status != DEAD and not live_dead):
         raise JobNotFound(job_id)
     return found
 
@@ -89,7 +102,7 @@ async def get_dead_letter(stores: JobBackends, viewer: Viewer, queue: str,
     found = await _found(stores, viewer, queue, job_id)
     assert found.record is not None
     stack = list(found.live.stacktrace) if found.live and found.live.state == DEAD else []
-    return _letter(found.record, stack)
+    return _letter(found.record, stack, found.live)
 
 
 async def replay(stores: JobBackends, viewer: Viewer, queue: str, job_id: str,
