@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         JobNotRetryable,
         UnknownJobType,
     )
+    from agentqueue.flows import Flow, FlowRun
     from agentqueue.handle import Job, JobEvent, RecordedUsage
     from agentqueue.options import EnqueueOptions
     from agentqueue.queues import Queue, QueueCounts, QueueEvent
@@ -40,6 +41,7 @@ _LOCATIONS = {
     "JobFailed": "agentqueue.errors", "JobNotFinished": "agentqueue.errors",
     "JobNotFound": "agentqueue.errors", "JobNotRetryable": "agentqueue.errors",
     "UnknownJobType": "agentqueue.errors",
+    "Flow": "agentqueue.flows", "FlowRun": "agentqueue.flows",
     "Job": "agentqueue.handle", "JobEvent": "agentqueue.handle",
     "RecordedUsage": "agentqueue.handle",
     "EnqueueOptions": "agentqueue.options",
@@ -65,6 +67,8 @@ __all__ = [
     "BulkEnqueueError",
     "Context",
     "EnqueueOptions",
+    "Flow",
+    "FlowRun",
     "InvalidJobInput",
     "Job",
     "JobContext",

@@ -29,6 +29,8 @@ from pydantic import BaseModel
 
 from agentqueue.backend import Backend, SyncPortal
 from agentqueue.config import Settings
+from agentqueue.core import debounce
+from agentqueue.core.dead_letters import DeadLetter, ReplayOutcome
 from agentqueue.definition import (
     BackoffKind,
     HandlerFn,
@@ -38,6 +40,7 @@ from agentqueue.definition import (
 )
 from agentqueue.engine.middleware import Middleware
 from agentqueue.errors import BulkEnqueueError, UnknownJobType
+from agentqueue.flows import Flow, FlowRun
 from agentqueue.handle import Job
 from agentqueue.options import EnqueueOptions, Keep, Planned, plan
 from agentqueue.queues import Queue
@@ -189,15 +192,34 @@ class App:
         backend = await self._backend()
         handles: list[Job] = []
         for job in planned:
-            backend.queue(job.queue)  # the submitter's queue, opened once per loop
+            jobs = backend.queue(job.queue)  # the submitter's queue, opened once per loop
             try:
+                previous = await debounce.held_before(jobs, job.deduplication)
                 accepted = await backend.submitter.accept(**job.submission())
+                await debounce.settle_replaced(backend.records, jobs, previous, accepted)
             except Exception as exc:
                 if not handles:
                     raise
                 raise BulkEnqueueError(handles) from exc
             handles.append(Job(self, accepted.queue, accepted.job_id, existing=accepted.existing))
         return handles
+
+    async def enqueue_flow(self, flow: Flow) -> FlowRun:
+        """Record, then queue in one transaction, a flow: `flow`'s job runs once its
+        children's have finished (see `agentqueue.flows`); handles on all of them. Every node
+        is checked first (`InvalidJobInput` or `ValueError` naming it): one bad, none queued."""
+        from agentqueue.core.flows import submit_flow
+        from agentqueue.flows import handles, plan_flow
+
+        root = plan_flow(self, flow)
+        backend = await self._backend()
+        for node in root.walk():
+            backend.queue(node.queue)
+        return handles(self, await submit_flow(backend.submitter, root))
+
+    def enqueue_flow_sync(self, flow: Flow) -> FlowRun:
+        """`enqueue_flow` for code without an event loop."""
+        return self.run_sync(self.enqueue_flow(flow))
 
     def enqueue_many_sync(self, jobs: Iterable[JobRequest]) -> list[Job]:
         """`enqueue_many` for code without an event loop."""
@@ -236,6 +258,53 @@ class App:
         if ":" in name or not name:
             raise ValueError(f"queue {name!r}: a queue name is non-empty and has no ':'")
         return Queue(self, name)
+
+    # -- dead letters (seed 002): jobs that failed for good -------------------------------------
+
+    async def dead_letters(self, queue: str | None = None, *, type: str | None = None,  # noqa: A002
+                           limit: int = 20, offset: int = 0) -> list[DeadLetter]:
+        """Jobs that failed for good (all attempts spent, or a permanent error), newest first,
+        every owner's, with error and stack (`agentqueue.core.dead_letters`)."""
+        from agentqueue import dead_letter_calls
+
+        return await dead_letter_calls.list_letters(self, queue, type, limit, offset)
+
+    async def replay(self, queue: str, job_id: str, *,
+                     data: BaseModel | dict[str, Any] | None = None) -> Job:
+        """Run dead letter `job_id` again under its id, attempts from zero; `data` (checked
+        as `enqueue` checks it) replaces its data. `JobNotFound` if it is no dead letter."""
+        from agentqueue import dead_letter_calls
+
+        await dead_letter_calls.replay_one(self, queue, job_id, data)
+        return Job(self, queue, job_id, existing=True)
+
+    async def replay_dead_letters(
+        self, jobs: Iterable[tuple[str, str]] | None = None, *, queue: str | None = None,
+        type: str | None = None, data: BaseModel | dict[str, Any] | None = None,  # noqa: A002
+        limit: int = 1000,
+    ) -> list[ReplayOutcome]:
+        """Replay the dead letters `jobs` ((queue, job id) each), or all of them (of `queue`
+        and `type`, up to `limit`); one outcome each (`.replayed`, `.error`)."""
+        from agentqueue import dead_letter_calls
+
+        return await dead_letter_calls.replay_many(self, jobs, queue, type, data, limit)
+
+    def dead_letters_sync(self, queue: str | None = None, *, type: str | None = None,  # noqa: A002
+                          limit: int = 20, offset: int = 0) -> list[DeadLetter]:
+        return self.run_sync(self.dead_letters(queue, type=type, limit=limit, offset=offset))
+
+    def replay_sync(self, queue: str, job_id: str, *,
+                    data: BaseModel | dict[str, Any] | None = None) -> Job:
+        return self.run_sync(self.replay(queue, job_id, data=data))
+
+    def replay_dead_letters_sync(
+        self, jobs: Iterable[tuple[str, str]] | None = None, *, queue: str | None = None,
+        type: str | None = None, data: BaseModel | dict[str, Any] | None = None,  # noqa: A002
+        limit: int = 1000,
+    ) -> list[ReplayOutcome]:
+        return self.run_sync(self.replay_dead_letters(
+            None if jobs is None else list(jobs), queue=queue, type=type, data=data,
+            limit=limit))
 
     # -- connections ---------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ jobs first), and converted in this one place:
 | `lifespan` / `expires_at`   | `expiresAt` (epoch ms: a job not started by then is not run)  |
 | `job_id`                    | `jobId`                                                       |
 | `dedup_key`, `dedup_ttl_ms` | `deduplication: {id, ttl}`                                    |
+| `dedup_mode` "debounce"     | `deduplication: {id, ttl, extend: true, replace: true}`       |
 | `keep_completed`            | `removeOnComplete` (a count, or `{age}` in seconds)           |
 | `keep_failed`               | `removeOnFail`                                                |
 """
@@ -68,6 +69,14 @@ class EnqueueOptions(TypedDict, total=False):
     the job finishes, or after `dedup_ttl_ms`."""
     dedup_ttl_ms: int
     """With `dedup_key`: the key holds for this long, even after the job has finished."""
+    dedup_mode: str
+    """With `dedup_key`, BullMQ's deduplication modes: "simple" (the default without
+    `dedup_ttl_ms`: the key holds while the job is queued or running), "throttle" (the default
+    with it: the key holds for `dedup_ttl_ms` from the first enqueue, finished or not), or
+    "debounce" (needs `dedup_ttl_ms` and `delay_ms`: an enqueue while the held job is still
+    delayed replaces it, with the new data and a fresh delay and ttl; the job replaced reads
+    as cancelled, "replaced by job N (debounce)"). A debounce that finds the job already
+    running answers that job, as the other modes do."""
     keep_completed: Keep
     """How long Redis keeps the job once completed: the newest N jobs (0: removed at once), or
     for a `timedelta`. Its record stays regardless (`result()` still answers)."""
@@ -209,17 +218,34 @@ def _expiry(options: EnqueueOptions, now_ms: int) -> int | None:
     return None
 
 
+DEDUP_MODES = ("simple", "throttle", "debounce")
+
+
 def _deduplication(options: EnqueueOptions) -> dict[str, Any] | None:
     key, ttl = options.get("dedup_key"), options.get("dedup_ttl_ms")
+    mode = options.get("dedup_mode")
     if key is None:
-        if ttl is not None:
-            raise ValueError("dedup_ttl_ms needs a dedup_key")
+        if ttl is not None or mode is not None:
+            raise ValueError(f"{'dedup_ttl_ms' if ttl is not None else 'dedup_mode'} needs a "
+                             "dedup_key")
         return None
+    if mode is not None and mode not in DEDUP_MODES:
+        raise ValueError(f"dedup_mode is one of {', '.join(DEDUP_MODES)}, not {mode!r}")
+    if mode == "simple" and ttl is not None:
+        raise ValueError("dedup_mode 'simple' holds the key while the job runs: no "
+                         "dedup_ttl_ms (that is 'throttle')")
+    if mode in ("throttle", "debounce") and ttl is None:
+        raise ValueError(f"dedup_mode {mode!r} needs dedup_ttl_ms")
+    if mode == "debounce" and not options.get("delay_ms"):
+        raise ValueError("dedup_mode 'debounce' needs delay_ms: only a job still delayed is "
+                         "replaced")
     if not isinstance(key, str) or not key:
         raise ValueError("dedup_key must be a non-empty string")
     deduplication: dict[str, Any] = {"id": key}
     if ttl is not None:
         deduplication["ttl"] = _whole(ttl, "dedup_ttl_ms", minimum=1)
+    if mode == "debounce":  # BullMQ's debounce: replace the delayed job, restart its ttl
+        deduplication.update(extend=True, replace=True)
     return deduplication
 
 

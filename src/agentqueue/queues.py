@@ -32,6 +32,7 @@ from agentqueue.handle import Job
 if TYPE_CHECKING:
     from agentqueue.app import App
     from agentqueue.backend import Backend
+    from agentqueue.core.dead_letters import DeadLetter
     from agentqueue.records.store import Records
 
 T = TypeVar("T")
@@ -244,6 +245,17 @@ class Queue:
     async def _cancel(self, backend: Backend, jobs: JobQueue, job_ids: list[str]) -> list[str]:
         return await cancel_pending(backend.records, jobs, job_ids)
 
+    # -- dead letters (seed 002) -------------------------------------------------------------
+
+    async def dead_letters(self, *, type: str | None = None,  # noqa: A002 - the API's word
+                           limit: int = 20, offset: int = 0) -> list[DeadLetter]:
+        """This queue's jobs that failed for good (`App.dead_letters` for one queue)."""
+        return await self.app.dead_letters(self.name, type=type, limit=limit, offset=offset)
+
+    async def replay(self, job_id: str, *, data: Any = None) -> Job:
+        """Run dead letter `job_id` of this queue again (`App.replay`)."""
+        return await self.app.replay(self.name, job_id, data=data)
+
     # -- events ----------------------------------------------------------------------------------
 
     async def last_event_id(self) -> str:
@@ -268,6 +280,13 @@ class Queue:
             yield QueueEvent(entry_id, event, fields.get("jobId"), fields)
 
     # -- sync twins ------------------------------------------------------------------------------
+
+    def dead_letters_sync(self, *, type: str | None = None,  # noqa: A002
+                          limit: int = 20, offset: int = 0) -> list[DeadLetter]:
+        return self.app.run_sync(self.dead_letters(type=type, limit=limit, offset=offset))
+
+    def replay_sync(self, job_id: str, *, data: Any = None) -> Job:
+        return self.app.run_sync(self.replay(job_id, data=data))
 
     def counts_sync(self) -> QueueCounts:
         return self.app.run_sync(self.counts())

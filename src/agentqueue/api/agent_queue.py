@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from agentqueue.api.access import Caller, ServicesDep, get_services
 from agentqueue.api.auth import Principal, admin_principal, optional_principal
 from agentqueue.api.edge import EdgeRoute
+from agentqueue.api.idempotency import IDEMPOTENT
 from agentqueue.api.limits import page_limit
 from agentqueue.api.openapi import error_responses
 from agentqueue.api.schemas.agent_queue import (
@@ -114,7 +115,7 @@ async def _find(services: Services, caller: Principal, job_id: str) -> FoundJob:
     return await find_job(services, caller, services.settings.agent_queue_name, job_id)
 
 
-@router.post("/chat", status_code=201, response_model=QueuedResponse)
+@router.post("/chat", status_code=201, response_model=QueuedResponse, dependencies=[IDEMPOTENT])
 async def queue_chat(body: ChatRequest, services: ServicesDep, caller: Caller) -> QueuedResponse:
     """Queue a chat message for the agent to answer in the background."""
     # The chat job's input model, with the operator's limits, as /api/jobs checks it.
@@ -135,7 +136,8 @@ async def queue_chat(body: ChatRequest, services: ServicesDep, caller: Caller) -
     )
 
 
-@router.post("/batch", status_code=201, response_model=BatchQueuedResponse)
+@router.post("/batch", status_code=201, response_model=BatchQueuedResponse,
+             dependencies=[IDEMPOTENT])
 async def queue_batch(
     body: BatchRequest, services: ServicesDep, caller: Caller
 ) -> BatchQueuedResponse:

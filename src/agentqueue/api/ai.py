@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from agentqueue.api.access import Caller, ServicesDep
 from agentqueue.api.edge import EdgeRoute
+from agentqueue.api.idempotency import IDEMPOTENT
 from agentqueue.api.openapi import error_responses
 from agentqueue.api.schemas.ai_requests import CompletionInput
 from agentqueue.api.submit import model_data, served_type, validated_data
@@ -19,7 +20,7 @@ router = APIRouter(tags=["AI tasks (seed 004)"], route_class=EdgeRoute)
 COMPLETION = "generate-completion"
 
 
-@router.post("/ai/queue", status_code=201)
+@router.post("/ai/queue", status_code=201, dependencies=[IDEMPOTENT])
 async def queue_ai_task(
     body: CompletionInput, services: ServicesDep, caller: Caller
 ) -> dict[str, Any]:

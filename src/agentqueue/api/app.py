@@ -10,10 +10,22 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from agentqueue import __version__, tracing
-from agentqueue.api import agent_queue, ai, dashboard, jobs, metrics, probes, usage, v1
+from agentqueue.api import (
+    agent_queue,
+    ai,
+    dashboard,
+    dead_letters,
+    flows,
+    jobs,
+    metrics,
+    probes,
+    usage,
+    v1,
+)
 from agentqueue.api.auth import Authenticator
 from agentqueue.api.auth_throttle import AuthFailureThrottle
 from agentqueue.api.errors import install_error_handlers
+from agentqueue.api.idempotency import install_idempotency
 from agentqueue.api.limits import BodySizeLimit, RateLimiter
 from agentqueue.api.openapi import install_openapi
 from agentqueue.config import Settings
@@ -55,9 +67,11 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_idempotency(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     routers = (agent_queue.router, jobs.router, v1.router, v1.admin_router, ai.router,
-               usage.router, metrics.router, probes.router, dashboard.router)
+               usage.router, metrics.router, probes.router, dashboard.router,
+               dead_letters.router, flows.router)
     for router in routers:
         app.include_router(router)
     install_openapi(app, routers)

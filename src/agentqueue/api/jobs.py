@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from agentqueue.api.access import Caller, ServicesDep, caller_owned
 from agentqueue.api.edge import EdgeRoute
 from agentqueue.api.errors import ApiError
+from agentqueue.api.idempotency import IDEMPOTENT
 from agentqueue.api.limits import page_limit
 from agentqueue.api.openapi import error_responses
 from agentqueue.api.schemas.common import MAX_DELAY_MS, MAX_OFFSET, STRICT_INPUT, Name
@@ -139,7 +140,7 @@ async def _current(services: Services, queue: str, job_id: str) -> JobOut:
     return job_out(record, live.progress if live and record.status == "active" else None)
 
 
-@router.post("", status_code=201, response_model=JobOut)
+@router.post("", status_code=201, response_model=JobOut, dependencies=[IDEMPOTENT])
 async def create_job(body: CreateJob, services: ServicesDep, caller: Caller) -> JobOut:
     """Create a job of a known type; it is recorded, then queued."""
     job_type = services.job_type(body.type)

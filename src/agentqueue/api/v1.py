@@ -13,6 +13,7 @@ from agentqueue.api.access import Caller, ServicesDep
 from agentqueue.api.auth import Principal, require_jwt_or_admin_key
 from agentqueue.api.edge import EdgeRoute
 from agentqueue.api.errors import ApiError
+from agentqueue.api.idempotency import IDEMPOTENT
 from agentqueue.api.limits import page_limit
 from agentqueue.api.openapi import error_responses
 from agentqueue.api.schemas import ai_requests as req
@@ -85,27 +86,32 @@ async def _create(
     return job_out(record)
 
 
-@router.post("/summarize", status_code=201, response_model=JobOut)
+@router.post("/summarize", status_code=201, response_model=JobOut,
+             dependencies=[IDEMPOTENT])
 async def summarize(body: req.SummarizeInput, services: ServicesDep, caller: Caller) -> JobOut:
     return await _create(services, caller, "summarize", body)
 
 
-@router.post("/classify", status_code=201, response_model=JobOut)
+@router.post("/classify", status_code=201, response_model=JobOut,
+             dependencies=[IDEMPOTENT])
 async def classify(body: req.ClassifyInput, services: ServicesDep, caller: Caller) -> JobOut:
     return await _create(services, caller, "classify", body)
 
 
-@router.post("/sentiment", status_code=201, response_model=JobOut)
+@router.post("/sentiment", status_code=201, response_model=JobOut,
+             dependencies=[IDEMPOTENT])
 async def sentiment(body: req.SentimentInput, services: ServicesDep, caller: Caller) -> JobOut:
     return await _create(services, caller, "sentiment", body)
 
 
-@router.post("/translate", status_code=201, response_model=JobOut)
+@router.post("/translate", status_code=201, response_model=JobOut,
+             dependencies=[IDEMPOTENT])
 async def translate(body: req.TranslateInput, services: ServicesDep, caller: Caller) -> JobOut:
     return await _create(services, caller, "translate", body)
 
 
-@router.post("/extract", status_code=201, response_model=JobOut)
+@router.post("/extract", status_code=201, response_model=JobOut,
+             dependencies=[IDEMPOTENT])
 async def extract(body: req.ExtractInput, services: ServicesDep, caller: Caller) -> JobOut:
     return await _create(services, caller, "extract", body)
 

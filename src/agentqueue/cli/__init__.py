@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from agentqueue import logs
+from agentqueue.cli.dead_letters import dead_letters_app
 from agentqueue.cli.keys import keys_app
 from agentqueue.cli.supervisor import CHILD_INDEX_ENV
 from agentqueue.config import Settings, get_settings
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="agentqueue: background AI-agent work over the BullMQ protocol.")
 app.add_typer(keys_app, name="keys", help="API keys: create, list, revoke.")
+app.add_typer(dead_letters_app, name="dead-letters",
+              help="Jobs that failed for good: list, show, replay.")
 db_app = typer.Typer(help="The records database (DATABASE_URL, or SQLite in the data dir).")
 app.add_typer(db_app, name="db")
 

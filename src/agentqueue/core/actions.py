@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from agentqueue.core import priority as priorities
 from agentqueue.core import states
@@ -51,9 +51,11 @@ async def cancel_job(services: JobBackends, queue: str, job_id: str, found: Foun
                                     message=CANCELLED_REASON)
 
 
-async def retry_job(services: JobBackends, queue: str, job_id: str, found: FoundJob) -> None:
+async def retry_job(services: JobBackends, queue: str, job_id: str, found: FoundJob,
+                    *, data: Any = None) -> None:
     """Run a failed (or cancelled) job again with fresh attempts; `JobConflict` for any other
-    state."""
+    state. `data` (checked by the caller) replaces the job's data first (a dead letter replayed
+    with new data)."""
     record = found.record
     jobs = services.queues[queue]
     if found.live is None or found.live.state == "cancelled":
@@ -64,24 +66,28 @@ async def retry_job(services: JobBackends, queue: str, job_id: str, found: Found
                                       "failed jobs can be retried")
 
         async def add_again() -> None:
-            await jobs.add(record.type, record.data, jobId=job_id, attempts=record.max_attempts,
+            await jobs.add(record.type, record.data if data is None else data, jobId=job_id,
+                           attempts=record.max_attempts,
                            priority=priorities.stored(record.priority))
 
         await jobs.forget_tombstone(job_id)  # fails before anything is queued: nothing to undo
-        await _requeue(services, record, jobs, add_again)
+        await _requeue(services, record, jobs, add_again, data=data)
         return
     if found.live.state != "failed":
         state = states.shown(found.live.state)
         raise JobConflict(job_id, f"Job {job_id} cannot be retried: job is {state}; "
                                   "only failed jobs can be retried")
     if record is None:  # a job added straight to Redis: no record to keep in step
-        await _retry_in_redis(jobs, job_id)
+        await _retry_in_redis(jobs, job_id, data)
         return
-    await _requeue(services, record, jobs, lambda: _retry_in_redis(jobs, job_id))
+    await _requeue(services, record, jobs, lambda: _retry_in_redis(jobs, job_id, data),
+                   data=data)
 
 
-async def _retry_in_redis(jobs: JobQueue, job_id: str) -> None:
+async def _retry_in_redis(jobs: JobQueue, job_id: str, data: Any = None) -> None:
     try:
+        if data is not None:
+            await jobs.update_data(job_id, data)
         await jobs.retry(job_id)
     except (JobNotRetryable, KeyError) as exc:
         raise JobConflict(job_id, f"Job {job_id} cannot be retried: {exc}") from None
@@ -89,7 +95,7 @@ async def _retry_in_redis(jobs: JobQueue, job_id: str) -> None:
 
 async def _requeue(
     services: JobBackends, record: JobRecordView, jobs: JobQueue,
-    put_back: Callable[[], Awaitable[None]],
+    put_back: Callable[[], Awaitable[None]], *, data: Any = None,
 ) -> None:
     """Open the record again as `queued` (attempts from 0), then `put_back` the job in Redis.
 
@@ -102,7 +108,7 @@ async def _requeue(
     lease = services.submitter.lease()
     claimed = await services.records.claim(
         record.queue, record.job_id, version=record.version, status="queued", attempt=0,
-        lease_until=lease, message="retried by hand")
+        lease_until=lease, message="retried by hand", data=data)
     if claimed is None:
         # Changed since it was read. A worker's write that only catches the record up with
         # Redis (still active, or failed now) is no competing change: claim that version. A
@@ -112,7 +118,7 @@ async def _requeue(
             record = fresh
             claimed = await services.records.claim(
                 record.queue, record.job_id, version=record.version, status="queued",
-                attempt=0, lease_until=lease, message="retried by hand")
+                attempt=0, lease_until=lease, message="retried by hand", data=data)
     if claimed is None:
         raise JobConflict(record.job_id, f"Job {record.job_id} cannot be retried: it changed "
                                          "meanwhile; only failed jobs can be retried")

@@ -199,7 +199,7 @@ class JobSubmitter:
             record = await self.records.get(jobs.name, job_id)
             if record is not None or await jobs.get(job_id) is not None:
                 return Accepted(jobs.name, job_id, record, True)
-        if deduplication:
+        if deduplication and not deduplication.get("replace"):  # debounce: BullMQ decides
             holder = await jobs.deduplicated(str(deduplication["id"]))
             if holder is not None:
                 return Accepted(jobs.name, holder, await self.records.get(jobs.name, holder),

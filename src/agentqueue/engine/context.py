@@ -91,5 +91,23 @@ class JobContext:
     async def log(self, line: str) -> None:
         await self.job.log(line)
 
+    async def children_results(self) -> dict[str, Any]:
+        """A flow's parent: the results of its children that completed, by `<queue>:<job id>`
+        (BullMQ's `getChildrenValues`)."""
+        raw = await self.job.getChildrenValues()
+        return {self._child_ref(key): value for key, value in raw.items()}
+
+    async def children_failures(self) -> dict[str, str]:
+        """A flow's parent: why each child whose failure it ignores failed, by
+        `<queue>:<job id>` (BullMQ's `ignoreDependencyOnFailure`)."""
+        backend = self.job.backend
+        raw = await backend.connection.conn.hgetall(backend.toKey(f"{self.id}:failed"))
+        return {self._child_ref(key): reason for key, reason in raw.items()}
+
+    def _child_ref(self, key: str) -> str:
+        # A child's key is `<prefix>:<queue>:<id>`; the prefix may itself hold colons.
+        prefix = str((getattr(self.job.queue, "opts", None) or {}).get("prefix", "bull"))
+        return key.removeprefix(f"{prefix}:")
+
 
 Handler = Callable[[JobContext], Awaitable[Any]]

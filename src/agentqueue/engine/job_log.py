@@ -10,6 +10,7 @@ from typing import Any
 from agentqueue import tracing
 from agentqueue.engine.context import JobContext
 from agentqueue.engine.middleware import CallNext, Middleware
+from agentqueue.engine.queue import CANCELLED_REASON
 from agentqueue.logs import about_job
 
 _STARTED = "job_log.started"
@@ -44,6 +45,14 @@ class JobLog(Middleware):
         self.log.warning("Job %s failed after %s (attempt %d of %d)%s: %s", ctx.id, _took(ctx),
                          int(ctx.job.attemptsMade or 0), attempts,
                          "; will retry" if will_retry else "", error, extra=_fields(ctx))
+        if not will_retry and str(error) != CANCELLED_REASON:
+            # As seed 002 logs it: a job that failed for good is a dead letter (listed and
+            # replayed from `agentqueue.core.dead_letters`).
+            made = int(ctx.job.attemptsMade or 0)
+            self.log.warning("Job %s moved to dead letter queue after %d attempt%s%s", ctx.id,
+                             made, "" if made == 1 else "s",
+                             "" if made >= attempts else " (a permanent failure: not retried)",
+                             extra=_fields(ctx))
 
 
 def _fields(ctx: JobContext) -> dict[str, str]:

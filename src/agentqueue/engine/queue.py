@@ -200,6 +200,15 @@ class JobQueue:
         await self._give_back(before + 1)  # the add counted one: give it back (as above)
         return added
 
+    async def give_back_ids(self, top: int, count: int) -> None:
+        """After adding `count` jobs under reserved ids (the highest `top`), a flow say: give
+        back the `count` ids the add script counted, while no one else has counted since."""
+        for k in range(count):
+            expected = top + count - k
+            if int(await self.client.get(self._id_key) or 0) != expected:
+                return  # someone else added meanwhile: leave the gap, harmless
+            await self._give_back(expected)
+
     async def _give_back(self, expected: int) -> None:
         # The job is queued all the same if this fails; an id left unused is harmless.
         with contextlib.suppress(*REDIS_FAILURES):
@@ -409,6 +418,34 @@ class JobQueue:
             raise JobNotRetryable(state)
         await self.client.srem(cancel_requests_key(self.prefix, self.name), job_id)
         await job.retry("failed", {"resetAttemptsMade": True, "resetAttemptsStarted": True})
+
+    async def children(self, job_id: str) -> list[tuple[str, str]]:
+        """A flow parent's children, as (queue, job id), in no particular order: those it
+        waits for, those completed, and those failed (its failure or ignored); ordered by
+        queue, then id."""
+        if not is_job_id(job_id):
+            return []
+        key = f"{self.prefix}:{self.name}:{job_id}"
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.smembers(f"{key}:dependencies")
+            pipe.hkeys(f"{key}:processed")
+            pipe.hkeys(f"{key}:failed")
+            pipe.zrange(f"{key}:unsuccessful", 0, -1)
+            replies = await pipe.execute()
+        found: list[tuple[str, str]] = []
+        for child in {str(k) for reply in replies for k in reply}:
+            # `<prefix>:<queue>:<id>`: the prefix may hold colons, a queue name never does.
+            queue, _, child_id = child.removeprefix(f"{self.prefix}:").partition(":")
+            if child_id:
+                found.append((queue, child_id))
+        return sorted(found, key=lambda c: (c[0], len(c[1]), c[1]))  # "2" before "10"
+
+    async def update_data(self, job_id: str, data: Any) -> None:
+        """Replace the data of a job Redis holds (BullMQ's `updateData`); KeyError if none."""
+        job = await Job.fromId(self._queue, job_id) if is_job_id(job_id) else None
+        if job is None:
+            raise KeyError(job_id)
+        await job.updateData(data)
 
     async def cancel(self, job_id: str, *, wait_s: float = 5.0) -> CancelOutcome:
         """Cancel a job that has not finished.

@@ -474,12 +474,14 @@ class Records:
         lease_until: datetime,
         attempt: int | None = None,
         message: str | None = None,
+        data: Any = None,
     ) -> JobRecordView | None:
         """Compare-and-set for writers that race each other to put a job into Redis (the
         submitter, the repair service, a manual retry): move the record to `status` and hold
         it until `lease_until`, only if it is still at `version`. None if someone moved it first.
 
-        The only way to open a finished record again (a manual retry).
+        The only way to open a finished record again (a manual retry); `data`, if given,
+        replaces the job's data (a dead letter replayed with new data).
         """
         _check_status(status)
         now = self._now()
@@ -489,6 +491,8 @@ class Records:
                 return None
             if job.status in TERMINAL and status not in TERMINAL:
                 job.finished_at = None  # open again (the last error stays)
+            if data is not None:
+                job.data = data
             self._move(job, status, now, attempt=attempt)
             job.submitting_until = _aware(lease_until)
             await self._add_event(session, job, message, now)
