@@ -681,9 +681,12 @@ class Records:
         user_id: str | None = None,
         org_id: str | None = None,
         no_org: bool = False,
+        job_id_prefix: str | None = None,
     ) -> list[ColumnElement[bool]]:
         # `org_id=None` means any organization; `no_org` means records without one.
         conditions: list[ColumnElement[bool]] = []
+        if job_id_prefix is not None:  # a schedule's runs: `repeat:<id>:…`
+            conditions.append(JobRecord.job_id.startswith(job_id_prefix, autoescape=True))
         if queues is not None:
             conditions.append(JobRecord.queue.in_(list(queues)))
         if types is not None:
@@ -709,11 +712,12 @@ class Records:
         no_org: bool = False,
         limit: int = 20,
         offset: int = 0,
+        job_id_prefix: str | None = None,
     ) -> tuple[list[JobRecordView], int]:
         """A page of records, newest first, and the number of all records matching."""
         conditions = self._filters(
             queues=queues, types=types, statuses=statuses, user_id=user_id, org_id=org_id,
-            no_org=no_org,
+            no_org=no_org, job_id_prefix=job_id_prefix,
         )
         async with self._reads() as session:
             total = await session.scalar(
