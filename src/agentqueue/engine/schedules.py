@@ -219,8 +219,7 @@ class ScheduleStore:
             name=str(meta.get("name") or (live or {}).get("name") or ""),
             data=meta["data"] if "data" in meta else template.get("data"),
             opts=opts, repeat=repeat, owner=ScheduleOwner(user, org), paused=paused,
-            catch_up=meta.get("catchUp", "once"), grace_ms=int(meta.get("graceMs")
-                                                                or DEFAULT_GRACE_MS),
+            catch_up=meta.get("catchUp", "once"), grace_ms=_grace(meta.get("graceMs")),
             next_ms=next_ms, iterations=iterations,
             created_at_ms=meta.get("createdAt"), extra=meta.get("extra") or {},
         )
@@ -249,10 +248,14 @@ class MissedRuns(Middleware):
         if parsed is None or extra.get("catchUp") != "skip":
             return await call_next()
         late_ms = int(time.time() * 1000) - parsed[1]
-        grace_ms = int(extra.get("graceMs") or DEFAULT_GRACE_MS)
+        grace_ms = _grace(extra.get("graceMs"))
         if late_ms <= grace_ms:
             return await call_next()
         reason = (f"skipped: run of schedule {parsed[0]!r} taken {late_ms / 1000:.0f}s after its "
                   f"time (catch_up=skip, grace {grace_ms / 1000:.0f}s)")
         await ctx.log(reason)
         return {"skipped": True, "schedule": parsed[0], "reason": reason}
+
+
+def _grace(value: Any) -> int:
+    return DEFAULT_GRACE_MS if value is None else int(value)  # 0 is a grace too
