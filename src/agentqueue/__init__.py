@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from agentqueue.options import EnqueueOptions
     from agentqueue.queues import Queue, QueueCounts, QueueEvent
     from agentqueue.registry import JobRegistry
+    from agentqueue.scheduling import InvalidSchedule, Schedule, ScheduleNotFound
 
 # Where each public name lives: imported on first use (PEP 562), so a process that only needs a
 # part of agentqueue (the worker, `agentqueue keys`) does not load all of it at start.
@@ -46,6 +47,8 @@ _LOCATIONS = {
     "Queue": "agentqueue.queues", "QueueCounts": "agentqueue.queues",
     "QueueEvent": "agentqueue.queues",
     "JobRegistry": "agentqueue.registry",
+    "InvalidSchedule": "agentqueue.scheduling", "Schedule": "agentqueue.scheduling",
+    "ScheduleNotFound": "agentqueue.scheduling",
 }
 
 
@@ -66,6 +69,7 @@ __all__ = [
     "Context",
     "EnqueueOptions",
     "InvalidJobInput",
+    "InvalidSchedule",
     "Job",
     "JobContext",
     "JobEvent",
@@ -83,6 +87,8 @@ __all__ = [
     "Queue",
     "QueueCounts",
     "QueueEvent",
+    "Schedule",
+    "ScheduleNotFound",
     "UnknownJobType",
     "__version__",
 ]

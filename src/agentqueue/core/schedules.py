@@ -8,6 +8,7 @@ that id is the link from a run to its schedule, in Redis as in the records.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import re
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from agentqueue.core.errors import JobNotFound
+from agentqueue.core import priority as priorities
 from agentqueue.engine.cron import InvalidSchedule, check_cron, zone
 from agentqueue.engine.queue import JobQueue
 from agentqueue.engine.schedules import (
@@ -37,8 +38,13 @@ _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 MIN_EVERY_MS = 100  # a shorter interval is a busy loop, not a schedule
 
 
-class ScheduleNotFound(JobNotFound):
-    """No such schedule, or not one the viewer may see."""
+class ScheduleNotFound(LookupError):
+    """No such schedule, or not one the viewer may see: the two are told apart to nobody."""
+
+    def __init__(self, schedule_id: str) -> None:
+        self.message = f"Schedule {schedule_id} not found"
+        super().__init__(self.message)
+        self.schedule_id = schedule_id
 
 
 class ScheduleTaken(Exception):
@@ -59,9 +65,14 @@ def check_id(schedule_id: str) -> str:
     return schedule_id
 
 
-def _when(value: datetime | int | None, what: str) -> int | None:
+def _when(value: datetime | int | str | None, what: str) -> int | None:
     if value is None:
         return None
+    if isinstance(value, str):  # ISO 8601, as seed 004's `startDate`/`endDate` may be
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidSchedule(f"{what}: {value!r} is not an ISO 8601 date-time") from None
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise InvalidSchedule(f"{what}: a timezone-aware datetime is required")
@@ -72,7 +83,8 @@ def _when(value: datetime | int | None, what: str) -> int | None:
 
 
 def make_repeat(*, cron: str | None = None, every_ms: int | None = None, tz: str | None = None,
-                start: datetime | int | None = None, end: datetime | int | None = None,
+                start: datetime | int | str | None = None,
+                end: datetime | int | str | None = None,
                 limit: int | None = None) -> Repeat:
     """A checked `Repeat` (`InvalidSchedule` saying what is wrong otherwise)."""
     if (cron is None) == (every_ms is None):
@@ -155,7 +167,7 @@ class ScheduleService:
         return found
 
     async def list(self, viewer: Viewer | None = None,
-                   queue: str | None = None) -> list[ScheduleView]:
+                   queue: str | None = None) -> builtins.list[ScheduleView]:
         views: list[ScheduleView] = []
         for name in [queue] if queue else self._queue_names():
             views.extend(v for v in await self.store(name).list()
@@ -182,7 +194,7 @@ class ScheduleService:
         return await self.store(current.queue).remove(schedule_id)
 
     async def runs(self, schedule_id: str, viewer: Viewer | None = None, *, limit: int = 20,
-                   offset: int = 0) -> tuple[list[JobRecordView], int]:
+                   offset: int = 0) -> tuple[builtins.list[JobRecordView], int]:
         """The records of the schedule's runs so far, newest first (a run gets its record when
         a worker takes it), and how many there are."""
         current = await self.get(schedule_id, viewer)
@@ -194,3 +206,17 @@ class ScheduleService:
 def _sees(viewer: Viewer, view: ScheduleView) -> bool:
     return viewer.is_admin or (bool(view.owner.user_id)
                                and viewer.can_see(view.owner.user_id, view.owner.org_id))
+
+
+def run_job_options(jobs: JobQueue, *, priority: int | None, attempts: int | None,
+                    backoff: dict[str, Any] | None,
+                    options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The BullMQ options each run of a schedule is queued with: as `JobSubmitter.accept`
+    queues a job (the queue's defaults, then the type's and the caller's)."""
+    opts: dict[str, Any] = {**jobs.defaults.job_options(), **(options or {}),
+                            "priority": priorities.from_bullmq(priority)}
+    if attempts:
+        opts["attempts"] = attempts
+    if backoff:
+        opts["backoff"] = backoff
+    return opts

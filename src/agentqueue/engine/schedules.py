@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import redis.asyncio as redis
 from bullmq import Queue
@@ -159,7 +159,7 @@ class ScheduleStore:
         }
         await self._client.hset(self._meta, view.id, json.dumps(meta))
         if view.paused:
-            await self._scheduler.removeJobScheduler(view.id)
+            await self._unschedule(view.id)
         else:
             await self._scheduler.upsertJobScheduler(
                 view.id, view.repeat.bullmq(), view.name, view.data, self._run_opts(view))
@@ -167,18 +167,34 @@ class ScheduleStore:
         assert found is not None
         return found
 
+    async def _unschedule(self, schedule_id: str) -> int:
+        """Remove the BullMQ scheduler and its next run, also one already due and waiting
+        (the package's script takes back a delayed one only); one a worker holds finishes.
+        0 if there was a scheduler, 1 if not (the package's answer)."""
+        due = await self._client.zscore(self._queue.keys["repeat"], schedule_id)
+        gone = int(await self._scheduler.removeJobScheduler(schedule_id))
+        if due is not None:
+            run = run_id(schedule_id, int(due))
+            if await self._queue.getJobState(run) in ("waiting", "prioritized", "paused"):
+                await self._queue.backend.remove(run, True)
+        return gone
+
     def _run_opts(self, view: ScheduleView) -> dict[str, Any]:
         owner = {"userId": view.owner.user_id, "orgId": view.owner.org_id}
         return {**view.opts, RUN_OPTION: {"owner": owner, "catchUp": view.catch_up,
                                           "graceMs": view.grace_ms}}
 
     async def get(self, schedule_id: str) -> ScheduleView | None:
-        raw = await self._client.hget(self._meta, schedule_id)
-        live = await self._scheduler.getScheduler(schedule_id)
+        raw = cast(str | None, await self._client.hget(self._meta, schedule_id))
+        # The package's `getScheduler` fails to unpack the script's empty reply for an id
+        # that has no scheduler: ask whether there is one first.
+        live = None
+        if await self._client.zscore(self._queue.keys["repeat"], schedule_id) is not None:
+            live = await self._scheduler.getScheduler(schedule_id)
         return self._view(schedule_id, raw, live)
 
     async def list(self) -> list[ScheduleView]:
-        metas: dict[str, str] = await self._client.hgetall(self._meta)
+        metas = cast(dict[str, str], await self._client.hgetall(self._meta))
         lives = {str(s["key"]): s for s in await self._scheduler.getJobSchedulers(0, -1, True)}
         views = []
         for schedule_id in dict.fromkeys([*lives, *sorted(metas)]):
@@ -189,7 +205,7 @@ class ScheduleStore:
 
     async def remove(self, schedule_id: str) -> bool:
         """Delete the schedule and its next run (runs already taken finish)."""
-        gone = await self._scheduler.removeJobScheduler(schedule_id)
+        gone = await self._unschedule(schedule_id)
         dropped = await self._client.hdel(self._meta, schedule_id)
         return gone == 0 or bool(dropped)
 
