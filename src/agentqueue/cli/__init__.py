@@ -1,4 +1,4 @@
-"""Command line: `agentqueue serve | api | worker | keys | db`."""
+"""Command line: `agentqueue serve | api | worker | keys | schedules | db`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from agentqueue.cli.keys import keys_app
+from agentqueue.cli.schedules import schedules_app
 from agentqueue.cli.supervisor import CHILD_INDEX_ENV
 from agentqueue.config import Settings, get_settings
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="agentqueue: background AI-agent work over the BullMQ protocol.")
 app.add_typer(keys_app, name="keys", help="API keys: create, list, revoke.")
+app.add_typer(schedules_app, name="schedules",
+              help="Schedules: list (with their next runs), show, pause, resume, remove.")
 db_app = typer.Typer(help="The records database (DATABASE_URL, or SQLite in the data dir).")
 app.add_typer(db_app, name="db")
 
