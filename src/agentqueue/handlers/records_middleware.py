@@ -16,8 +16,8 @@ from typing import Any
 from agentqueue.engine.context import JobContext
 from agentqueue.engine.middleware import Middleware
 from agentqueue.engine.queue import CANCELLED_REASON
-from agentqueue.records.store import JobExistsError, Records
 from agentqueue.engine.schedules import parse_run_id, run_options
+from agentqueue.records.store import JobExistsError, Records
 from agentqueue.records.views import NO_OWNER, JobOwner
 
 # The history entry of a job run again because its worker stopped mid-run.
