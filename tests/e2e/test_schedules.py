@@ -167,3 +167,56 @@ async def test_the_cli_lists_shows_pauses_resumes_and_removes(service: dict[str,
     assert cli(service, "remove", "cli-report").returncode == 0
     missing = cli(service, "show", "cli-report")
     assert missing.returncode == 1 and "No schedule" in missing.stderr
+
+
+async def test_a_schedule_survives_a_restart_and_runs_a_missed_tick_once(
+        tmp_path: Any) -> None:
+    """Everything stops (API, workers, the embedded server); ticks pass; on restart the
+    schedule is still there, the run that fell due meanwhile runs once (catch-up "once"),
+    and the schedule goes on from now."""
+    import time
+
+    env = serve_env(tmp_path / "data")
+    if "REDIS_URL" not in env:
+        env["AGENTQUEUE_EMBEDDED_PORT"] = str(free_port())
+    key = create_key(env, "--user", "dave", "--org", "acme")
+    headers = {"Authorization": f"Bearer {key}"}
+
+    async def ticks(http: httpx.AsyncClient) -> list[int]:
+        body = (await http.get("/api/schedules/steady/runs?limit=100")).json()
+        return sorted(int(run["id"].rsplit(":", 1)[1]) for run in body["runs"]
+                      if run["status"] == "completed")
+
+    try:
+        with agentqueue("serve", env, tmp_path / "first.log") as proc:
+            await proc.wait_healthy()
+            async with httpx.AsyncClient(base_url=proc.base_url, headers=headers,
+                                         timeout=30) as http:
+                made = await http.post("/api/schedules", json={
+                    "type": "sentiment", "data": {"text": "steady"}, "every": 1000,
+                    "id": "steady"})
+                assert made.status_code == 201, made.text
+                await eventually(lambda: ticks(http), what="a first run")
+        down_ms = time.time() * 1000
+
+        async def passed() -> bool:
+            return time.time() * 1000 - down_ms > 3500
+
+        await eventually(passed, timeout=10, interval=0.2, what="ticks to pass while down")
+        up_ms = time.time() * 1000  # ticks from here on are the restarted service's own
+        with agentqueue("serve", env, tmp_path / "second.log") as proc:
+            await proc.wait_healthy()
+            async with httpx.AsyncClient(base_url=proc.base_url, headers=headers,
+                                         timeout=30) as http:
+                assert (await http.get("/api/schedules/steady")).status_code == 200
+
+                async def going_on() -> list[int] | None:
+                    done = await ticks(http)
+                    return done if any(t > up_ms for t in done) else None
+
+                done = await eventually(going_on, timeout=60, what="runs after the restart")
+                assert (await http.delete("/api/schedules/steady")).status_code == 204
+        missed = [t for t in done if down_ms < t < up_ms]
+        assert len(missed) == 1, f"ticks while down {missed}, all {done}"
+    finally:
+        await delete_service_keys(env)

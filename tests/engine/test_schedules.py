@@ -65,7 +65,10 @@ async def test_every_run_is_taken_once_across_three_workers(
         await store.remove("fast")
     repeats = {run: n for run, n in Counter(taken).items() if n > 1}
     assert repeats == {}, f"runs taken more than once: {repeats}"
-    assert all(parse_run_id(run) is not None for run in taken)
+    ticks = sorted(parsed[1] for run in taken if (parsed := parse_run_id(run)) is not None)
+    assert len(ticks) == len(taken)
+    # One chain of runs: a second one would put two runs within one interval.
+    assert all(later - earlier >= 300 for earlier, later in zip(ticks, ticks[1:], strict=False))
 
 
 async def _true(value: bool) -> bool:
