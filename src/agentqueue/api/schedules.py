@@ -99,7 +99,7 @@ class ScheduleOut(BaseModel):
     paused: bool
     nextRun: str | None = Field(description="ISO 8601 UTC; null when paused or finished")
     nextRuns: list[str]
-    iterations: int = Field(description="runs queued so far")
+    iterations: int = Field(description="runs queued so far, the next one included")
     userId: str
     organizationId: str | None
     createdAt: str | None

@@ -85,7 +85,7 @@ def list_schedules(
     if not found:
         typer.echo("No schedules.")
         return
-    table = Table("id", "type", "queue", "when", "owner", "state", "runs so far",
+    table = Table("id", "type", "queue", "when", "owner", "state", "runs queued",
                   f"next {runs} runs", title="Schedules")
     for schedule in found:
         owner = schedule.user_id or "-"
@@ -123,7 +123,7 @@ def show(
         ("state", _state(schedule)), ("catch-up", schedule.catch_up),
         ("owner", f"{schedule.user_id or '-'} / {schedule.org_id or '-'}"),
         ("start", _local(schedule.start, schedule.tz)), ("end", _local(schedule.end, schedule.tz)),
-        ("limit", str(schedule.limit or "-")), ("runs so far", str(schedule.iterations)),
+        ("limit", str(schedule.limit or "-")), ("runs queued", str(schedule.iterations)),
         ("data", str(schedule.data)),
         ("next runs", "\n".join(_local(at, schedule.tz) for at in schedule.next_runs(5)) or "-"),
     ):

@@ -95,7 +95,7 @@ class ScheduleView:
     catch_up: CatchUp = "once"
     grace_ms: int = DEFAULT_GRACE_MS
     next_ms: int | None = None  # None: paused, or no run left (limit or end date reached)
-    iterations: int = 0  # runs queued so far
+    iterations: int = 0  # runs queued so far, the next one included (BullMQ's count)
     created_at_ms: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # what the caller kept with it
 
