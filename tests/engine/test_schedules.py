@@ -166,3 +166,40 @@ async def test_missed_runs_run_once_by_default_or_are_skipped(
     assert late_once.result == "ran"
     assert late_skip.result["skipped"] is True
     assert ran == [f"repeat:once:{once.next_ms}"]
+
+
+async def test_no_run_after_the_end_date(client: redis.Redis, redis_url: str,
+                                         prefix: str) -> None:
+    jobs = JobQueue("sched", client, prefix=prefix, defaults=QueueDefaults(attempts=1))
+    store = store_of(jobs)
+    ran: list[str] = []
+
+    async def tick(ctx: JobContext) -> None:
+        ran.append(ctx.id)
+
+    end = int(time.time() * 1000) + 300
+    async with worker_maker(redis_url, prefix, "sched", OPTIONS) as make:
+        await make({"tick": tick}).start()
+        await store.upsert(schedule("ending", Repeat(every_ms=200, end_ms=end)))
+
+        async def ended() -> ScheduleView | None:
+            view = await store.get("ending")
+            return view if view is not None and view.next_ms is None else None
+
+        await eventually(ended, what="the schedule to end")
+
+        async def settled() -> list[Any] | None:
+            counts = await jobs.counts()
+            if counts["delayed"] or counts["waiting"] or counts["active"]:
+                return None
+            return await jobs.page(["completed"])
+
+        done = await eventually(settled, what="its runs to finish")
+    assert ran, "no run ran"
+    for view in done:
+        parsed = parse_run_id(view.id)
+        assert parsed is not None
+        if parsed[1] <= end:
+            assert view.id in ran
+        else:
+            assert view.id not in ran and view.result["skipped"] is True

@@ -248,7 +248,8 @@ def run_options(opts: dict[str, Any]) -> dict[str, Any]:
 
 
 class MissedRuns(Middleware):
-    """Skips a run taken too late, for schedules made with `catch_up="skip"`.
+    """Skips a run taken too late, for schedules made with `catch_up="skip"` (and a run past
+    its schedule's end date, always).
 
     A run whose time passed while no worker was up waits in the queue as a due job; the first
     worker back takes it. With catch-up "once" (the default, BullMQ's and Celery beat's
@@ -259,9 +260,18 @@ class MissedRuns(Middleware):
     """
 
     async def run(self, ctx: JobContext, call_next: CallNext) -> Any:
-        extra = run_options(ctx.opts)
         parsed = parse_run_id(ctx.id) if ctx.job.repeatJobKey else None
-        if parsed is None or extra.get("catchUp") != "skip":
+        if parsed is None:
+            return await call_next()
+        end = (ctx.opts.get("repeat") or {}).get("endDate")
+        if isinstance(end, int | float) and parsed[1] > end:
+            # The package checks the end date against the clock when it queues a run, so an
+            # every-N schedule gets one run past its end: that one does not run.
+            reason = f"skipped: run of schedule {parsed[0]!r} falls after its end date"
+            await ctx.log(reason)
+            return {"skipped": True, "schedule": parsed[0], "reason": reason}
+        extra = run_options(ctx.opts)
+        if extra.get("catchUp") != "skip":
             return await call_next()
         late_ms = int(time.time() * 1000) - parsed[1]
         grace_ms = _grace(extra.get("graceMs"))
