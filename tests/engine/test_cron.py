@@ -98,3 +98,12 @@ def test_start_and_end_dates_bound_the_runs() -> None:
 def test_bad_patterns_say_what_is_wrong(pattern: str, tz: str | None, says: str) -> None:
     with pytest.raises(InvalidSchedule, match=says):
         check_cron(pattern, tz)
+
+
+def test_every_minute_goes_on_minute_by_minute_of_real_time() -> None:
+    # 01:59 EDT is followed by 01:00 EST one minute later, and 01:59 EST by 02:00 EST.
+    assert runs_between("* * * * *", ms(2026, 11, 1, 1, 58), ms(2026, 11, 1, 1, 1, fold=1)) == [
+        "2026-11-01T01:59:00-04:00", "2026-11-01T01:00:00-05:00",
+        "2026-11-01T01:01:00-05:00"]
+    assert runs_between("* * * * *", ms(2026, 3, 8, 1, 58), ms(2026, 3, 8, 3, 1)) == [
+        "2026-03-08T01:59:00-05:00", "2026-03-08T03:00:00-04:00", "2026-03-08T03:01:00-04:00"]

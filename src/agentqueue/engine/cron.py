@@ -73,7 +73,13 @@ def next_run_ms(pattern: str, tz: str | None, after_ms: int) -> int | None:
     """The first run strictly after `after_ms` (epoch ms) of `pattern` in `tz`; None if none."""
     tzinfo = zone(tz)
     after = datetime.fromtimestamp(after_ms / 1000, UTC)
-    wall = after.astimezone(tzinfo).replace(tzinfo=None) - _LOOKBACK
+    wall = after.astimezone(tzinfo).replace(tzinfo=None)
+    offsets = {(after + shift).astimezone(tzinfo).utcoffset()
+               for shift in (-_LOOKBACK, timedelta(0), _LOOKBACK)}
+    if len(offsets) > 1:
+        # The clocks change around now: a wall time before now's may still come (its second
+        # pass), so look from a little earlier.
+        wall -= _LOOKBACK
     both_folds = _hour_is_wildcard(pattern)
     best: datetime | None = None
     horizon: datetime | None = None  # past this wall time no candidate can run earlier
@@ -83,10 +89,12 @@ def next_run_ms(pattern: str, tz: str | None, after_ms: int) -> int | None:
             candidate: datetime = walk.get_next(datetime)
             if horizon is not None and candidate > horizon:
                 break
-            for instant in _instants(candidate, tzinfo, both_folds):
+            for index, instant in enumerate(_instants(candidate, tzinfo, both_folds)):
                 if instant > after and (best is None or instant < best):
-                    # A later wall time's first pass may come before this one's second.
                     best = instant
+                    if index == 0:  # a first pass: no later wall time runs earlier
+                        return int(best.timestamp() * 1000)
+                    # A second pass: a later wall time's first pass may come before it.
                     horizon = candidate + _LOOKBACK
     except (CroniterError, ValueError):  # croniter gives up on patterns with no next date
         pass
