@@ -3,7 +3,8 @@
 
 Outcomes are written after Redis has them (see `engine.middleware`): a worker killed in between
 leaves the record behind, and the repair service brings it up to date. A job a plain BullMQ
-producer added (no record) gets one when a worker takes it. Usage totals come from
+producer added (no record) gets one when a worker takes it, and so does each run of a schedule
+(owned as its schedule: `engine.schedules`). Usage totals come from
 `ctx.state["usage"]`, which the usage metering middleware fills (list it after this one).
 """
 
