@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from agentqueue.options import EnqueueOptions
     from agentqueue.queues import Queue, QueueCounts, QueueEvent
     from agentqueue.registry import JobRegistry
+    from agentqueue.scheduling import InvalidSchedule, Schedule, ScheduleNotFound
 
 # Where each public name lives: imported on first use (PEP 562), so a process that only needs a
 # part of agentqueue (the worker, `agentqueue keys`) does not load all of it at start.
@@ -48,6 +49,8 @@ _LOCATIONS = {
     "Queue": "agentqueue.queues", "QueueCounts": "agentqueue.queues",
     "QueueEvent": "agentqueue.queues",
     "JobRegistry": "agentqueue.registry",
+    "InvalidSchedule": "agentqueue.scheduling", "Schedule": "agentqueue.scheduling",
+    "ScheduleNotFound": "agentqueue.scheduling",
 }
 
 
@@ -70,6 +73,7 @@ __all__ = [
     "Flow",
     "FlowRun",
     "InvalidJobInput",
+    "InvalidSchedule",
     "Job",
     "JobContext",
     "JobEvent",
@@ -87,6 +91,8 @@ __all__ = [
     "Queue",
     "QueueCounts",
     "QueueEvent",
+    "Schedule",
+    "ScheduleNotFound",
     "UnknownJobType",
     "__version__",
 ]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
@@ -39,6 +40,7 @@ from agentqueue.definition import (
     validation_context,
 )
 from agentqueue.engine.middleware import Middleware
+from agentqueue.engine.schedules import DEFAULT_GRACE_MS
 from agentqueue.errors import BulkEnqueueError, UnknownJobType
 from agentqueue.flows import Flow, FlowRun
 from agentqueue.handle import Job
@@ -46,6 +48,7 @@ from agentqueue.options import EnqueueOptions, Keep, Planned, plan
 from agentqueue.queues import Queue
 from agentqueue.records.views import JobOwner
 from agentqueue.registry import DEFAULT_QUEUE, JobRegistry
+from agentqueue.scheduling import CatchUp, Schedule, Scheduling, schedule_of
 from agentqueue.serving import builtin_types, serve
 
 if TYPE_CHECKING:
@@ -82,6 +85,7 @@ class App:
         self._backends: dict[asyncio.AbstractEventLoop, asyncio.Future[Backend]] = {}
         self._portal: SyncPortal | None = None
         self._portal_lock = threading.Lock()
+        self._schedules: Scheduling | None = None
 
     # -- defining job types --------------------------------------------------------------------
 
@@ -160,7 +164,13 @@ class App:
 
         With a `job_id` or `dedup_key` that a job of the queue already holds, nothing is
         queued and the handle is that job's (`Job.existing` is True).
+
+        `repeat` (seed 004's repeatable jobs: `{"cron": ..., "tz": ...}` or `{"every": ms}`)
+        makes a schedule instead (see `schedule`) and answers a handle on its first run.
         """
+        if "repeat" in options:
+            repeat = options.pop("repeat")
+            return await self._scheduling.from_repeat(name, data, repeat, options)
         return (await self._submit([self._plan(name, data, options)]))[0]
 
     def enqueue_sync(
@@ -248,6 +258,88 @@ class App:
 
             self._agents = load_agents(self.settings).ids()
         return validation_context(self.settings, self._agents)
+
+    # -- schedules (scheduling.py) ---------------------------------------------------------------
+
+    @property
+    def _scheduling(self) -> Scheduling:
+        if self._schedules is None:
+            self._schedules = Scheduling(self)
+        return self._schedules
+
+    async def schedule(
+        self, name: str, data: BaseModel | dict[str, Any], *, cron: str | None = None,
+        every_ms: int | None = None, tz: str | None = None,
+        start: datetime | int | None = None, end: datetime | int | None = None,
+        limit: int | None = None, schedule_id: str | None = None, catch_up: CatchUp = "once",
+        grace_ms: int = DEFAULT_GRACE_MS, paused: bool = False,
+        **options: Unpack[EnqueueOptions],
+    ) -> Schedule:
+        """Run job type `name` with `data` by `cron` (in IANA time zone `tz`, UTC by
+        default) or `every_ms` milliseconds, from `start` until `end` (datetimes or epoch
+        ms), at most `limit` times; a `Schedule` with its next run.
+
+        `schedule_id` names it (given again, the schedule is replaced; default: derived from
+        the type and the timing). `catch_up`: what a run missed while no worker was up does
+        when a worker comes back: "once" (the default: it runs once, late, however many ticks
+        were missed) or "skip" (a run taken more than `grace_ms` late completes without
+        running). `options`: the runs' enqueue options (priority, attempts, backoff, timeout,
+        keep_completed, keep_failed, owner). Bad timing raises `InvalidSchedule` (a
+        ValueError), bad data `InvalidJobInput`, and nothing is scheduled.
+        """
+        return await self._scheduling.create(
+            name, data, cron=cron, every_ms=every_ms, tz=tz, start=start, end=end, limit=limit,
+            schedule_id=schedule_id, catch_up=catch_up, grace_ms=grace_ms, paused=paused,
+            options=options)
+
+    def schedule_sync(self, name: str, data: BaseModel | dict[str, Any],
+                      **kwargs: Any) -> Schedule:
+        """`schedule` for code without an event loop."""
+        return self.run_sync(self.schedule(name, data, **kwargs))
+
+    async def schedules(self, queue: str | None = None) -> list[Schedule]:
+        """Every schedule (of `queue`, if given), the next to run first."""
+        service = await self._scheduling.service()
+        return [schedule_of(view) for view in await service.list(queue=queue)]
+
+    def schedules_sync(self, queue: str | None = None) -> list[Schedule]:
+        return self.run_sync(self.schedules(queue))
+
+    async def get_schedule(self, schedule_id: str) -> Schedule:
+        """Schedule `schedule_id`; `ScheduleNotFound` (a `LookupError`) if there is none."""
+        return schedule_of(await (await self._scheduling.service()).get(schedule_id))
+
+    def get_schedule_sync(self, schedule_id: str) -> Schedule:
+        return self.run_sync(self.get_schedule(schedule_id))
+
+    async def pause_schedule(self, schedule_id: str) -> Schedule:
+        """Queue no run until `resume_schedule` (the next one already queued is taken back)."""
+        return schedule_of(await (await self._scheduling.service()).pause(schedule_id))
+
+    def pause_schedule_sync(self, schedule_id: str) -> Schedule:
+        return self.run_sync(self.pause_schedule(schedule_id))
+
+    async def resume_schedule(self, schedule_id: str) -> Schedule:
+        """Run again from the next time after now (ticks while paused are not made up)."""
+        return schedule_of(await (await self._scheduling.service()).resume(schedule_id))
+
+    def resume_schedule_sync(self, schedule_id: str) -> Schedule:
+        return self.run_sync(self.resume_schedule(schedule_id))
+
+    async def remove_schedule(self, schedule_id: str) -> bool:
+        """Delete the schedule and its next run; runs already taken finish, records stay."""
+        return await (await self._scheduling.service()).remove(schedule_id)
+
+    def remove_schedule_sync(self, schedule_id: str) -> bool:
+        return self.run_sync(self.remove_schedule(schedule_id))
+
+    async def schedule_runs(self, schedule_id: str, limit: int = 20) -> list[Job]:
+        """Handles on the schedule's runs so far, newest first (a run is listed once a worker
+        has taken it)."""
+        return await self._scheduling.runs(schedule_id, limit)
+
+    def schedule_runs_sync(self, schedule_id: str, limit: int = 20) -> list[Job]:
+        return self.run_sync(self.schedule_runs(schedule_id, limit))
 
     def job_handle(self, queue: str, job_id: str) -> Job:
         """A handle on a job already queued (by id)."""

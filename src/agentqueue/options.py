@@ -84,6 +84,10 @@ class EnqueueOptions(TypedDict, total=False):
     """`keep_completed` for failed jobs."""
     owner: JobOwner | str
     """Who the job belongs to (a user id or `Owner`): who sees it through the HTTP APIs."""
+    repeat: dict[str, Any]
+    """Seed 004's repeatable job (`App.enqueue` only): `{"cron": "0 3 * * *", "tz": ...}` or
+    `{"every": ms}` (and `limit`, `startDate`, `endDate`, `key`) makes a schedule
+    (`App.schedule`) and answers a handle on its first run."""
 
 
 _KNOWN = frozenset(EnqueueOptions.__annotations__)
@@ -123,6 +127,9 @@ def plan(definition: JobDefinition, data: dict[str, Any], options: EnqueueOption
     unknown = set(options) - _KNOWN
     if unknown:
         raise TypeError(f"unknown enqueue option(s): {', '.join(sorted(unknown))}")
+    if "repeat" in options:
+        raise TypeError("repeat: give it to App.enqueue (one job at a time), or use "
+                        "App.schedule")
     validated = definition.validate(data, validation_context).model_dump(mode="json", by_alias=True)
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     extra: dict[str, Any] = {}

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from agentqueue.backend import Backend
     from agentqueue.core.dead_letters import DeadLetter
     from agentqueue.records.store import Records
+    from agentqueue.scheduling import Schedule
 
 T = TypeVar("T")
 
@@ -255,6 +256,55 @@ class Queue:
     async def replay(self, job_id: str, *, data: Any = None) -> Job:
         """Run dead letter `job_id` of this queue again (`App.replay`)."""
         return await self.app.replay(self.name, job_id, data=data)
+
+    # -- schedules (scheduling.py) ---------------------------------------------------------------
+
+    async def add_scheduled_task(
+        self, task_id: str, cron_expression: str, *, task: dict[str, Any],
+        schedule_timezone: str | None = None, type: str = "agent-task",  # noqa: A002
+        **options: Any,
+    ) -> Schedule:
+        """Seed 002's `addScheduledTask(taskId, cronExpression)`: run `task` (an agent task's
+        title/description/prompt, agent_id, context) by `cron_expression` in
+        `schedule_timezone` (the task's `schedule_timezone`; UTC by default), as schedule
+        `task_id` (scheduling it again replaces it). `options`: as `App.schedule`'s."""
+        data = {**task, "taskId": task_id}
+        schedule = await self.app.schedule(type, data, cron=cron_expression,
+                                           tz=schedule_timezone, schedule_id=task_id,
+                                           **options)
+        if schedule.queue != self.name:
+            await self.app.remove_schedule(task_id)
+            raise ValueError(f"job type {type!r} runs on queue {schedule.queue!r}, not "
+                             f"{self.name!r}")
+        return schedule
+
+    async def get_repeatable_jobs(self) -> list[dict[str, Any]]:
+        """Seed 004's `getRepeatableJobs()`: this queue's schedules as BullMQ lists them
+        (`key`, `name`, `id`, `endDate`, `tz`, `pattern`, `every`, `next`)."""
+        return [schedule.repeatable() for schedule in await self.app.schedules(self.name)]
+
+    async def remove_repeatable_by_key(self, key: str) -> bool:
+        """Seed 004's `removeRepeatableByKey(key)`: delete that schedule; False if none."""
+        from agentqueue.scheduling import ScheduleNotFound
+
+        try:
+            schedule = await self.app.get_schedule(key)
+        except ScheduleNotFound:
+            return False
+        if schedule.queue != self.name:
+            return False
+        return await self.app.remove_schedule(key)
+
+    def add_scheduled_task_sync(self, task_id: str, cron_expression: str, *,
+                                task: dict[str, Any], **kwargs: Any) -> Schedule:
+        return self.app.run_sync(self.add_scheduled_task(task_id, cron_expression, task=task,
+                                                         **kwargs))
+
+    def get_repeatable_jobs_sync(self) -> list[dict[str, Any]]:
+        return self.app.run_sync(self.get_repeatable_jobs())
+
+    def remove_repeatable_by_key_sync(self, key: str) -> bool:
+        return self.app.run_sync(self.remove_repeatable_by_key(key))
 
     # -- events ----------------------------------------------------------------------------------
 

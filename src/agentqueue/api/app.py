@@ -19,6 +19,7 @@ from agentqueue.api import (
     jobs,
     metrics,
     probes,
+    schedules,
     usage,
     v1,
 )
@@ -71,7 +72,7 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     routers = (agent_queue.router, jobs.router, v1.router, v1.admin_router, ai.router,
                usage.router, metrics.router, probes.router, dashboard.router,
-               dead_letters.router, flows.router)
+               dead_letters.router, flows.router, schedules.router)
     for router in routers:
         app.include_router(router)
     install_openapi(app, routers)

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 
 from agentqueue.core.admission import BacklogFull
 from agentqueue.core.errors import JobConflict, JobNotFound
+from agentqueue.core.schedules import ScheduleNotFound
 from agentqueue.core.submission import NotQueued
 from agentqueue.engine.health import RedisUnavailable
 
@@ -125,6 +126,10 @@ def install_error_handlers(app: FastAPI) -> None:
     # The core's refusals, one status each, whichever API the request came through.
     @app.exception_handler(JobNotFound)
     async def _not_found(_: Request, exc: JobNotFound) -> JSONResponse:
+        return JSONResponse({"success": False, "message": exc.message}, status_code=404)
+
+    @app.exception_handler(ScheduleNotFound)
+    async def _no_schedule(_: Request, exc: ScheduleNotFound) -> JSONResponse:
         return JSONResponse({"success": False, "message": exc.message}, status_code=404)
 
     @app.exception_handler(JobConflict)

@@ -1,4 +1,4 @@
-"""Command line: `agentqueue serve | api | worker | keys | db`."""
+"""Command line: `agentqueue serve | api | worker | keys | schedules | db`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import typer
 from agentqueue import logs
 from agentqueue.cli.dead_letters import dead_letters_app
 from agentqueue.cli.keys import keys_app
+from agentqueue.cli.schedules import schedules_app
 from agentqueue.cli.supervisor import CHILD_INDEX_ENV
 from agentqueue.config import Settings, get_settings
 
@@ -30,6 +31,8 @@ app = typer.Typer(help="agentqueue: background AI-agent work over the BullMQ pro
 app.add_typer(keys_app, name="keys", help="API keys: create, list, revoke.")
 app.add_typer(dead_letters_app, name="dead-letters",
               help="Jobs that failed for good: list, show, replay.")
+app.add_typer(schedules_app, name="schedules",
+              help="Schedules: list (with their next runs), show, pause, resume, remove.")
 db_app = typer.Typer(help="The records database (DATABASE_URL, or SQLite in the data dir).")
 app.add_typer(db_app, name="db")
 

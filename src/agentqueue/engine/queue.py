@@ -159,6 +159,11 @@ class JobQueue:
         self._tombstones = f"agentqueue:{prefix}:{name}:cancelled"
         self._tombstone_order = f"agentqueue:{prefix}:{name}:cancelled-order"
 
+    @property
+    def bullmq(self) -> Queue:
+        """The package's `Queue` under this one (job schedulers use it)."""
+        return self._queue
+
     # -- adding -------------------------------------------------------------------------------
 
     async def add(self, name: str, data: Any, **options: Any) -> str:

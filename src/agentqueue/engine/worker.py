@@ -35,7 +35,6 @@ from typing import Any
 import redis.asyncio as redis
 from bullmq import Job, UnrecoverableError
 from bullmq.custom_errors import DelayedError, WaitingChildrenError
-from bullmq.job_scheduler import JobScheduler
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -47,6 +46,7 @@ from agentqueue.engine.job_log import JobLog
 from agentqueue.engine.lifespan import Lifespan
 from agentqueue.engine.middleware import Middleware, MiddlewareChain, WorkerInfo
 from agentqueue.engine.queue_scripts import Fetched, QueueScripts
+from agentqueue.engine.schedules import MissedRuns, scheduler
 from agentqueue.engine.stalls import StallCounter
 from agentqueue.engine.time_limit import TimeLimit
 
@@ -85,9 +85,9 @@ class WorkerOptions:
 
 
 def standard_middleware(options: WorkerOptions) -> list[Middleware]:
-    """The engine's own middleware, for one worker: job logs, lifespan, cancellation and time
-    limits (the worker's `job_timeout_s` by default)."""
-    return [JobLog(), Lifespan(), Cancellation(), TimeLimit(options.job_timeout_s)]
+    """The engine's own middleware, for one worker: job logs, lifespan, missed schedule runs,
+    cancellation and time limits (the worker's `job_timeout_s` by default)."""
+    return [JobLog(), Lifespan(), MissedRuns(), Cancellation(), TimeLimit(options.job_timeout_s)]
 
 
 @dataclass
@@ -418,10 +418,10 @@ class WorkerRuntime:
 
     async def _schedule_next_iteration(self, job: Job) -> None:
         """A job scheduler's job (Node's `upsertJobScheduler`): queue its next iteration, as
-        the package's worker does on taking one."""
+        the package's worker does on taking one (with agentqueue's cron rules: `engine.cron`)."""
         assert self._redis is not None
         try:
-            await JobScheduler(self._redis.scripts).upsertJobScheduler(
+            await scheduler(self._redis.scripts).upsertJobScheduler(
                 job.repeatJobKey, (job.opts or {}).get("repeat"), job.name, job.data, job.opts,
                 override=False, producer_id=job.id)
         except Exception as exc:  # the job itself still runs

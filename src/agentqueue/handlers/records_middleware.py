@@ -3,7 +3,8 @@
 
 Outcomes are written after Redis has them (see `engine.middleware`): a worker killed in between
 leaves the record behind, and the repair service brings it up to date. A job a plain BullMQ
-producer added (no record) gets one when a worker takes it. Usage totals come from
+producer added (no record) gets one when a worker takes it, and so does each run of a schedule
+(owned as its schedule: `engine.schedules`). Usage totals come from
 `ctx.state["usage"]`, which the usage metering middleware fills (list it after this one).
 """
 
@@ -16,8 +17,9 @@ from typing import Any
 from agentqueue.engine.context import JobContext
 from agentqueue.engine.middleware import Middleware
 from agentqueue.engine.queue import CANCELLED_REASON
+from agentqueue.engine.schedules import parse_run_id, run_options
 from agentqueue.records.store import JobExistsError, Records
-from agentqueue.records.views import NO_OWNER
+from agentqueue.records.views import NO_OWNER, JobOwner
 
 # The history entry of a job run again because its worker stopped mid-run.
 STALLED_RERUN_MESSAGE = "re-run after its worker stopped (stalled)"
@@ -55,10 +57,19 @@ class RecordsMiddleware(Middleware):
         opts = ctx.opts
         created = (datetime.fromtimestamp(job.timestamp / 1000, UTC)
                    if isinstance(job.timestamp, int | float) and job.timestamp > 0 else None)
+        owner, message = NO_OWNER, ADOPTED_MESSAGE
+        scheduled = parse_run_id(ctx.id) if ctx.job.repeatJobKey else None
+        if scheduled is not None:
+            # A schedule's run: owned as its schedule (the owner its template carries).
+            named = run_options(opts).get("owner") or {}
+            if named.get("userId"):
+                owner = JobOwner(user_id=str(named["userId"]), org_id=named.get("orgId"))
+            message = (f"run of schedule {scheduled[0]!r} due at "
+                       f"{datetime.fromtimestamp(scheduled[1] / 1000, UTC).isoformat()}")
         await self.records.create_job(
-            queue=ctx.queue, job_id=ctx.id, type=ctx.name, data=ctx.data, owner=NO_OWNER,
+            queue=ctx.queue, job_id=ctx.id, type=ctx.name, data=ctx.data, owner=owner,
             max_attempts=int(opts.get("attempts") or 1), priority=int(opts.get("priority") or 0),
-            status="active", attempt=ctx.attempt, message=ADOPTED_MESSAGE, created_at=created,
+            status="active", attempt=ctx.attempt, message=message, created_at=created,
         )
 
     async def on_progress(self, ctx: JobContext, progress: Any) -> None:

@@ -686,6 +686,7 @@ class Records:
         org_id: str | None = None,
         no_org: bool = False,
         search: str | None = None,
+        job_id_prefix: str | None = None,
     ) -> list[ColumnElement[bool]]:
         # `org_id=None` means any organization; `no_org` means records without one. `search`:
         # the job id, or words in its title or description.
@@ -696,6 +697,8 @@ class Records:
             conditions.append(or_(JobRecord.job_id == search,
                                   JobRecord.name.ilike(pattern, escape="\\"),
                                   JobRecord.description.ilike(pattern, escape="\\")))
+        if job_id_prefix is not None:  # a schedule's runs: `repeat:<id>:…`
+            conditions.append(JobRecord.job_id.startswith(job_id_prefix, autoescape=True))
         if queues is not None:
             conditions.append(JobRecord.queue.in_(list(queues)))
         if types is not None:
@@ -723,12 +726,13 @@ class Records:
         offset: int = 0,
         search: str | None = None,
         oldest_first: bool = False,
+        job_id_prefix: str | None = None,
     ) -> tuple[list[JobRecordView], int]:
         """A page of records, newest first (or oldest), and the number of all records
         matching. `search`: the job id, or text in the job's title or description."""
         conditions = self._filters(
             queues=queues, types=types, statuses=statuses, user_id=user_id, org_id=org_id,
-            no_org=no_org, search=search,
+            no_org=no_org, search=search, job_id_prefix=job_id_prefix,
         )
         order = ((JobRecord.created_at.asc(), JobRecord.id.asc()) if oldest_first
                  else (JobRecord.created_at.desc(), JobRecord.id.desc()))
