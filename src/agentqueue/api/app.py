@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from agentqueue import __version__
-from agentqueue.api import agent_queue, ai, jobs, usage, v1
+from agentqueue.api import agent_queue, ai, jobs, limits_admin, usage, v1
 from agentqueue.api.auth import Authenticator
 from agentqueue.api.auth_throttle import AuthFailureThrottle
 from agentqueue.api.errors import install_error_handlers
@@ -53,7 +53,7 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     routers = (agent_queue.router, jobs.router, v1.router, v1.admin_router, ai.router,
-               usage.router)
+               limits_admin.router, usage.router)
     for router in routers:
         app.include_router(router)
     install_openapi(app, routers)
