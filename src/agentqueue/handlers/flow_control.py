@@ -15,7 +15,8 @@ A's 10,000. This keeps BullMQ's data model as it is (one queue, Node workers and
 ordinary delayed jobs); the price is that the workers pass over A's backlog, moving each of its
 jobs at the front back, a few round trips each (see bench/fairness.py).
 
-Rate limits are windows of `engine.rate_limit`: the window's remaining time is the delay.
+Rate limits are windows of `engine.rate_limit`: the window's remaining time is the delay, up to
+5 s (then the job is looked at again, so a limit changed at run time holds soon).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ log = logging.getLogger("agentqueue.limits")
 HELD = "flow_control_held"
 _MAX_REMEMBERED = 10_000
 _MAX_DEFER_FACTOR = 10
+MAX_LIMIT_DEFER_MS = 5_000
 
 
 def tenant_of(owner: JobOwner) -> str:
@@ -92,7 +94,10 @@ class FlowControl(Middleware):
             if held:
                 await self.counters.release(held, f"{ctx.queue}:{ctx.id}")
                 ctx.state.pop(HELD, None)
-            await self._defer(ctx, wait_ms + random.randint(0, 50), "a rate limit is reached")
+            # Looked at again within MAX_LIMIT_DEFER_MS: a limit lifted at run time frees the
+            # jobs it held back soon, not at the end of a long window.
+            delay = min(wait_ms, MAX_LIMIT_DEFER_MS) + random.randint(0, 50)
+            await self._defer(ctx, delay, "a rate limit is reached")
         self._deferrals.pop(ctx.id, None)
 
     async def after_job(self, ctx: JobContext, result: Any) -> None:
