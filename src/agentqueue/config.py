@@ -127,9 +127,9 @@ class Settings(BaseSettings):
     tenant_max_active_per_org: int = Field(0, ge=0, validation_alias="TENANT_MAX_ACTIVE_PER_ORG")
     tenant_max_active_per_user: int = Field(0, ge=0,
                                             validation_alias="TENANT_MAX_ACTIVE_PER_USER")
-    # A job of a tenant at its cap goes back to the queue (delayed, no attempt spent) for this
-    # long, doubling on each turn it is put back, up to ten times as long.
-    tenant_defer_ms: int = Field(250, ge=1, validation_alias="TENANT_DEFER_MS")
+    # A job of a tenant at its cap goes back to the queue (delayed, no attempt spent) until one
+    # of the tenant's jobs on its queue ends, or for this long at most.
+    tenant_defer_ms: int = Field(10_000, ge=1, validation_alias="TENANT_DEFER_MS")
     # Every organization's budget unless the run-time limits give it its own.
     org_budget: Budget = Field(Budget(), validation_alias="ORG_BUDGET")
     # How often workers and APIs re-read the run-time limits from Redis.

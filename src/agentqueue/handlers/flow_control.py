@@ -7,13 +7,14 @@ so it is not failed, spends no attempt, and its record stays `queued`. List it f
 the records middleware, which would otherwise mark it active.
 
 Fairness between tenants comes from the cap. Workers take jobs in queue order; a job of a
-tenant at its cap is put back, due again after `defer_ms` (doubling each time the same job is
-put back, up to ten times as long), and re-enters the queue behind what is waiting at its
-priority. So while tenant A, with 10,000 jobs queued, holds its cap of slots, the remaining
-slots go to the next jobs in line that are not A's: tenant B's 10 run at once instead of after
-A's 10,000. This keeps BullMQ's data model as it is (one queue, Node workers and dashboards see
-ordinary delayed jobs); the price is that the workers pass over A's backlog, moving each of its
-jobs at the front back, a few round trips each (see bench/fairness.py).
+tenant at its cap is parked: delayed, and noted in the tenant's parked set for its queue. When
+one of the tenant's jobs on that queue ends, the worker promotes the oldest parked one (BullMQ's
+`promote`), which re-enters the queue behind what is waiting at its priority; a parked job
+nobody promotes (its worker died) comes back after `defer_ms` anyway. So while tenant A, with
+10,000 jobs queued, holds its cap of slots, the other slots go to the next jobs in line that are
+not A's: tenant B's 10 run at once instead of after A's 10,000. BullMQ's data model stays as it
+is (one queue; Node workers and dashboards see ordinary delayed jobs); the price is that workers
+pass over A's backlog once, parking each of its jobs (a few round trips each; bench/fairness.py).
 
 Rate limits are windows of `engine.rate_limit`: the window's remaining time is the delay, up to
 5 s (then the job is looked at again, so a limit changed at run time holds soon).
@@ -24,7 +25,6 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections import OrderedDict
 from typing import Any
 
 from bullmq.custom_errors import DelayedError
@@ -39,9 +39,12 @@ from agentqueue.records.views import NO_OWNER, JobOwner
 log = logging.getLogger("agentqueue.limits")
 
 HELD = "flow_control_held"
-_MAX_REMEMBERED = 10_000
-_MAX_DEFER_FACTOR = 10
+_PROMOTE_TRIES = 5
 MAX_LIMIT_DEFER_MS = 5_000
+
+
+def _member(ctx: JobContext) -> str:
+    return f"{ctx.queue}:{ctx.id}"
 
 
 def tenant_of(owner: JobOwner) -> str:
@@ -51,15 +54,16 @@ def tenant_of(owner: JobOwner) -> str:
 
 class FlowControl(Middleware):
     def __init__(self, limits: LimitStore, counters: WindowCounters, *,
-                 records: Records | None, defer_ms: int = 250, hold_ms: int = 330_000) -> None:
-        """`hold_ms`: how long a running job counts against its tenant's cap at most (a job
-        whose worker died stops counting then); longer than the job time limit."""
+                 records: Records | None, defer_ms: int = 10_000,
+                 hold_ms: int = 330_000) -> None:
+        """`defer_ms`: how long a parked job waits at most; `hold_ms`: how long a running job
+        counts against its tenant's cap at most (a job whose worker died stops counting
+        then), longer than the job time limit."""
         self.limits = limits
         self.counters = counters
         self.records = records
         self.defer_ms = defer_ms
         self.hold_ms = hold_ms
-        self._deferrals: OrderedDict[str, int] = OrderedDict()
 
     async def before_job(self, ctx: JobContext) -> None:
         rules = await self.limits.rules()
@@ -84,21 +88,19 @@ class FlowControl(Middleware):
             if caps.per_user and owner.user_id:
                 sets.append((self.counters.key("running", "user", owner.user_id),
                              caps.per_user))
-            member = f"{ctx.queue}:{ctx.id}"
-            if await self.counters.hold(sets, member, for_ms=self.hold_ms):
-                await self._defer(ctx, self._cap_delay(ctx), "its tenant is at its cap")
+            full = await self.counters.hold(sets, _member(ctx), for_ms=self.hold_ms)
+            if full:
+                await self._park(ctx, *sets[full - 1])
             held = [key for key, _ in sets]
             ctx.state[HELD] = held
         wait_ms = await self.counters.take(windows)
         if wait_ms:
             if held:
-                await self.counters.release(held, f"{ctx.queue}:{ctx.id}")
-                ctx.state.pop(HELD, None)
+                await self._release(ctx)
             # Looked at again within MAX_LIMIT_DEFER_MS: a limit lifted at run time frees the
             # jobs it held back soon, not at the end of a long window.
             delay = min(wait_ms, MAX_LIMIT_DEFER_MS) + random.randint(0, 50)
             await self._defer(ctx, delay, "a rate limit is reached")
-        self._deferrals.pop(ctx.id, None)
 
     async def after_job(self, ctx: JobContext, result: Any) -> None:
         await self._release(ctx)
@@ -107,9 +109,47 @@ class FlowControl(Middleware):
         await self._release(ctx)
 
     async def _release(self, ctx: JobContext) -> None:
-        held = ctx.state.pop(HELD, None)
-        if held:
-            await self.counters.release(held, f"{ctx.queue}:{ctx.id}")
+        """Free the job's places; each freed place lets the oldest job parked for it back."""
+        keys = ctx.state.pop(HELD, None)
+        if not keys:
+            return
+        await self.counters.release(keys, _member(ctx))
+        for key in keys:
+            await self._promote_next(ctx, key)
+
+    def _parked_key(self, running_key: str, queue: str) -> str:
+        return f"{running_key}:parked:{queue}"
+
+    async def _park(self, ctx: JobContext, running_key: str, cap: int) -> None:
+        """Put the job back until a place in `running_key` frees (or `defer_ms` passes)."""
+        parked = self._parked_key(running_key, ctx.queue)
+        token = str(ctx.job.token)
+        now = round(time.time() * 1000)
+        await ctx.job.moveToDelayed(now + self.defer_ms, token)
+        client = self.counters.client
+        await client.zadd(parked, {ctx.id: now})
+        await client.pexpire(parked, self.hold_ms)
+        # A place may have freed between the look and the park, with nobody parked to wake.
+        if await self.counters.running(running_key) < cap:
+            await self._promote_next(ctx, running_key)
+        log.debug("Job %s of %r parked: its tenant is at its cap", ctx.id, ctx.queue)
+        raise DelayedError("its tenant is at its cap of running jobs")
+
+    async def _promote_next(self, ctx: JobContext, running_key: str) -> None:
+        """Let the oldest job parked for `running_key` on this queue back into the queue."""
+        parked = self._parked_key(running_key, ctx.queue)
+        scripts = getattr(ctx.job.queue, "scripts", None)
+        if scripts is None:
+            return
+        for _ in range(_PROMOTE_TRIES):
+            popped = await self.counters.client.zpopmin(parked)
+            if not popped:
+                return
+            try:
+                await scripts.promote(str(popped[0][0]))
+                return
+            except Exception:  # not delayed any more (its backstop ran out, or removed)
+                continue
 
     async def _owner(self, ctx: JobContext) -> JobOwner | None:
         """Who the job belongs to, from its record (never from its data)."""
@@ -123,13 +163,6 @@ class FlowControl(Middleware):
         if record is None or record.owner == NO_OWNER:
             return None
         return record.owner
-
-    def _cap_delay(self, ctx: JobContext) -> int:
-        turns = self._deferrals.pop(ctx.id, 0)
-        self._deferrals[ctx.id] = turns + 1
-        if len(self._deferrals) > _MAX_REMEMBERED:
-            self._deferrals.popitem(last=False)
-        return self.defer_ms * min(2 ** turns, _MAX_DEFER_FACTOR)
 
     async def _defer(self, ctx: JobContext, delay_ms: int, why: str) -> None:
         """Put the job back in the queue for `delay_ms`, no attempt spent; never returns."""
