@@ -21,6 +21,7 @@ import redis.asyncio as redis
 
 from agentqueue.config import Settings
 from agentqueue.limit_rules import Budget, JobRate, LimitRules, ModelRate, TenantCaps
+from agentqueue.records.views import JobOwner
 
 # Field group in the hash -> (LimitRules attribute, model of one value).
 _MAPS: dict[str, tuple[str, type[Any]]] = {
@@ -49,6 +50,14 @@ def settings_rules(settings: Settings) -> LimitRules:
 
 def limits_key(prefix: str) -> str:
     return f"agentqueue:{prefix}:limits"
+
+
+def owner_key(prefix: str, queue: str, job_id: str) -> str:
+    """Where a job's owner is noted for the workers' tenant limits (see `note_owner`)."""
+    return f"agentqueue:{prefix}:{queue}:owner:{job_id}"
+
+
+OWNER_TTL_S = 7 * 24 * 3600
 
 
 class LimitStore:
@@ -138,6 +147,15 @@ class LimitStore:
                 await apply_queue_limit(self.client, self.prefix, name,
                                         self.base.queues.get(name))
         return await self.rules()
+
+    async def note_owner(self, queue: str, job_id: str, owner: JobOwner) -> None:
+        """While tenant limits are on, note a new job's owner in Redis (before it is queued),
+        so workers deciding whether to run it need no records read: "<org>\x1f<user>"."""
+        rules = await self.rules()
+        if rules.per_owner is None and not (rules.tenants.per_org or rules.tenants.per_user):
+            return
+        await self.client.set(owner_key(self.prefix, queue, job_id),
+                              f"{owner.org_id or ''}\x1f{owner.user_id}", ex=OWNER_TTL_S)
 
     async def apply_queue(self, queue: str) -> None:
         """Write `queue`'s limit in force to its BullMQ meta (a worker does at start). A queue

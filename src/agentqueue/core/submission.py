@@ -169,6 +169,8 @@ class JobSubmitter:
                 return Accepted(queue, job_id, await self.records.get(queue, job_id), True)
         else:
             record = await self._create_numbered(jobs, create)
+        if self.budgets is not None:  # tenant limits read the owner here, not from SQL
+            await self.budgets.limits.note_owner(queue, record.job_id, owner)
         bull_options: dict[str, Any] = {**(options or {}), "priority": bull_priority}
         if delay_ms:
             bull_options["delay"] = delay_ms

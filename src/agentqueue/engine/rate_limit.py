@@ -142,8 +142,3 @@ class WindowCounters:
             for key in keys:
                 pipe.zrem(key, member)
             await pipe.execute()
-
-    async def running(self, key: str) -> int:
-        """How many members a running-job set holds (lapsed ones included until the next
-        `hold` on it removes them)."""
-        return int(await self.client.zcard(key))

@@ -25,13 +25,14 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections import OrderedDict
 from typing import Any
 
 from bullmq.custom_errors import DelayedError
 
-from agentqueue.core.limits import LimitStore
+from agentqueue.core.limits import LimitStore, owner_key
 from agentqueue.engine.context import JobContext
-from agentqueue.engine.middleware import Middleware
+from agentqueue.engine.middleware import CallNext, Middleware
 from agentqueue.engine.rate_limit import Window, WindowCounters
 from agentqueue.records.store import Records
 from agentqueue.records.views import NO_OWNER, JobOwner
@@ -40,6 +41,7 @@ log = logging.getLogger("agentqueue.limits")
 
 HELD = "flow_control_held"
 _PROMOTE_TRIES = 5
+_MAX_OWNERS_KEPT = 100_000
 MAX_LIMIT_DEFER_MS = 5_000
 
 
@@ -64,6 +66,8 @@ class FlowControl(Middleware):
         self.records = records
         self.defer_ms = defer_ms
         self.hold_ms = hold_ms
+        # Owners never change: a job parked and taken again is not looked up twice.
+        self._owners: OrderedDict[str, JobOwner | None] = OrderedDict()
 
     async def before_job(self, ctx: JobContext) -> None:
         rules = await self.limits.rules()
@@ -102,6 +106,15 @@ class FlowControl(Middleware):
             delay = min(wait_ms, MAX_LIMIT_DEFER_MS) + random.randint(0, 50)
             await self._defer(ctx, delay, "a rate limit is reached")
 
+    async def run(self, ctx: JobContext, call_next: CallNext) -> Any:
+        # The places are freed as soon as the handler is done, before the outcome is stored:
+        # the parked job let back in is then there for the same call that stores this one to
+        # fetch next (the outcome hooks free them too, for a job that ended otherwise).
+        try:
+            return await call_next()
+        finally:
+            await self._release(ctx)
+
     async def after_job(self, ctx: JobContext, result: Any) -> None:
         await self._release(ctx)
 
@@ -126,11 +139,13 @@ class FlowControl(Middleware):
         token = str(ctx.job.token)
         now = round(time.time() * 1000)
         await ctx.job.moveToDelayed(now + self.defer_ms, token)
-        client = self.counters.client
-        await client.zadd(parked, {ctx.id: now})
-        await client.pexpire(parked, self.hold_ms)
+        async with self.counters.client.pipeline(transaction=False) as pipe:
+            pipe.zadd(parked, {ctx.id: now})
+            pipe.pexpire(parked, self.hold_ms)
+            pipe.zcard(running_key)
+            *_, running = await pipe.execute()
         # A place may have freed between the look and the park, with nobody parked to wake.
-        if await self.counters.running(running_key) < cap:
+        if int(running) < cap:
             await self._promote_next(ctx, running_key)
         log.debug("Job %s of %r parked: its tenant is at its cap", ctx.id, ctx.queue)
         raise DelayedError("its tenant is at its cap of running jobs")
@@ -153,6 +168,20 @@ class FlowControl(Middleware):
 
     async def _owner(self, ctx: JobContext) -> JobOwner | None:
         """Who the job belongs to, from its record (never from its data)."""
+        key = _member(ctx)
+        if key in self._owners:
+            return self._owners[key]
+        owner = await self._look_up_owner(ctx)
+        self._owners[key] = owner
+        if len(self._owners) > _MAX_OWNERS_KEPT:
+            self._owners.popitem(last=False)
+        return owner
+
+    async def _look_up_owner(self, ctx: JobContext) -> JobOwner | None:
+        noted = await self.counters.client.get(owner_key(self.limits.prefix, ctx.queue, ctx.id))
+        if noted is not None:  # the submitter's note (core.limits.note_owner)
+            org, _, user = str(noted).partition("\x1f")
+            return JobOwner(user_id=user, org_id=org or None)
         owner_of = getattr(ctx, "owner", None)
         if owner_of is not None:
             found: JobOwner | None = await owner_of()
