@@ -148,10 +148,11 @@ def _over(budget: Budget, spent: Spend, more_tokens: int) -> str | None:
         ("monthly token budget", budget.monthly_tokens, spent.month_tokens),
     )
     for name, limit, used in checks:
-        if limit and (used >= limit or used + more_tokens > limit):
-            return (f"is over its {name} ({used} of {limit} tokens used"
-                    + (f", this job needs about {more_tokens} more" if used < limit else "")
-                    + ")")
+        if limit and used >= limit:
+            return f"is over its {name} ({used} of {limit} tokens used)"
+        if limit and used + more_tokens > limit:
+            return (f"would go over its {name} ({used} of {limit} tokens used, this job needs "
+                    f"about {more_tokens})")
     costs = (
         ("daily cost budget", budget.daily_cost_usd, spent.day_cost_usd),
         ("monthly cost budget", budget.monthly_cost_usd, spent.month_cost_usd),

@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 import redis.asyncio as redis
+from pydantic import ValidationError
 
 from agentqueue.config import Settings
 from agentqueue.limit_rules import Budget, JobRate, LimitRules, ModelRate, TenantCaps
@@ -170,8 +171,10 @@ class LimitStore:
 def _valid(model: type[Any], value: Any, where: str) -> Any:
     try:
         return model.model_validate(value)
-    except ValueError as exc:
-        raise InvalidLimits(f"{where}: {exc}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise InvalidLimits(f"{where}{'.' + field if field else ''}: {first['msg']}") from None
 
 
 async def apply_queue_limit(client: redis.Redis, prefix: str, queue: str,
