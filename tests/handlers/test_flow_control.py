@@ -127,3 +127,32 @@ async def test_a_job_over_its_types_rate_limit_waits_queued_until_the_limit_lift
         return len(ran) == 3
 
     await eventually(all_ran, what="the third job to run once the limit is lifted")
+
+
+async def test_an_owner_limit_counts_each_tenant_on_its_own(
+    mw_queue: JobQueue, start_worker: StartWorker, records: Records, client: redis.Redis,
+    redis_url: str, prefix: str,
+) -> None:
+    limits = limits_for(client, redis_url, prefix,
+                        OWNER_RATE_LIMIT={"max": 1, "duration": 60_000})
+    ran: list[str] = []
+
+    async def report(ctx: JobContext) -> None:
+        ran.append(ctx.id)
+
+    ann = [await recorded(records, mw_queue, "report", ANN) for _ in range(2)]
+    bob = [await recorded(records, mw_queue, "report", BOB) for _ in range(2)]
+    await start_worker({"report": report}, [flow_control(client, limits, records),
+                                            RecordsMiddleware(records)])
+
+    async def one_each_ran_one_each_waits() -> bool:
+        for jobs in (ann, bob):  # taken four at once: either job of a tenant may be first
+            states = sorted([(await mw_queue.get(job_id)).state  # type: ignore[union-attr]
+                             for job_id in jobs])
+            if states != ["completed", "delayed"]:
+                return False
+        return True
+
+    await eventually(one_each_ran_one_each_waits,
+                     what="one job of each tenant to run and the other to wait")
+    assert len(ran) == 2
