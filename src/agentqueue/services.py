@@ -272,7 +272,11 @@ class WorkerGroup:
         limits = self.runtime.provider_limits
         for worker in self.workers:
             if limits is not None:  # BullMQ's own limit, so Node workers honour it too
-                await limits.limits.apply_queue(worker.queue)
+                try:
+                    await limits.limits.apply_queue(worker.queue)
+                except Exception as exc:  # Redis away: the worker starts and waits for it
+                    log.warning("Could not apply the rate limit of queue %r: %s",
+                                worker.queue, exc)
             await worker.start()
 
     async def stop(self, grace_s: float) -> None:

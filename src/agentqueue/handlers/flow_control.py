@@ -136,17 +136,20 @@ class FlowControl(Middleware):
     async def _park(self, ctx: JobContext, running_key: str, cap: int) -> None:
         """Put the job back until a place in `running_key` frees (or `defer_ms` passes)."""
         parked = self._parked_key(running_key, ctx.queue)
-        token = str(ctx.job.token)
         now = round(time.time() * 1000)
-        await ctx.job.moveToDelayed(now + self.defer_ms, token)
+        # Noted first: once the job is delayed, nothing may fail before DelayedError, or the
+        # handler would run a job this worker no longer holds.
         async with self.counters.client.pipeline(transaction=False) as pipe:
             pipe.zadd(parked, {ctx.id: now})
             pipe.pexpire(parked, self.hold_ms)
-            pipe.zcard(running_key)
-            *_, running = await pipe.execute()
-        # A place may have freed between the look and the park, with nobody parked to wake.
-        if int(running) < cap:
-            await self._promote_next(ctx, running_key)
+            await pipe.execute()
+        await ctx.job.moveToDelayed(now + self.defer_ms, str(ctx.job.token))
+        try:
+            # A place may have freed since the look, with nobody parked then to let back in.
+            if await self.counters.client.zcard(running_key) < cap:
+                await self._promote_next(ctx, running_key)
+        except Exception as exc:  # it comes back after defer_ms anyway
+            log.warning("Could not let a parked job of %r back: %s", ctx.queue, exc)
         log.debug("Job %s of %r parked: its tenant is at its cap", ctx.id, ctx.queue)
         raise DelayedError("its tenant is at its cap of running jobs")
 
