@@ -54,6 +54,8 @@ from agentqueue.serving import builtin_types, serve
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from agentqueue.core.limits import LimitStore
+
 T = TypeVar("T")
 F = TypeVar("F", bound=HandlerFn)
 Owner = JobOwner  # who a job belongs to: Owner(user_id="u1", org_id="acme")
@@ -397,6 +399,15 @@ class App:
         return self.run_sync(self.replay_dead_letters(
             None if jobs is None else list(jobs), queue=queue, type=type, data=data,
             limit=limit))
+
+    async def limits(self) -> LimitStore:
+        """The rate limits, tenant caps and budgets in force, to read (`await .rules()`) or
+        change at run time for every process (`await .update({...})`, `.reset()`)."""
+        return (await self._backend()).limits
+
+    async def budget(self, org_id: str) -> dict[str, Any]:
+        """Organization `org_id`'s budgets: limit, used and remaining, today and this month."""
+        return await (await self._backend()).budgets.report(org_id)
 
     # -- connections ---------------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 import redis.asyncio as redis
 
 from agentqueue.config import Settings
+from agentqueue.core.budgets import Budgets
+from agentqueue.core.limits import LimitStore
 from agentqueue.core.submission import JobSubmitter
 from agentqueue.engine.connection import connect
 from agentqueue.engine.queue import JobQueue
@@ -30,7 +32,10 @@ class Backend:
         self.records = records
         self.queues: dict[str, JobQueue] = {}
         self.streams: dict[str, StreamReader] = {}
-        self.submitter = JobSubmitter(self.queues, records, lease_s=settings.submit_lease_s)
+        self.limits = LimitStore(client, settings)
+        self.budgets = Budgets(client, self.limits)
+        self.submitter = JobSubmitter(self.queues, records, lease_s=settings.submit_lease_s,
+                                      budgets=self.budgets)
         self.metrics = MetricsRecorder(client, prefix=settings.queue_prefix)
         self.submitter.on_queued = self.metrics.queued
 

@@ -16,6 +16,7 @@ from agentqueue.engine.topology import (
     hash_tag,
     require_hash_tag,
 )
+from agentqueue.limit_rules import Budget, JobRate, ModelRate
 from agentqueue.net.destinations import parse_networks
 
 # On a cluster, the prefix QUEUE_PREFIX's default becomes: one slot for all of a queue's keys.
@@ -117,6 +118,26 @@ class Settings(BaseSettings):
     max_tenant_backlog: int = Field(1_000, ge=0, validation_alias="MAX_TENANT_BACKLOG")
     backlog_retry_after_s: int = Field(5, ge=1, validation_alias="BACKLOG_RETRY_AFTER_SECONDS")
     max_history_messages: int = Field(100, ge=0, validation_alias="MAX_HISTORY_MESSAGES")
+
+    # Rate limits, tenant caps and budgets (README "Rate limits, fairness and budgets"); JSON
+    # where a value has parts. Run-time changes (HTTP /api/admin/limits, Python) override these.
+    # {"agent-tasks": {"max": 100, "duration": 60000}}: BullMQ's global rate limit per queue.
+    queue_rate_limits: dict[str, JobRate] = Field({}, validation_alias="QUEUE_RATE_LIMITS")
+    job_type_rate_limits: dict[str, JobRate] = Field({},
+                                                    validation_alias="JOB_TYPE_RATE_LIMITS")
+    owner_rate_limit: JobRate | None = Field(None, validation_alias="OWNER_RATE_LIMIT")
+    # {"openai/gpt-4o-mini": {"rpm": 500, "tpm": 200000}}
+    model_rate_limits: dict[str, ModelRate] = Field({}, validation_alias="MODEL_RATE_LIMITS")
+    tenant_max_active_per_org: int = Field(0, ge=0, validation_alias="TENANT_MAX_ACTIVE_PER_ORG")
+    tenant_max_active_per_user: int = Field(0, ge=0,
+                                            validation_alias="TENANT_MAX_ACTIVE_PER_USER")
+    # A job of a tenant at its cap goes back to the queue (delayed, no attempt spent) until one
+    # of the tenant's jobs on its queue ends, or for this long at most.
+    tenant_defer_ms: int = Field(10_000, ge=1, validation_alias="TENANT_DEFER_MS")
+    # Every organization's budget unless the run-time limits give it its own.
+    org_budget: Budget = Field(Budget(), validation_alias="ORG_BUDGET")
+    # How often workers and APIs re-read the run-time limits from Redis.
+    limits_refresh_s: float = Field(1.0, gt=0, validation_alias="LIMITS_REFRESH_SECONDS")
 
     # AI
     ai_provider: str = Field("auto", validation_alias="AI_PROVIDER")

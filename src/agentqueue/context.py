@@ -26,6 +26,7 @@ from agentqueue.definition import validation_context
 from agentqueue.engine.worker import JobContext, PermanentJobError
 from agentqueue.handlers.ai_runtime import AiRuntime
 from agentqueue.handlers.metering import JobMeter, JobUsage, MeteredProvider
+from agentqueue.handlers.provider_limits import LimitedProvider
 from agentqueue.handlers.sessions import SessionStore
 from agentqueue.handlers.streaming import TextProgress
 from agentqueue.records.views import NO_OWNER, JobOwner
@@ -105,10 +106,21 @@ class JobAi:
             except ProviderError as exc:
                 raise PermanentJobError(str(exc)) from exc
             if provider.name != "builtin":  # the builtin one has no tokens to pay for twice
+                limits = self._runtime.provider_limits
+                if limits is not None:  # inside the meter: a replayed reply is not limited
+                    provider = LimitedProvider(
+                        provider, limits=limits.limits, counters=limits.counters,
+                        budgets=limits.budgets, prices=self._runtime.prices,
+                        org_of=self._org)
                 provider = MeteredProvider(provider, self.meter, self._runtime.prices,
                                            attempt=self._ctx.attempt)
             self._providers[name] = provider
         return self._providers[name]
+
+    async def _org(self) -> str | None:
+        owner_of = getattr(self._ctx, "owner", None)
+        owner = await owner_of() if owner_of is not None else None
+        return owner.org_id if owner is not None else None
 
     @property
     def tools(self) -> ToolRegistry:

@@ -19,6 +19,8 @@ from agentqueue.ai.pricing import PriceTable
 from agentqueue.config import Settings
 from agentqueue.context import WorkerResources
 from agentqueue.core.admission import BacklogLimits
+from agentqueue.core.budgets import Budgets
+from agentqueue.core.limits import LimitStore
 from agentqueue.core.queue_profiles import queue_defaults
 from agentqueue.core.submission import JobSubmitter
 from agentqueue.definition import JobDefinition, validation_context
@@ -27,8 +29,10 @@ from agentqueue.engine.embedded import EmbeddedValkey
 from agentqueue.engine.health import RedisHealth
 from agentqueue.engine.middleware import Middleware
 from agentqueue.engine.queue import JobQueue, ReplicaWait
+from agentqueue.engine.rate_limit import WindowCounters
 from agentqueue.engine.worker import WorkerOptions, WorkerRuntime, standard_middleware
-from agentqueue.handlers.ai_runtime import AiRuntime
+from agentqueue.handlers.ai_runtime import AiRuntime, ProviderLimits
+from agentqueue.handlers.flow_control import FlowControl
 from agentqueue.handlers.providers import ProviderPool
 from agentqueue.handlers.records_middleware import RecordsMiddleware
 from agentqueue.handlers.sessions import SessionStore
@@ -68,6 +72,9 @@ class Services:
     registry: JobRegistry = dataclasses.field(default_factory=served)
     # This process's share of the metrics (`GET /metrics` shows every process's).
     metrics: MetricsRecorder | None = None
+    # Rate limits, tenant caps and budgets in force (settings and run-time changes).
+    limits: LimitStore | None = None
+    budgets: Budgets | None = None
 
     @classmethod
     async def start(cls, settings: Settings, *, allow_embedded: bool = True) -> Services:
@@ -96,12 +103,15 @@ class Services:
                                max_queue=settings.max_queue_backlog,
                                max_tenant=settings.max_tenant_backlog,
                                retry_after_s=settings.backlog_retry_after_s)
-        submitter = JobSubmitter(queues, records, limits, lease_s=settings.submit_lease_s)
+        rules = LimitStore(client, settings)
+        budgets = Budgets(client, rules)
+        submitter = JobSubmitter(queues, records, limits, lease_s=settings.submit_lease_s,
+                                 budgets=budgets)
         metrics = MetricsRecorder(client, prefix=settings.queue_prefix)
         submitter.on_queued = metrics.queued
         return cls(settings, url, client, queues, records, submitter, embedded,
                    redis_health=health, agents=load_agents(settings), registry=registry,
-                   metrics=metrics)
+                   limits=rules, budgets=budgets, metrics=metrics)
 
     def job_type(self, name: str) -> JobDefinition | None:
         return self.registry.get(name)
@@ -217,6 +227,8 @@ def build_ai_runtime(
     client = connect(redis_url, max_connections=max(50, settings.queue_concurrency))
     memory = functools.partial(SessionStore, client, prefix=settings.queue_prefix,
                                max_messages=settings.max_history_messages)
+    rules = LimitStore(client, settings)
+    limits = ProviderLimits(rules, limit_counters(settings, client), Budgets(client, rules))
     return AiRuntime(
         providers=ProviderPool(settings),
         prices=PriceTable.load(file=settings.prices_file, inline=settings.prices_inline),
@@ -228,7 +240,13 @@ def build_ai_runtime(
         prefix=settings.queue_prefix,
         max_agent_steps=settings.agent_max_steps,
         records=records,
+        provider_limits=limits,
     )
+
+
+def limit_counters(settings: Settings, client: redis.Redis) -> WindowCounters:
+    """The shared counters of every limit (under the queue prefix: one slot on a cluster)."""
+    return WindowCounters(client, namespace=f"agentqueue:{settings.queue_prefix}:rl")
 
 
 def load_agents(settings: Settings) -> AgentRegistry:
@@ -262,7 +280,14 @@ class WorkerGroup:
         return self.resources.runtime
 
     async def start(self) -> None:
+        limits = self.runtime.provider_limits
         for worker in self.workers:
+            if limits is not None:  # BullMQ's own limit, so Node workers honour it too
+                try:
+                    await limits.limits.apply_queue(worker.queue)
+                except Exception as exc:  # Redis away: the worker starts and waits for it
+                    log.warning("Could not apply the rate limit of queue %r: %s",
+                                worker.queue, exc)
             await worker.start()
 
     async def stop(self, grace_s: float) -> None:
@@ -299,7 +324,15 @@ def build_workers(
     runtime = build_ai_runtime(settings, redis_url, records=records)
     resources = WorkerResources(settings, runtime)
     context_class = resources.context_class()
-    kept: list[Middleware] = [RecordsMiddleware(records)] if records is not None else []
+    limits = runtime.provider_limits
+    assert limits is not None
+    # First: a job held back by a limit must not be marked active by the records.
+    flow = FlowControl(limits.limits, limits.counters, records=records,
+                       defer_ms=settings.tenant_defer_ms,
+                       hold_ms=int(settings.job_timeout_s * 1000) + settings.lock_duration_ms)
+    kept: list[Middleware] = [flow]
+    if records is not None:
+        kept.append(RecordsMiddleware(records))
     if tracing.enabled():
         kept.insert(0, Tracing())
     metering = UsageMetering(runtime.client, prefix=settings.queue_prefix)

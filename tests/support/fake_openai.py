@@ -41,8 +41,10 @@ class RawStream:
     events: list[tuple[str | None, Any]]
 
 
-# A reply is the response body, (HTTP status, body) to answer with an error, or a RawStream.
-ReplyValue = dict[str, Any] | tuple[int, dict[str, Any]] | RawStream
+# A reply is the response body, (HTTP status, body) to answer with an error, (status, body,
+# headers) to add headers (a 429's Retry-After), or a RawStream.
+ReplyValue = (dict[str, Any] | tuple[int, dict[str, Any]]
+              | tuple[int, dict[str, Any], dict[str, str]] | RawStream)
 Reply = Callable[[dict[str, Any]], ReplyValue]
 
 
@@ -169,10 +171,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         self.fake._receive(self)
 
-    def send_json(self, status: int, payload: dict[str, Any]) -> None:
+    def send_json(self, status: int, payload: dict[str, Any],
+                  headers: dict[str, str] | None = None) -> None:
         raw = json.dumps(payload).encode()
         try:
             self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(raw)))
             self.end_headers()
@@ -330,6 +335,14 @@ def fake_embeddings(request: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _parts(reply: ReplyValue) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """(status, body, headers) of a reply that is not a RawStream."""
+    if isinstance(reply, tuple):
+        return (reply[0], reply[1], reply[2]) if len(reply) == 3 else (reply[0], reply[1], {})
+    assert isinstance(reply, dict)
+    return 200, reply, {}
+
+
 def _as_base64(vector: list[float]) -> str:
     return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
 
@@ -358,9 +371,9 @@ class FakeOpenAI(FakeAPIServer):
         if isinstance(reply, RawStream):
             handler.send_events([*reply.events, (None, "[DONE]")])
             return
-        status, payload = reply if isinstance(reply, tuple) else (200, reply)
+        status, payload, headers = _parts(reply)
         if status != 200:
-            handler.send_json(status, payload)
+            handler.send_json(status, payload, headers)
         elif path == EMBEDDINGS_ROUTE:
             if body.get("encoding_format") == "base64":
                 payload = {

@@ -17,6 +17,7 @@ from agentqueue.api import (
     dead_letters,
     flows,
     jobs,
+    limits_admin,
     metrics,
     probes,
     schedules,
@@ -72,7 +73,8 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     routers = (agent_queue.router, jobs.router, v1.router, v1.admin_router, ai.router,
                usage.router, metrics.router, probes.router, dashboard.router,
-               dead_letters.router, flows.router, schedules.router)
+               dead_letters.router, flows.router, schedules.router,
+               limits_admin.router)
     for router in routers:
         app.include_router(router)
     install_openapi(app, routers)

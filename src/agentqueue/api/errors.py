@@ -17,6 +17,7 @@ from sqlalchemy.exc import TimeoutError as SqlPoolTimeout
 from starlette.exceptions import HTTPException
 
 from agentqueue.core.admission import BacklogFull
+from agentqueue.core.budgets import BudgetExceeded
 from agentqueue.core.errors import JobConflict, JobNotFound
 from agentqueue.core.schedules import ScheduleNotFound
 from agentqueue.core.submission import NotQueued
@@ -140,6 +141,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _backlog_full(_: Request, exc: BacklogFull) -> JSONResponse:
         return JSONResponse({"success": False, "message": exc.message}, status_code=429,
                             headers={"Retry-After": str(exc.retry_after_s)})
+
+    @app.exception_handler(BudgetExceeded)
+    async def _over_budget(_: Request, exc: BudgetExceeded) -> JSONResponse:
+        return JSONResponse({"success": False, "message": exc.message}, status_code=402)
 
     # Redis unreachable (or known to be down: the request client refuses at once), or a job
     # Redis certainly did not take (its record is gone too): nothing happened, try again. A

@@ -36,6 +36,7 @@ from redis.exceptions import ResponseError
 from agentqueue import tracing
 from agentqueue.core import priority as priorities
 from agentqueue.core.admission import BacklogLimits
+from agentqueue.core.budgets import Budgets
 from agentqueue.engine.connection import REDIS_FAILURES, watch_sends
 from agentqueue.engine.jobs import is_custom_job_id
 from agentqueue.engine.queue import InvalidJobId, JobQueue
@@ -75,11 +76,14 @@ class JobSubmitter:
         limits: BacklogLimits | None = None,
         *,
         lease_s: float = DEFAULT_LEASE_S,
+        budgets: Budgets | None = None,
     ) -> None:
         self.queues = queues
         self.records = records
         self.limits = limits
         self.lease_s = lease_s
+        # Organizations' budgets: a job they cannot take is refused (BudgetExceeded).
+        self.budgets = budgets
         # Told (queue, job type) of each job queued (the metrics' enqueued counter).
         self.on_queued: Callable[[str, str], None] | None = None
 
@@ -149,6 +153,8 @@ class JobSubmitter:
         found = await self._existing(jobs, job_id, deduplication)
         if found is not None:
             return found
+        if self.budgets is not None:  # before anything is written: a refusal leaves nothing
+            await self.budgets.admit(owner, data)
         if self.limits is not None:  # before anything is reserved or written: a 429 leaves none
             await self.limits.check(queue, owner)
         # Recorded as queued (having been pending: seed 002's lifecycle) in one write, before
@@ -166,6 +172,8 @@ class JobSubmitter:
                 return Accepted(queue, job_id, await self.records.get(queue, job_id), True)
         else:
             record = await self._create_numbered(jobs, create)
+        if self.budgets is not None:  # tenant limits read the owner here, not from SQL
+            await self.budgets.limits.note_owner(queue, record.job_id, owner)
         bull_options: dict[str, Any] = {**(options or {}), "priority": bull_priority}
         if delay_ms:
             bull_options["delay"] = delay_ms

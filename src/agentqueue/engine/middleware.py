@@ -18,7 +18,9 @@ its `before_job` having run (`ctx.state` may lack what it put there).
 
 When a hook raises:
 - `before_job` raising `PermanentJobError` (or bullmq's `UnrecoverableError`) fails the job at
-  once, without retry: the remaining `before_job` hooks and the handler do not run. Any other
+  once, without retry: the remaining `before_job` hooks and the handler do not run. Raising
+  bullmq's `DelayedError` after moving the job back (`job.moveToDelayed`, as a rate limit does)
+  stops it the same way, with no outcome at all: the job waits, no attempt spent. Any other
   exception from `before_job` is logged and the job goes on (a record store hiccup must not fail
   a job). To fail a job so that it is retried, raise from `run`.
 - an exception from `run` is the job's failure, as if the handler raised it.
@@ -38,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bullmq import UnrecoverableError
+from bullmq.custom_errors import DelayedError
 
 from agentqueue.engine.context import Handler, JobContext
 
@@ -133,7 +136,7 @@ class MiddlewareChain:
         for m in self._before:
             try:
                 await m.before_job(ctx)
-            except UnrecoverableError:
+            except (UnrecoverableError, DelayedError):
                 raise
             except Exception as exc:
                 log.warning("Middleware %s failed before job %s: %s", _name(m), ctx.id, exc)

@@ -134,6 +134,8 @@ class WorkerRuntime:
         self._id = uuid.uuid4().hex
         self._tokens = itertools.count(1)
         self._closing = False
+        # Whether the last fetch found the queue rate limited (said once per spell).
+        self._limited = False
         # Job id -> lock token, for every job this worker holds (their locks are renewed).
         self._active: dict[str, str] = {}
         self._slots: set[asyncio.Task[None]] = set()
@@ -291,9 +293,13 @@ class WorkerRuntime:
         """Block on the queue's marker until a job is added (or the next delayed one is due)."""
         assert self._redis is not None
         limited_ms = max((f.limit_until for f in idle), default=0)
-        if limited_ms > 0:  # rate limited: the limiter's ttl, in ms
+        if limited_ms > 0:  # rate limited (BullMQ's global limit): the limiter's ttl, in ms
+            if not self._limited:
+                log.info("Queue %r is rate limited: next job in %d ms", self.queue, limited_ms)
+            self._limited = True
             await asyncio.sleep(limited_ms / 1000)
             return
+        self._limited = False
         due = min((f.delay_until for f in idle if f.delay_until > 0), default=0)
         timeout = _DRAIN_DELAY_S
         if due:

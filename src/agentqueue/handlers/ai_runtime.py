@@ -16,6 +16,9 @@ from agentqueue.ai.pricing import PriceTable
 from agentqueue.ai.providers.base import ProviderError
 from agentqueue.ai.tasks import TaskInputError, TaskOutput
 from agentqueue.ai.tools.base import ToolRegistry
+from agentqueue.core.budgets import Budgets
+from agentqueue.core.limits import LimitStore
+from agentqueue.engine.rate_limit import WindowCounters
 from agentqueue.engine.worker import JobContext, PermanentJobError
 from agentqueue.handlers.metering import JobUsage
 from agentqueue.handlers.providers import ProviderPool
@@ -25,6 +28,15 @@ from agentqueue.records.views import NO_OWNER, JobOwner
 
 T = TypeVar("T")
 log = logging.getLogger("agentqueue.handlers")
+
+
+@dataclass
+class ProviderLimits:
+    """What limits provider calls: the rules, the shared counters, the budgets."""
+
+    limits: LimitStore
+    counters: WindowCounters
+    budgets: Budgets
 
 
 @dataclass
@@ -40,6 +52,8 @@ class AiRuntime:
     max_agent_steps: int = 6
     # Who owns a job (for its conversation memory); without records, no job has an owner.
     records: Records | None = None
+    # Provider limits and budgets (handlers.provider_limits); None: calls are not limited.
+    provider_limits: ProviderLimits | None = None
 
     async def owner_of(self, ctx: JobContext) -> JobOwner | None:
         """The owner the API recorded for this job; None for a job added to Redis directly

@@ -31,6 +31,7 @@ from agentqueue.ai.providers.base import (
     CapabilityUnavailable,
     ProviderError,
     TextCallback,
+    retry_after,
     safe_error_text,
 )
 from agentqueue.ai.providers.openai_provider import tool_call_from_json
@@ -299,7 +300,9 @@ class AnthropicProvider:
         else:
             message, retryable, status = f"failed: {exc}", True, None
         text = safe_error_text(f"{self._where(model_name)} {message}", self._api_key)
-        return ProviderError(text, retryable=retryable, status_code=status)
+        response = getattr(exc, "response", None)
+        return ProviderError(text, retryable=retryable, status_code=status,
+                             retry_after_s=retry_after(getattr(response, "headers", None)))
 
     def _stream_broke(self, exc: Exception, model_name: str) -> ProviderError:
         text = f"{self._where(model_name)} stream broke: {type(exc).__name__}: {exc}"

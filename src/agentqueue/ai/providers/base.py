@@ -24,18 +24,39 @@ class ProviderError(Exception):
     """
 
     def __init__(
-        self, message: str, *, retryable: bool = True, status_code: int | None = None
+        self, message: str, *, retryable: bool = True, status_code: int | None = None,
+        retry_after_s: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.status_code = status_code
+        # What the provider asked to wait (a 429's `Retry-After`), when it said.
+        self.retry_after_s = retry_after_s
 
     def __str__(self) -> str:
         return self.message
 
 
 MAX_ERROR_TEXT = 300
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds to wait from a response's `retry-after-ms` or `Retry-After` (seconds) header;
+    None when it has neither (an HTTP date is not used: clocks differ)."""
+    if headers is None:
+        return None
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / scale
+        except ValueError:
+            continue
+        if seconds >= 0:
+            return seconds
+    return None
 
 
 def safe_error_text(text: str, secret: str) -> str:

@@ -16,7 +16,12 @@ from typing import Any
 import openai
 from openai import AsyncOpenAI
 
-from agentqueue.ai.providers.base import ProviderError, TextCallback, safe_error_text
+from agentqueue.ai.providers.base import (
+    ProviderError,
+    TextCallback,
+    retry_after,
+    safe_error_text,
+)
 from agentqueue.ai.types import (
     ChatMessage,
     EmbeddingResult,
@@ -217,7 +222,9 @@ class OpenAIProvider:
         else:
             message, retryable, status = f"failed: {exc}", True, None
         text = safe_error_text(f"{self._where(model_name)} {message}", self._api_key)
-        return ProviderError(text, retryable=retryable, status_code=status)
+        response = getattr(exc, "response", None)
+        return ProviderError(text, retryable=retryable, status_code=status,
+                             retry_after_s=retry_after(getattr(response, "headers", None)))
 
     def _stream_broke(self, exc: Exception, model_name: str) -> ProviderError:
         text = f"{self._where(model_name)} stream broke: {type(exc).__name__}: {exc}"
