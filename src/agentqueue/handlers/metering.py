@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as redis
@@ -89,28 +90,25 @@ class JobMeter:
         self.client = client
         self.ledger_key = f"{base}:usage:{job_id}"
         self.cache_key = f"{base}:calls:{job_id}"
+        self._after_write: JobUsage | None = None
 
     async def record(self, call_id: str, record: CallRecord) -> None:
         async with transaction(self.client, self.ledger_key) as pipe:
             # HSETNX: a call id is written once, whatever happens after.
             pipe.hsetnx(self.ledger_key, call_id, record.model_dump_json())
             pipe.expire(self.ledger_key, LEDGER_TTL_S)
-            await pipe.execute()
+            # The ledger as this write left it, in the same round trip: the job's usage
+            # afterwards (`usage()`) needs no read of its own.
+            pipe.hvals(self.ledger_key)
+            *_, ledger = await pipe.execute()
+        self._after_write = _total(ledger)
 
     async def usage(self) -> JobUsage:
-        raw = await self.client.hvals(self.ledger_key)
-        total = JobUsage()
-        unpriced: set[str] = set()
-        for item in raw:
-            call = CallRecord.model_validate_json(item)
-            total.input_tokens += call.input_tokens
-            total.output_tokens += call.output_tokens
-            total.cost_usd += call.cost_usd
-            total.calls += 1
-            if not call.priced:
-                unpriced.add(call.model)
-        total.unpriced_models = sorted(unpriced)
-        return total
+        """The job's usage over all its attempts: as this run's last write left the ledger
+        (nothing else writes it while the run holds the job), else read from it."""
+        if self._after_write is not None:
+            return self._after_write.model_copy(deep=True)
+        return _total(await self.client.hvals(self.ledger_key))
 
     async def cached(self, key: str) -> str | None:
         value = await self.client.hget(self.cache_key, key)
@@ -121,6 +119,22 @@ class JobMeter:
             pipe.hset(self.cache_key, key, value)
             pipe.expire(self.cache_key, CACHE_TTL_S)
             await pipe.execute()
+
+
+def _total(ledger: Sequence[str | bytes]) -> JobUsage:
+    """The usage of a ledger's calls."""
+    total = JobUsage()
+    unpriced: set[str] = set()
+    for item in ledger:
+        call = CallRecord.model_validate_json(item)
+        total.input_tokens += call.input_tokens
+        total.output_tokens += call.output_tokens
+        total.cost_usd += call.cost_usd
+        total.calls += 1
+        if not call.priced:
+            unpriced.add(call.model)
+    total.unpriced_models = sorted(unpriced)
+    return total
 
 
 def _digest(payload: dict[str, Any]) -> str:
