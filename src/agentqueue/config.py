@@ -147,6 +147,10 @@ class Settings(BaseSettings):
     anthropic_api_key: SecretStr | None = Field(None, validation_alias="ANTHROPIC_API_KEY")
     anthropic_base_url: str | None = Field(None, validation_alias="ANTHROPIC_BASE_URL")
     anthropic_model: str = Field("claude-3-5-haiku-latest", validation_alias="ANTHROPIC_MODEL")
+    # The HTTP client under the provider SDKs: aiohttp (much cheaper at high concurrency) or
+    # httpx (the SDKs' own default); see agentqueue.ai.providers.http_client.
+    ai_http_client: Literal["aiohttp", "httpx"] = Field("aiohttp",
+                                                        validation_alias="AI_HTTP_CLIENT")
     prices_file: Path | None = Field(None, validation_alias="AGENTQUEUE_PRICES_FILE")
     prices_inline: str | None = Field(None, validation_alias="AGENTQUEUE_PRICES")
     agents_file: Path | None = Field(None, validation_alias="AGENTQUEUE_AGENTS_FILE")

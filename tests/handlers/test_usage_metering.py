@@ -90,3 +90,30 @@ async def test_the_ai_providers_calls_are_metered_into_the_record(
         await group.stop(0)
     assert (record.input_tokens, record.output_tokens) == (30, 6)
     assert record.cost_usd > 0 and record.result["usage"]["inputTokens"] == 30
+
+
+async def test_one_metering_serves_several_workers_and_outlives_the_first_to_stop(
+    mw_queue: JobQueue, start_worker: StartWorker, records: Records, client: redis.Redis,
+    prefix: str,
+) -> None:
+    """One metering middleware serves every queue's worker (as `build_workers` shares it): a
+    worker that stops does not take the others' metering with it, and a call written twice
+    (the same call id) still counts once."""
+    metering = UsageMetering(client, prefix=prefix)
+
+    async def pays(ctx: JobContext) -> str:
+        meter = ctx.state["meter"]
+        assert isinstance(meter, JobMeter)
+        call = CallRecord(provider="p", model="m", input_tokens=7, output_tokens=3,
+                          cost_usd=0.25, priced=True)
+        await meter.record("attempt-1:call-1", call)
+        await meter.record("attempt-1:call-1", call)  # a repeat of the same call
+        return "ok"
+
+    first = await start_worker({"pays": pays}, [RecordsMiddleware(records), metering])
+    await start_worker({"pays": pays}, [RecordsMiddleware(records), metering])
+    await first.stop(grace_s=0)
+    job_id = await recorded(records, mw_queue, "pays", {})
+    assert (await finished(mw_queue, job_id)).state == "completed"
+    record = await record_with_status(records, "mw", job_id, "completed")
+    assert (record.input_tokens, record.output_tokens, record.cost_usd) == (7, 3, 0.25)

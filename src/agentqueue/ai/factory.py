@@ -6,6 +6,7 @@ from pathlib import Path
 
 from agentqueue.ai.providers.base import Provider, ProviderNotConfigured
 from agentqueue.ai.providers.builtin import BuiltinProvider
+from agentqueue.ai.providers.http_client import DEFAULT_HTTP_CLIENT
 from agentqueue.ai.tools.base import ToolRegistry
 from agentqueue.ai.tools.calculator import calculator_tool
 from agentqueue.ai.tools.dataset import dataset_tools, load_dataset
@@ -38,12 +39,14 @@ def build_provider(
     timeout: float = 60.0,
     max_retries: int = 2,
     dataset_path: str | Path | None = None,
+    http_client: str = DEFAULT_HTTP_CLIENT,
 ) -> Provider:
     """The provider called ``name``. None or "auto" means openai when its key is set, else
     anthropic when its key is set, else builtin.
 
     ``dataset_path`` lets the builtin provider recognise the dataset's names in questions; pass
-    the same path as to ``default_tools``.
+    the same path as to ``default_tools``. ``http_client`` is the HTTP client under the SDKs
+    ("aiohttp" or "httpx", see ``agentqueue.ai.providers.http_client``).
     """
     choice = (name or "auto").strip().lower()
     if choice not in PROVIDER_NAMES:
@@ -69,6 +72,7 @@ def build_provider(
             model=openai_model or DEFAULT_MODEL,
             timeout=timeout,
             max_retries=max_retries,
+            http_client=http_client,
         )
     if choice == "anthropic":
         if not anthropic_api_key:
@@ -84,6 +88,7 @@ def build_provider(
             model=anthropic_model or ANTHROPIC_DEFAULT_MODEL,
             timeout=timeout,
             max_retries=max_retries,
+            http_client=http_client,
         )
     return BuiltinProvider(load_dataset(dataset_path))
 

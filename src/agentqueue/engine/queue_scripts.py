@@ -2,9 +2,9 @@
 
 Same scripts, keys and arguments as the package's (and Node BullMQ's) worker, so Node producers,
 workers, `QueueEvents` and dashboards see nothing different. What differs is how they are sent:
-the hot ones (`moveToActive`, `moveToFinished`, `extendLocks`) go through a `CommandChannel`,
-and a job's hash is turned into a `Job` with orjson. Retries, backoff and the failed path stay
-the package's own (`Job.moveToFailed`).
+the hot ones (`moveToActive`, `moveToFinished`, `extendLocks`, and a job's `updateProgress`) go
+through a `CommandChannel`, and a job's hash is turned into a `Job` with orjson. Retries,
+backoff and the failed path stay the package's own (`Job.moveToFailed`).
 """
 
 from __future__ import annotations
@@ -47,16 +47,39 @@ class Fetched:
 _EMPTY = Fetched(None)
 
 
+class _ChannelBackend(RedisBackend):
+    """The package's backend, with a job's progress reports sent through the channel: a
+    thousand jobs reporting progress at once cost a few socket writes, not a thousand pooled
+    connections (the script, keys and arguments are the package's)."""
+
+    def __init__(self, channel: CommandChannel, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.channel = channel
+
+    async def updateProgress(self, job_id: str, progress: Any) -> Any:  # noqa: N802 - bullmq's
+        script = self.scripts.commands["updateProgress"]
+        keys = [self.scripts.toKey(job_id), self.scripts.keys["events"],
+                self.scripts.keys["meta"]]
+        # As the package writes it (so readers of the job's hash see the same text).
+        text = json.dumps(progress, separators=(",", ":"), allow_nan=False)
+        result = await self.channel.evalsha(script.sha, script.script, keys, [job_id, text])
+        if isinstance(result, int) and result < 0:
+            raise self.scripts.finishedErrors({"code": result, "jobId": job_id,
+                                               "command": "updateProgress"})
+        return None
+
+
 class QueueScripts:
     """One queue's scripts. Also what a `Job` calls its queue (`backend`, `opts`,
-    `qualifiedName`): progress, logs and `moveToFailed` go through the package as usual."""
+    `qualifiedName`): logs and `moveToFailed` go through the package as usual, progress through
+    the channel."""
 
     def __init__(self, client: redis.Redis, channel: CommandChannel, *, queue: str,
                  prefix: str, lock_duration_ms: int, worker_name: str,
                  metrics_minutes: int = 0) -> None:
         self.channel = channel
-        self.backend = RedisBackend(queue, RedisConnection(client), prefix=prefix,
-                                    owns_connection=False)
+        self.backend = _ChannelBackend(channel, queue, RedisConnection(client), prefix=prefix,
+                                       owns_connection=False)
         self.scripts = self.backend.scripts
         self.qualifiedName = self.backend.qualifiedName
         # Read by the package's Job (moveToFinishedArgs, moveToDelayed's fetch-next).

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as redis
@@ -27,6 +28,7 @@ from pydantic import BaseModel
 from agentqueue.ai.pricing import PriceTable
 from agentqueue.ai.providers.base import Provider, TextCallback
 from agentqueue.ai.types import ChatMessage, EmbeddingResult, ProviderReply, ToolSpec, Usage
+from agentqueue.engine.channel import CommandChannel
 from agentqueue.engine.connection import transaction
 
 LEDGER_TTL_S = 30 * 24 * 3600
@@ -81,39 +83,55 @@ class JobUsage(BaseModel):
         return out
 
 
-class JobMeter:
-    """The ledger and reply cache of one job, in Redis so any worker's retry sees them."""
+# One ledger write: the call (HSETNX: a call id is written once, whatever happens after), the
+# ledger's expiry, and the ledger as the write left it, atomically and in one round trip.
+_RECORD_SCRIPT = """
+redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return redis.call('HVALS', KEYS[1])
+"""
+_RECORD_SHA = hashlib.sha1(_RECORD_SCRIPT.encode()).hexdigest()
 
-    def __init__(self, client: redis.Redis, *, prefix: str, queue: str, job_id: str) -> None:
+
+class JobMeter:
+    """The ledger and reply cache of one job, in Redis so any worker's retry sees them.
+
+    Given a `CommandChannel` (the metering middleware's), its commands share the socket writes
+    of every job's in one event-loop turn, instead of a pooled connection each."""
+
+    def __init__(self, client: redis.Redis, *, prefix: str, queue: str, job_id: str,
+                 channel: CommandChannel | None = None) -> None:
         base = f"agentqueue:{prefix}:{queue}"
         self.client = client
+        self.channel = channel
         self.ledger_key = f"{base}:usage:{job_id}"
         self.cache_key = f"{base}:calls:{job_id}"
+        self._after_write: JobUsage | None = None
 
     async def record(self, call_id: str, record: CallRecord) -> None:
-        async with transaction(self.client, self.ledger_key) as pipe:
-            # HSETNX: a call id is written once, whatever happens after.
-            pipe.hsetnx(self.ledger_key, call_id, record.model_dump_json())
-            pipe.expire(self.ledger_key, LEDGER_TTL_S)
-            await pipe.execute()
+        entry = record.model_dump_json()
+        if self.channel is not None:
+            ledger = await self.channel.evalsha(_RECORD_SHA, _RECORD_SCRIPT, [self.ledger_key],
+                                                [call_id, entry, LEDGER_TTL_S])
+        else:
+            async with transaction(self.client, self.ledger_key) as pipe:
+                pipe.hsetnx(self.ledger_key, call_id, entry)
+                pipe.expire(self.ledger_key, LEDGER_TTL_S)
+                pipe.hvals(self.ledger_key)
+                *_, ledger = await pipe.execute()
+        # The job's usage from now on (`usage()`) needs no read of its own.
+        self._after_write = _total(ledger)
 
     async def usage(self) -> JobUsage:
-        raw = await self.client.hvals(self.ledger_key)
-        total = JobUsage()
-        unpriced: set[str] = set()
-        for item in raw:
-            call = CallRecord.model_validate_json(item)
-            total.input_tokens += call.input_tokens
-            total.output_tokens += call.output_tokens
-            total.cost_usd += call.cost_usd
-            total.calls += 1
-            if not call.priced:
-                unpriced.add(call.model)
-        total.unpriced_models = sorted(unpriced)
-        return total
+        """The job's usage over all its attempts: as this run's last write left the ledger
+        (nothing else writes it while the run holds the job), else read from it."""
+        if self._after_write is not None:
+            return self._after_write.model_copy(deep=True)
+        return _total(await self.client.hvals(self.ledger_key))
 
     async def cached(self, key: str) -> str | None:
-        value = await self.client.hget(self.cache_key, key)
+        value = (await self.channel.execute("HGET", self.cache_key, key)
+                 if self.channel is not None else await self.client.hget(self.cache_key, key))
         return None if value is None else str(value)
 
     async def remember(self, key: str, value: str) -> None:
@@ -121,6 +139,22 @@ class JobMeter:
             pipe.hset(self.cache_key, key, value)
             pipe.expire(self.cache_key, CACHE_TTL_S)
             await pipe.execute()
+
+
+def _total(ledger: Sequence[str | bytes]) -> JobUsage:
+    """The usage of a ledger's calls."""
+    total = JobUsage()
+    unpriced: set[str] = set()
+    for item in ledger:
+        call = CallRecord.model_validate_json(item)
+        total.input_tokens += call.input_tokens
+        total.output_tokens += call.output_tokens
+        total.cost_usd += call.cost_usd
+        total.calls += 1
+        if not call.priced:
+            unpriced.add(call.model)
+    total.unpriced_models = sorted(unpriced)
+    return total
 
 
 def _digest(payload: dict[str, Any]) -> str:

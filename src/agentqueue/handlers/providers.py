@@ -35,6 +35,7 @@ class ProviderPool:
                 anthropic_base_url=s.anthropic_base_url,
                 anthropic_model=s.anthropic_model,
                 dataset_path=str(s.agent_dataset) if s.agent_dataset else None,
+                http_client=s.ai_http_client,
             )
             # "auto" and an explicit name may resolve to the same provider: share it.
             self._built[key] = self._built.setdefault(provider.name, provider)

@@ -34,6 +34,11 @@ from agentqueue.ai.providers.base import (
     retry_after,
     safe_error_text,
 )
+from agentqueue.ai.providers.http_client import (
+    DEFAULT_HTTP_CLIENT,
+    check_http_client,
+    refused_not_timed_out,
+)
 from agentqueue.ai.providers.openai_provider import tool_call_from_json
 from agentqueue.ai.types import (
     ChatMessage,
@@ -66,15 +71,20 @@ class AnthropicProvider:
         timeout: float = 60.0,
         max_retries: int = 2,
         max_tokens: int = DEFAULT_MAX_TOKENS,
+        http_client: str = DEFAULT_HTTP_CLIENT,
     ) -> None:
         if not api_key:
             raise ValueError("api_key is required")
         self.model = model
         self.base_url = base_url or DEFAULT_BASE_URL
         self.max_tokens = max_tokens
+        self.http_client = check_http_client(http_client)
         self._api_key = api_key
+        # One client per provider, shared by every job of the worker (see http_client).
         self._client = AsyncAnthropic(
-            api_key=api_key, base_url=self.base_url, timeout=timeout, max_retries=max_retries
+            api_key=api_key, base_url=self.base_url, timeout=timeout, max_retries=max_retries,
+            http_client=(anthropic.DefaultAioHttpClient()
+                         if self.http_client == "aiohttp" else None),
         )
 
     def __repr__(self) -> str:
@@ -281,7 +291,11 @@ class AnthropicProvider:
     def _error(self, exc: anthropic.AnthropicError, model_name: str) -> ProviderError:
         """A ProviderError that explains ``exc`` without ever quoting the API key."""
         status: int | None
-        if isinstance(exc, anthropic.APITimeoutError):
+        refused = (refused_not_timed_out(exc) if isinstance(exc, anthropic.APITimeoutError)
+                   else None)
+        if refused is not None:
+            message, retryable, status = f"could not be reached: {refused}", True, None
+        elif isinstance(exc, anthropic.APITimeoutError):
             message, retryable, status = "timed out", True, None
         elif isinstance(exc, anthropic.APIConnectionError):
             cause = exc.__cause__ or exc.__context__

@@ -22,6 +22,11 @@ from agentqueue.ai.providers.base import (
     retry_after,
     safe_error_text,
 )
+from agentqueue.ai.providers.http_client import (
+    DEFAULT_HTTP_CLIENT,
+    check_http_client,
+    refused_not_timed_out,
+)
 from agentqueue.ai.types import (
     ChatMessage,
     EmbeddingResult,
@@ -52,20 +57,26 @@ class OpenAIProvider:
         base_url: str | None = None,
         timeout: float = 60.0,
         max_retries: int = 2,
+        http_client: str = DEFAULT_HTTP_CLIENT,
     ) -> None:
         if not api_key:
             raise ValueError("api_key is required")
         self.model = model
         self.embedding_model = embedding_model
         self.base_url = base_url or DEFAULT_BASE_URL
+        self.http_client = check_http_client(http_client)
         self._api_key = api_key
-        # Several SDK clients, taken in turn: each has its own HTTP connection pool, and the
-        # pool (httpcore's) scans all its connections on every request start and end, which a
-        # single pool with a thousand calls in flight pays for quadratically in CPU.
+        # One SDK client over aiohttp (see http_client). Over httpx, several, taken in turn:
+        # each has its own connection pool, and httpcore's scans all its connections on every
+        # request start and end, which one pool with a thousand calls in flight pays for
+        # quadratically in CPU.
+        shards = CLIENT_SHARDS if self.http_client == "httpx" else 1
         self._clients = [
             AsyncOpenAI(api_key=api_key, base_url=self.base_url, timeout=timeout,
-                        max_retries=max_retries)
-            for _ in range(CLIENT_SHARDS)
+                        max_retries=max_retries,
+                        http_client=(openai.DefaultAioHttpClient()
+                                     if self.http_client == "aiohttp" else None))
+            for _ in range(shards)
         ]
         self._turns = itertools.cycle(self._clients)
 
@@ -207,7 +218,10 @@ class OpenAIProvider:
 
     def _error(self, exc: openai.OpenAIError, model_name: str) -> ProviderError:
         """A ProviderError that explains ``exc`` without ever quoting the API key."""
-        if isinstance(exc, openai.APITimeoutError):
+        refused = refused_not_timed_out(exc) if isinstance(exc, openai.APITimeoutError) else None
+        if refused is not None:
+            message, retryable, status = f"could not be reached: {refused}", True, None
+        elif isinstance(exc, openai.APITimeoutError):
             message, retryable, status = "timed out", True, None
         elif isinstance(exc, openai.APIConnectionError):
             cause = exc.__cause__ or exc.__context__
