@@ -219,6 +219,9 @@ async def test_a_queue_key_as_job_id_is_not_found_and_left_alone(
 
 # --- 16: the OpenAPI schema is the truth ------------------------------------------------------
 
+# Answered to anyone, with no credentials and no per-caller rate: health and orchestrator probes.
+PUBLIC_PROBES = ("/agent/queue/health", "/livez", "/readyz")
+
 
 async def test_every_operation_documents_400_with_the_error_model_and_no_422(service) -> None:
     async with client(service) as http:
@@ -235,7 +238,7 @@ async def test_every_operation_documents_400_with_the_error_model_and_no_422(ser
                 assert "404" in responses, f"{method} {path}"
             if "requestBody" in operation:
                 assert "413" in responses, f"{method} {path}"
-            if path != "/agent/queue/health":
+            if path not in PUBLIC_PROBES:
                 assert {"401", "429"} <= responses.keys(), f"{method} {path}"
     for path in ("/agent/queue/pause", "/v1/admin/queue/clean"):
         assert "403" in schema["paths"][path]["post"]["responses"]

@@ -97,4 +97,10 @@ def agentqueue(
     try:
         yield process
     finally:
+        died = process.proc.poll()
         process.stop()
+        if died is not None:
+            # Gone before the test was done with it (a crash, the OOM killer): say why in the
+            # test's output, since pytest removes old temporary directories and their logs.
+            tail = "\n".join(process.log().splitlines()[-60:])
+            print(f"agentqueue {command} had exited with code {died}; its log ends:\n{tail}")

@@ -26,5 +26,7 @@ async def metrics(request: Request,
     from agentqueue.metrics.exposition import render  # prometheus-client only when scraped
 
     services = request.app.state.services
+    if services.metrics is not None:  # this process's own counts, up to this request
+        await services.metrics.flush()
     body = await render(services.client, services.settings.queue_prefix, services.queues)
     return Response(body, media_type=_PROMETHEUS_TEXT)
