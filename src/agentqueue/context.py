@@ -113,7 +113,8 @@ class JobAi:
                         budgets=limits.budgets, prices=self._runtime.prices,
                         org_of=self._org)
                 provider = MeteredProvider(provider, self.meter, self._runtime.prices,
-                                           attempt=self._ctx.attempt)
+                                           attempt=self._ctx.attempt,
+                                           metrics=self._runtime.metrics)
             self._providers[name] = provider
         return self._providers[name]
 

@@ -337,6 +337,7 @@ def build_workers(
         kept.insert(0, Tracing())
     metering = UsageMetering(runtime.client, prefix=settings.queue_prefix)
     metrics = MetricsRecorder(runtime.client, prefix=settings.queue_prefix)
+    runtime.metrics = flow.metrics = metrics
     users = list(installed_middleware() if middleware is None else middleware)
     workers = []
     for name in wanted:

@@ -97,3 +97,37 @@ async def _render_after_flush(recorder: MetricsRecorder, client: redis.Redis, pr
         return text if b'agentqueue_workers{queue="m"} 1.0' in text else None
 
     return await eventually(rendered, what="the worker's heartbeat")
+
+
+async def test_provider_calls_tokens_cost_and_latency_are_counted(
+    client: redis.Redis, redis_url: str, prefix: str
+) -> None:
+    from agentqueue.config import Settings
+    from agentqueue.services import build_workers
+    from tests.support.fake_openai import FakeOpenAI, text_completion
+
+    with FakeOpenAI().running() as fake:
+        fake.reply = lambda _: text_completion("Paris.", prompt_tokens=20, completion_tokens=7)
+        settings = Settings(  # type: ignore[call-arg]
+            REDIS_URL=redis_url, QUEUE_PREFIX=prefix, OPENAI_API_KEY="sk-test",
+            OPENAI_BASE_URL=fake.base_url, OPENAI_MODEL="gpt-4o-mini",
+            AGENTQUEUE_PRICES='{"fake-model": {"input": 1.0, "output": 2.0}}')
+        group = build_workers(settings, redis_url, ["ai-tasks"])
+        await group.start()
+        tasks = JobQueue("ai-tasks", client, prefix=prefix)
+        try:
+            for n in range(2):
+                job_id = await tasks.add("generate-completion", {
+                    "conversationId": f"c-{n}", "message": "Capital of France?"})
+                assert (await finished(tasks, job_id)).state == "completed"
+        finally:
+            await group.stop(0)  # writes what is left
+    found = samples(await render(client, prefix, {"ai-tasks": tasks}))
+    # Labelled with the model that answered (the stand-in says "fake-model"), as billed.
+    model = {"provider": "openai", "model": "fake-model"}
+    assert of(found, "agentqueue_provider_calls_total", **model, outcome="ok") == 2
+    assert of(found, "agentqueue_provider_tokens_total", **model, direction="input") == 40
+    assert of(found, "agentqueue_provider_tokens_total", **model, direction="output") == 14
+    cost = of(found, "agentqueue_provider_cost_usd_total", **model)
+    assert cost is not None and cost > 0
+    assert of(found, "agentqueue_provider_call_seconds_count", **model) == 2

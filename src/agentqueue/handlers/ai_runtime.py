@@ -23,6 +23,7 @@ from agentqueue.engine.worker import JobContext, PermanentJobError
 from agentqueue.handlers.metering import JobUsage
 from agentqueue.handlers.providers import ProviderPool
 from agentqueue.handlers.sessions import SessionStore
+from agentqueue.metrics.aggregate import MetricsRecorder
 from agentqueue.records.store import Records
 from agentqueue.records.views import NO_OWNER, JobOwner
 
@@ -54,6 +55,8 @@ class AiRuntime:
     records: Records | None = None
     # Provider limits and budgets (handlers.provider_limits); None: calls are not limited.
     provider_limits: ProviderLimits | None = None
+    # This process's metrics: provider calls, latency, tokens and cost (None: not counted).
+    metrics: MetricsRecorder | None = None
 
     async def owner_of(self, ctx: JobContext) -> JobOwner | None:
         """The owner the API recorded for this job; None for a job added to Redis directly

@@ -34,6 +34,7 @@ from agentqueue.core.limits import LimitStore, owner_key
 from agentqueue.engine.context import JobContext
 from agentqueue.engine.middleware import CallNext, Middleware
 from agentqueue.engine.rate_limit import Window, WindowCounters
+from agentqueue.metrics.aggregate import MetricsRecorder
 from agentqueue.records.store import Records
 from agentqueue.records.views import NO_OWNER, JobOwner
 
@@ -66,6 +67,8 @@ class FlowControl(Middleware):
         self.records = records
         self.defer_ms = defer_ms
         self.hold_ms = hold_ms
+        # Set by the worker's builder: jobs held back are counted, by limit.
+        self.metrics: MetricsRecorder | None = None
         # Owners never change: a job parked and taken again is not looked up twice.
         self._owners: OrderedDict[str, JobOwner | None] = OrderedDict()
 
@@ -151,6 +154,7 @@ class FlowControl(Middleware):
         except Exception as exc:  # it comes back after defer_ms anyway
             log.warning("Could not let a parked job of %r back: %s", ctx.queue, exc)
         log.debug("Job %s of %r parked: its tenant is at its cap", ctx.id, ctx.queue)
+        self._count_wait(ctx, "tenant")
         raise DelayedError("its tenant is at its cap of running jobs")
 
     async def _promote_next(self, ctx: JobContext, running_key: str) -> None:
@@ -201,4 +205,10 @@ class FlowControl(Middleware):
         token = str(ctx.job.token)
         await ctx.job.moveToDelayed(round(time.time() * 1000) + delay_ms, token)
         log.debug("Job %s of %r waits %d ms: %s", ctx.id, ctx.queue, delay_ms, why)
+        self._count_wait(ctx, "rate")
         raise DelayedError(why)
+
+    def _count_wait(self, ctx: JobContext, limit: str) -> None:
+        if self.metrics is not None:
+            self.metrics.count("agentqueue_rate_limit_waits_total",
+                               {"queue": ctx.queue, "limit": limit})

@@ -16,20 +16,24 @@ that reached the provider is counted, the rejected ones too: they were paid for.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import redis.asyncio as redis
 from pydantic import BaseModel
 
+from agentqueue import tracing
 from agentqueue.ai.pricing import PriceTable
 from agentqueue.ai.providers.base import Provider, TextCallback
 from agentqueue.ai.types import ChatMessage, EmbeddingResult, ProviderReply, ToolSpec, Usage
 from agentqueue.engine.channel import CommandChannel
 from agentqueue.engine.connection import transaction
+from agentqueue.metrics.aggregate import MetricsRecorder
 
 LEDGER_TTL_S = 30 * 24 * 3600
 CACHE_TTL_S = 7 * 24 * 3600
@@ -165,9 +169,11 @@ class MeteredProvider:
     """A provider that meters and reuses calls for one attempt of one job."""
 
     def __init__(
-        self, inner: Provider, meter: JobMeter, prices: PriceTable, *, attempt: int
+        self, inner: Provider, meter: JobMeter, prices: PriceTable, *, attempt: int,
+        metrics: MetricsRecorder | None = None,
     ) -> None:
         self.inner = inner
+        self.metrics = metrics
         self.meter = meter
         self.prices = prices
         self.attempt = attempt
@@ -190,9 +196,39 @@ class MeteredProvider:
         self._seen[digest] += 1
         return f"{digest}#{self._seen[digest]}"
 
+    @contextlib.asynccontextmanager
+    async def _observed(self, kind: str, model: str | None) -> AsyncIterator[dict[str, str]]:
+        """A span around one real provider call, and its count and latency in the metrics,
+        labelled with the model that answered (set `["model"]` in the block), as its tokens
+        and cost are; the model asked for if the call failed."""
+        started = time.monotonic()
+        outcome = "error"
+        answered = {"model": model or self.model or ""}
+        with tracing.span(f"{kind} {self.name}", kind="client", attributes={
+                "gen_ai.system": self.name, "gen_ai.operation.name": kind,
+                "gen_ai.request.model": model or self.model}):
+            try:
+                yield answered
+                outcome = "ok"
+            finally:
+                if self.metrics is not None:
+                    labels = {"provider": self.name, "model": answered["model"],
+                              "outcome": outcome}
+                    self.metrics.count("agentqueue_provider_calls_total", labels)
+                    self.metrics.observe("agentqueue_provider_call_seconds",
+                                         {"provider": self.name, "model": labels["model"]},
+                                         time.monotonic() - started)
+
     async def _record(self, model: str, usage: Usage) -> None:
         self._calls += 1
         cost = self.prices.cost(model, usage)
+        if self.metrics is not None:
+            labels = {"provider": self.name, "model": model}
+            for direction, tokens in (("input", usage.input_tokens),
+                                      ("output", usage.output_tokens)):
+                self.metrics.count("agentqueue_provider_tokens_total",
+                                   {**labels, "direction": direction}, tokens)
+            self.metrics.count("agentqueue_provider_cost_usd_total", labels, cost.usd)
         await self.meter.record(
             f"attempt-{self.attempt}:call-{self._calls}",
             CallRecord(
@@ -226,10 +262,12 @@ class MeteredProvider:
                 await on_text(reply.content)
             # Already paid for (and counted) by an earlier attempt.
             return reply.model_copy(update={"usage": Usage()})
-        reply = await self.inner.chat(
-            messages, tools, model=model, max_tokens=max_tokens, temperature=temperature,
-            json_schema=json_schema, on_text=on_text,
-        )
+        async with self._observed("chat", model) as answered:
+            reply = await self.inner.chat(
+                messages, tools, model=model, max_tokens=max_tokens, temperature=temperature,
+                json_schema=json_schema, on_text=on_text,
+            )
+            answered["model"] = reply.model
         await self._record(reply.model, reply.usage)
         self._unaccepted.append((key, reply.model_dump_json()))
         return reply
@@ -242,7 +280,9 @@ class MeteredProvider:
             return EmbeddingResult.model_validate_json(stored).model_copy(
                 update={"usage": Usage()}
             )
-        result = await self.inner.embed(texts, model=model)
+        async with self._observed("embeddings", model) as answered:
+            result = await self.inner.embed(texts, model=model)
+            answered["model"] = result.model
         await self._record(result.model, result.usage)
         self._unaccepted.append((key, result.model_dump_json()))
         return result
