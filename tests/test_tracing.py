@@ -7,15 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from agentqueue import tracing
-from agentqueue.api.app import create_app
-from agentqueue.config import Settings
+from tests.support.app_api import in_process_api
 from tests.support.waiting import eventually
 
 LOCAL = ("127.0.0.1", 50000)
@@ -40,27 +38,22 @@ def by_name(found: tuple[ReadableSpan, ...], name: str) -> ReadableSpan:
 async def test_a_chat_is_one_trace_from_request_to_tool_call(
     spans: InMemorySpanExporter, redis_url: str, prefix: str, tmp_path: Path
 ) -> None:
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, REDIS_URL=redis_url, QUEUE_PREFIX=prefix, AGENTQUEUE_DATA_DIR=tmp_path,
-        AI_PROVIDER="builtin")
-    app = create_app(settings, run_worker=True)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=LOCAL)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            queued = await http.post("/agent/queue/chat", json={"message": "Calculate 6 * 7"})
-            job_id = queued.json()["jobId"]
+    async with in_process_api(redis_url, prefix, tmp_path, run_worker=True,
+                              AI_PROVIDER="builtin") as (http, _):
+        queued = await http.post("/agent/queue/chat", json={"message": "Calculate 6 * 7"})
+        job_id = queued.json()["jobId"]
 
-            async def done() -> Any:
-                job = (await http.get(f"/agent/queue/job/{job_id}")).json()["job"]
-                return job if job["status"] == "completed" else None
+        async def done() -> Any:
+            job = (await http.get(f"/agent/queue/job/{job_id}")).json()["job"]
+            return job if job["status"] == "completed" else None
 
-            await eventually(done, what="the chat to complete")
+        await eventually(done, what="the chat to complete")
 
-            async def recorded() -> tuple[ReadableSpan, ...] | None:
-                found = spans.get_finished_spans()
-                return found if any(s.name == "process agent-queue" for s in found) else None
+        async def recorded() -> tuple[ReadableSpan, ...] | None:
+            found = spans.get_finished_spans()
+            return found if any(s.name == "process agent-queue" for s in found) else None
 
-            found = await eventually(recorded, what="the worker's span")
+        found = await eventually(recorded, what="the worker's span")
     request = by_name(found, "POST /agent/queue/chat")
     send = by_name(found, "send agent-queue")
     process = by_name(found, "process agent-queue")

@@ -13,10 +13,9 @@ from typing import Any
 import httpx
 import jwt
 
-from agentqueue.api.app import create_app
-from agentqueue.config import Settings
 from agentqueue.records.views import JobOwner
 from agentqueue.services import Services
+from tests.support.app_api import in_process_api
 
 SECRET = "dashboard-test-secret-long-enough-for-hs256"
 REMOTE = ("10.1.2.3", 40000)  # not loopback: credentials are needed
@@ -32,14 +31,9 @@ def bearer(user: str, role: str, org: str | None = "acme") -> dict[str, str]:
 @contextlib.asynccontextmanager
 async def dashboard(redis_url: str, prefix: str,
                     tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Services]]:
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, REDIS_URL=redis_url, QUEUE_PREFIX=prefix, AGENTQUEUE_DATA_DIR=tmp_path,
-        JWT_SECRET=SECRET)
-    app = create_app(settings, run_worker=False)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=REMOTE)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield http, app.state.services
+    async with in_process_api(redis_url, prefix, tmp_path, client=REMOTE,
+                              JWT_SECRET=SECRET) as api:
+        yield api
 
 
 async def submit(services: Services, user: str, org: str, **options: Any) -> str:

@@ -3,42 +3,26 @@ with Retry-After and leave no record; once workers catch up, submissions are acc
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 
-from agentqueue.engine.connection import connect
-from tests.conftest import delete_prefix
-from tests.support.processes import agentqueue, free_port
+from tests.support.processes import agentqueue
+from tests.support.service import as_caller, process_env
 from tests.support.waiting import eventually
-
-JWT_SECRET = "test-secret-with-enough-length-for-hs256"
 
 
 @pytest.fixture
 async def env(redis_url: str, tmp_path: Path) -> AsyncIterator[dict[str, str]]:
-    prefix = f"aqtest-{uuid.uuid4().hex[:10]}"
-    yield {
-        "REDIS_URL": redis_url, "QUEUE_PREFIX": prefix, "PORT": str(free_port()),
-        "AGENTQUEUE_DATA_DIR": str(tmp_path / "data"), "JWT_SECRET": JWT_SECRET,
-        "AI_PROVIDER": "builtin", "MAX_QUEUE_BACKLOG": "3", "MAX_TENANT_BACKLOG": "2",
-    }
-    conn = connect(redis_url)
-    await delete_prefix(conn, prefix)
-    await conn.aclose()
+    async with process_env(redis_url, tmp_path / "data", MAX_QUEUE_BACKLOG="3",
+                           MAX_TENANT_BACKLOG="2") as env:
+        yield env
 
 
-def as_user(base_url: str, user: str, org: str) -> httpx.AsyncClient:
-    claims = {"sub": user, "org": org, "role": "user", "exp": int(time.time()) + 600}
-    token = jwt.encode(claims, JWT_SECRET, algorithm="HS256")
-    return httpx.AsyncClient(base_url=base_url, timeout=30,
-                             headers={"Authorization": f"Bearer {token}"})
+as_user = as_caller
 
 
 async def submit(http: httpx.AsyncClient) -> httpx.Response:

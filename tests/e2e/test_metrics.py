@@ -3,40 +3,22 @@ admins may read it."""
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import jwt
 import pytest
 
-from agentqueue.engine.connection import connect
-from tests.conftest import delete_prefix
 from tests.support.metrics import Samples, of, samples
-from tests.support.processes import agentqueue, free_port
+from tests.support.processes import agentqueue
+from tests.support.service import bearer, process_env
 from tests.support.waiting import eventually
-
-JWT_SECRET = "test-secret-with-enough-length-for-hs256"
 
 
 @pytest.fixture
 async def env(redis_url: str, tmp_path: Path) -> AsyncIterator[dict[str, str]]:
-    prefix = f"aqtest-{uuid.uuid4().hex[:10]}"
-    yield {
-        "REDIS_URL": redis_url, "QUEUE_PREFIX": prefix, "PORT": str(free_port()),
-        "AGENTQUEUE_DATA_DIR": str(tmp_path / "data"), "JWT_SECRET": JWT_SECRET,
-        "AI_PROVIDER": "builtin",
-    }
-    conn = connect(redis_url)
-    await delete_prefix(conn, prefix)
-    await conn.aclose()
-
-
-def bearer(role: str) -> dict[str, str]:
-    claims = {"sub": f"{role}-1", "org": "acme", "role": role, "exp": int(time.time()) + 600}
-    return {"Authorization": f"Bearer {jwt.encode(claims, JWT_SECRET, algorithm='HS256')}"}
+    async with process_env(redis_url, tmp_path / "data") as env:
+        yield env
 
 
 async def test_one_api_process_shows_the_jobs_of_two_worker_processes(
@@ -47,14 +29,14 @@ async def test_one_api_process_shows_the_jobs_of_two_worker_processes(
         await api.wait_healthy()
         async with httpx.AsyncClient(base_url=api.base_url, timeout=30) as http:
             assert (await http.get("/metrics")).status_code == 401
-            assert (await http.get("/metrics", headers=bearer("user"))).status_code == 403
+            assert (await http.get("/metrics", headers=bearer("user-1"))).status_code == 403
             for n in range(6):
-                answer = await http.post("/v1/jobs/sentiment", headers=bearer("user"),
+                answer = await http.post("/v1/jobs/sentiment", headers=bearer("user-1"),
                                          json={"text": f"what a lovely day {n}"})
                 assert answer.status_code == 201, answer.text
 
             async def scraped() -> Samples | None:
-                answer = await http.get("/metrics", headers=bearer("admin"))
+                answer = await http.get("/metrics", headers=bearer("admin-1", "admin"))
                 assert answer.status_code == 200
                 assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
                 found = samples(answer.content)

@@ -46,3 +46,26 @@ async def app_api(
     finally:
         await user_app.close()
         serve(None)
+
+
+# Where in-process requests come from by default: loopback, served as the local admin while
+# no API key exists (protected mode).
+LOOPBACK = ("127.0.0.1", 50000)
+
+
+@contextlib.asynccontextmanager
+async def in_process_api(
+    redis_url: str, prefix: str, data_dir: Path, *, client: tuple[str, int] = LOOPBACK,
+    run_worker: bool = False, **settings: object,
+) -> AsyncIterator[tuple[httpx.AsyncClient, Services]]:
+    """The HTTP API (with `run_worker`, its worker too) in this process, started and stopped
+    around the block: a client calling it from `client`'s address, and its services."""
+    config = Settings(  # type: ignore[call-arg]
+        _env_file=None, REDIS_URL=redis_url, QUEUE_PREFIX=prefix, AGENTQUEUE_DATA_DIR=data_dir,
+        **settings)
+    app = create_app(config, run_worker=run_worker)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=client)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test",
+                                     timeout=30) as http:
+            yield http, app.state.services

@@ -3,10 +3,16 @@ made with the CLI, and the Redis keys it leaves behind removed afterwards."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+import httpx
+import jwt
 
 from agentqueue.engine.connection import connect
 from tests.conftest import delete_prefix
@@ -39,3 +45,34 @@ async def delete_service_keys(env: dict[str, str]) -> None:
         conn = connect(env["REDIS_URL"])
         await delete_prefix(conn, env["QUEUE_PREFIX"])
         await conn.aclose()
+
+
+# The HS256 secret of services that tests start with JWT auth on (`process_env`).
+JWT_SECRET = "test-secret-with-enough-length-for-hs256"
+
+
+def bearer(user: str, role: str = "user", org: str | None = "acme") -> dict[str, str]:
+    """An Authorization header with a JWT signed with `JWT_SECRET`, valid for 10 minutes."""
+    claims: dict[str, object] = {"sub": user, "role": role, "exp": int(time.time()) + 600}
+    if org is not None:
+        claims["org"] = org
+    return {"Authorization": f"Bearer {jwt.encode(claims, JWT_SECRET, algorithm='HS256')}"}
+
+
+def as_caller(base_url: str, user: str, org: str, role: str = "user") -> httpx.AsyncClient:
+    """An HTTP client of the service at `base_url` calling as `user` of `org` (a JWT)."""
+    return httpx.AsyncClient(base_url=base_url, timeout=30, headers=bearer(user, role, org))
+
+
+@contextlib.asynccontextmanager
+async def process_env(redis_url: str, data_dir: Path,
+                      **settings: str) -> AsyncIterator[dict[str, str]]:
+    """The environment of `agentqueue` processes sharing `redis_url` under a prefix of their
+    own, with JWT auth on and the builtin provider, plus `settings`; their keys go after."""
+    prefix = f"aqtest-{uuid.uuid4().hex[:10]}"
+    yield {"REDIS_URL": redis_url, "QUEUE_PREFIX": prefix, "PORT": str(free_port()),
+           "AGENTQUEUE_DATA_DIR": str(data_dir), "JWT_SECRET": JWT_SECRET,
+           "AI_PROVIDER": "builtin", **settings}
+    conn = connect(redis_url)
+    await delete_prefix(conn, prefix)
+    await conn.aclose()
