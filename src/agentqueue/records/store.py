@@ -169,7 +169,8 @@ class Records:
         self._known_keys: dict[str, tuple[ApiKeyView, datetime]] = {}
         # Submissions' writes (new records, lease ends), group-committed.
         self._submissions: Batcher[_NewJob | _LeaseEnd, JobRecordView | Exception | None] = (
-            Batcher(self._submission_batch, name="submission-writes"))
+            Batcher(self._submission_batch, name="submission-writes",
+                    max_flushes=1 if engine.dialect.name == "sqlite" else 4))
 
     @classmethod
     async def connect(
@@ -522,6 +523,18 @@ class Records:
         """`release`, with the lease ends of concurrent callers written in one transaction (a
         submission's: it need not know whether the lease was still its own)."""
         await self._submissions.submit(_LeaseEnd(queue, job_id, _aware(lease_until)))
+
+    def end_lease_soon(self, queue: str, job_id: str, lease_until: datetime) -> None:
+        """`end_lease` without waiting for it: written with the next group commit (and before
+        `close` returns). Failing, it is logged, and the lease runs out by itself."""
+        written = self._submissions.post(_LeaseEnd(queue, job_id, _aware(lease_until)))
+
+        def failed(future: asyncio.Future[JobRecordView | Exception | None]) -> None:
+            if not future.cancelled() and future.exception() is not None:
+                log.warning("Could not end the submission lease of job %s of %r (%s); it "
+                            "expires", job_id, queue, type(future.exception()).__name__)
+
+        written.add_done_callback(failed)
 
     @staticmethod
     async def _end_leases(session: AsyncSession, leases: list[_LeaseEnd]) -> None:
