@@ -51,9 +51,7 @@ class Batcher(Generic[Item, Result]):
         future.add_done_callback(_retrieve)
         self._waiting.append((item, future))
         if len(self._runners) < self.max_flushes:
-            runner = asyncio.create_task(self._run(), name=f"{self.name}-flush")
-            self._runners.add(runner)
-            runner.add_done_callback(self._runners.discard)
+            self._runners.add(asyncio.create_task(self._run(), name=f"{self.name}-flush"))
         return future
 
     async def drain(self) -> None:
@@ -62,10 +60,17 @@ class Batcher(Generic[Item, Result]):
             await asyncio.shield(next(iter(self._runners)))
 
     async def _run(self) -> None:
-        while self._waiting:
-            batch = self._waiting[:self.max_items]
-            del self._waiting[:self.max_items]
-            await self._flush_one(batch)
+        try:
+            while self._waiting:
+                batch = self._waiting[:self.max_items]
+                del self._waiting[:self.max_items]
+                await self._flush_one(batch)
+        finally:
+            # At once, not in a done callback: an item posted in between would find this
+            # runner still counted and wait for a flush that never comes.
+            current = asyncio.current_task()
+            if current is not None:
+                self._runners.discard(current)
 
     async def _flush_one(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
         self.flushes += 1
