@@ -7,6 +7,7 @@ Every method opens its own short transaction and returns Pydantic views, never O
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import secrets
@@ -167,6 +168,11 @@ class Records:
         self._progress: dict[tuple[str, str], Any] = {}
         self._progress_flusher: asyncio.Task[None] | None = None
         self._known_keys: dict[str, tuple[ApiKeyView, datetime]] = {}
+        # Lookups under way, by key hash: a busy client's requests, finding its cached key
+        # expired together, share one query (instead of each taking a connection) …
+        self._finding_keys: dict[str, asyncio.Future[ApiKeyView | None]] = {}
+        # … and a lookup that overlapped a revocation caches nothing.
+        self._revocations = 0
         # Submissions' writes (new records, lease ends), group-committed.
         self._submissions: Batcher[_NewJob | _LeaseEnd, JobRecordView | Exception | None] = (
             Batcher(self._submission_batch, name="submission-writes",
@@ -904,6 +910,25 @@ class Records:
         cached = self._known_keys.get(key_hash)
         if cached is not None and self._now() < cached[1]:
             return cached[0]
+        finding = self._finding_keys.get(key_hash)
+        if finding is None:
+            finding = asyncio.ensure_future(self._look_up_key(key_hash))
+            self._finding_keys[key_hash] = finding
+            finding.add_done_callback(functools.partial(self._found_key, key_hash))
+        return await asyncio.shield(finding)
+
+    def _found_key(self, key_hash: str, finding: asyncio.Future[ApiKeyView | None]) -> None:
+        if self._finding_keys.get(key_hash) is finding:
+            del self._finding_keys[key_hash]
+
+    def _forget_keys(self) -> None:
+        """Ask the database again: every key found so far, and every lookup under way."""
+        self._revocations += 1
+        self._known_keys.clear()
+        self._finding_keys.clear()
+
+    async def _look_up_key(self, key_hash: str) -> ApiKeyView | None:
+        revocations = self._revocations
         async with self._reads() as session:
             key = await session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
             if key is None or key.revoked_at is not None:
@@ -925,6 +950,8 @@ class Records:
                     .execution_options(synchronize_session=False)
                 )
             view = view.model_copy(update={"last_used_at": now})
+        if revocations != self._revocations:
+            return view  # valid when asked; whether it still is, the next lookup tells
         if len(self._known_keys) >= _MAX_KNOWN_KEYS:
             self._known_keys.clear()
         self._known_keys[key_hash] = (view, now + timedelta(seconds=API_KEY_CACHE_S))
@@ -945,15 +972,18 @@ class Records:
             match = ApiKey.key_hash == hash_api_key(key)
         else:
             match = ApiKey.prefix == key
-        self._known_keys.clear()
-        async with self._writing() as session:
-            result = await session.execute(
-                update(ApiKey)
-                .where(match, ApiKey.revoked_at.is_(None))
-                .values(revoked_at=self._now())
-                .execution_options(synchronize_session=False)
-            )
-            return cast(CursorResult[Any], result).rowcount > 0
+        self._forget_keys()
+        try:
+            async with self._writing() as session:
+                result = await session.execute(
+                    update(ApiKey)
+                    .where(match, ApiKey.revoked_at.is_(None))
+                    .values(revoked_at=self._now())
+                    .execution_options(synchronize_session=False)
+                )
+                return cast(CursorResult[Any], result).rowcount > 0
+        finally:
+            self._forget_keys()  # and what was looked up while the revocation committed
 
     async def has_api_keys(self) -> bool:
         """Whether any key is active (not revoked)."""
