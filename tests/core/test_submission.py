@@ -37,7 +37,12 @@ async def test_ids_are_sequential_and_shared_by_record_and_redis(submitter) -> N
     assert view is not None and view.data == {"n": 2}
     record = await submitter.records.get("q", "2")
     assert record is not None and record.status == "queued" and record.user_id == "u1"
-    assert record.submitting_until is None  # the submission's lease ended with it
+
+    async def lease_ended() -> bool:  # with the next group commit, the caller not waiting
+        ended = await submitter.records.get("q", "2")
+        return ended is not None and ended.submitting_until is None
+
+    await eventually(lease_ended, what="the submission's lease to end")
     history = await submitter.records.history("q", "2")
     assert [e.status for e in history] == ["pending", "queued"]
     # A plain BullMQ add in between takes the next id, never one of ours.
@@ -208,13 +213,17 @@ async def test_a_job_in_redis_is_accepted_even_if_ending_the_lease_fails(submitt
     """Once the add went through, a records error may not turn the answer into a failure (the
     client would submit again and the job would run twice); the lease simply runs out."""
 
-    async def broken_release(*_: Any, **__: Any) -> bool:
-        raise ConnectionError("records database went away")
+    async def broken_lease_ends(_session: Any, leases: list[Any]) -> None:
+        if leases:
+            raise ConnectionError("records database went away")
 
-    submitter.records.release = broken_release
+    submitter.records._end_leases = broken_lease_ends  # type: ignore[method-assign]
     accepted = await submitter.submit(queue="q", name="chat", data={"n": 1}, owner=OWNER)
     assert accepted.status == "queued"
     assert await submitter.queue("q").get(accepted.job_id) is not None
+    record = await submitter.records.get("q", accepted.job_id)
+    assert record is not None and record.status == "queued"
+    assert record.submitting_until is not None  # left to run out
 
 
 # -- priority ---------------------------------------------------------------------------------

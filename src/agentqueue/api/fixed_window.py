@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from agentqueue.engine.coalesce import coalescer_for
+
 if TYPE_CHECKING:
     import redis.asyncio as redis
 
@@ -49,7 +51,9 @@ class FixedWindowCounter:
         self.limit = limit
         self.window_s = window_s
         self.key_prefix = key_prefix.rstrip(":")
-        self._hit = client.register_script(_HIT)
+        # Every request counts here: its commands share pipelines with concurrent requests'.
+        self._commands = coalescer_for(client)
+        self._hit = self._commands.script(_HIT)
 
     def key(self, name: str) -> str:
         return f"{self.key_prefix}:{name}"
@@ -71,7 +75,7 @@ class FixedWindowCounter:
 
     async def count(self, name: str) -> int:
         """`name`'s count in this window (0 outside one): `peek` without the time left."""
-        count = await self.client.get(self.key(name))
+        count = await self._commands.call("GET", self.key(name))
         return 0 if count is None else int(count)
 
 

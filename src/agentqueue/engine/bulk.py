@@ -42,6 +42,18 @@ class _Recorder:
         self.calls.append(sha_numkeys_keys_and_args)
 
 
+async def add_command(scripts: Scripts, job: Job) -> tuple[ScriptCall, str]:
+    """The EVALSHA the package's single add of `job` sends (its sha, keys and msgpack'd
+    arguments), to send on a pipeline of one's own; and the script's source, for a server
+    that lacks it."""
+    recorder = _Recorder()
+    await scripts.addJob(job, recorder)
+    (call,) = recorder.calls
+    source = next(command.script for command in scripts.redisConnection.commands.values()
+                  if command.sha == call[0])
+    return call, source
+
+
 @dataclass(frozen=True)
 class BulkEntry:
     """One job to add: the queue's scripts, the job, and whether it is a flow's parent."""

@@ -106,6 +106,14 @@ def watch_sends(client: redis.Redis) -> Iterator[SendWatch]:
         _watch.reset(token)
 
 
+def note_sent(may_have_sent: bool) -> None:
+    """Tell this task's `watch_sends` that another task sent its commands for it (see
+    `agentqueue.engine.coalesce`), and whether they may have reached Redis."""
+    watch = _watch.get()
+    if watch is not None and may_have_sent:
+        watch.connected = True
+
+
 class TrackedConnectionPool(redis.BlockingConnectionPool):
     """A blocking pool that reports hand-outs to `watch_sends` and, given a `RedisHealth`,
     refuses without waiting while Redis is known to be down."""

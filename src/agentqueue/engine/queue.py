@@ -19,7 +19,8 @@ from typing import Any, cast
 import redis.asyncio as redis
 from bullmq import FlowProducer, Job, Queue
 
-from agentqueue.engine.bulk import AtomicAdder, BulkEntry
+from agentqueue.engine.bulk import AtomicAdder, BulkEntry, add_command
+from agentqueue.engine.coalesce import coalescer_for
 from agentqueue.engine.connection import (
     REDIS_FAILURES,
     is_cluster,
@@ -155,7 +156,9 @@ class JobQueue:
         self._adder = AtomicAdder(client)
         self._replication_mark = f"agentqueue:{prefix}:{name}:replicated"
         self._id_key = f"{prefix}:{name}:id"
-        self._give_back_id = client.register_script(_GIVE_BACK_ID)
+        # A submission's id and add share pipelines with concurrent submissions'.
+        self._commands = coalescer_for(client)
+        self._coalesced_give_back = self._commands.script(_GIVE_BACK_ID)
         self._tombstones = f"agentqueue:{prefix}:{name}:cancelled"
         self._tombstone_order = f"agentqueue:{prefix}:{name}:cancelled-order"
 
@@ -167,13 +170,23 @@ class JobQueue:
     # -- adding -------------------------------------------------------------------------------
 
     async def add(self, name: str, data: Any, **options: Any) -> str:
-        """Add one job; `options` are BullMQ job options (delay, priority, attempts, jobId…)."""
+        """Add one job; `options` are BullMQ job options (delay, priority, attempts, jobId…).
+
+        The package's own add script, sent in one pipeline with concurrent callers' commands
+        (see `agentqueue.engine.coalesce`)."""
         job_id = options.get("jobId")
         if job_id is not None and not is_job_id(str(job_id)):
             raise InvalidJobId(str(job_id))
-        job = await self._queue.add(name, data, {**self.defaults.job_options(), **options})
+        job = Job(self._queue, name, data,
+                  {**self._queue.jobsOpts, **self.defaults.job_options(), **options})
+        call, source = await add_command(self._queue.backend.scripts, job)
+        self._commands.script(source)  # known, should Redis have lost it
+        added = await self._commands.call("EVALSHA", *call)
+        if isinstance(added, int) and added < 0:
+            raise self._queue.backend.scripts.finishedErrors({
+                "code": added, "parentKey": job.parentKey, "command": "addJob"})
         await self._wait_for_replicas()
-        return str(job.id)
+        return str(added)
 
     async def next_id(self) -> str:
         """Reserve the id BullMQ would give the next job (same counter), to use as `jobId`.
@@ -181,7 +194,7 @@ class JobQueue:
         Lets a caller write its own record of the job before the job exists in Redis. Add the
         job with `add_reserved`, which keeps the ids free of gaps.
         """
-        return str(await self.client.incr(self._id_key))
+        return str(await self._commands.call("INCR", self._id_key))
 
     async def add_reserved(self, job_id: str, name: str, data: Any, **options: Any) -> str:
         """Add a job under an id from `next_id`; the id of the job Redis holds (another one's
@@ -217,7 +230,7 @@ class JobQueue:
     async def _give_back(self, expected: int) -> None:
         # The job is queued all the same if this fails; an id left unused is harmless.
         with contextlib.suppress(*REDIS_FAILURES):
-            await self._give_back_id(keys=[self._id_key], args=[expected])
+            await self._coalesced_give_back(keys=[self._id_key], args=[expected])
 
     async def deduplicated(self, dedup_id: str) -> str | None:
         """The id of the job holding deduplication id `dedup_id` (BullMQ's `deduplication`

@@ -5,8 +5,10 @@ together (up to `max_items`), and each caller awaits its own item's result: nobo
 before the transaction holding their write has committed, and a transaction that fails fails
 every caller in it with the same error (the API answers each 503). There is no timer: a lone
 caller is flushed at once, and under load the batch grows by itself to what arrived during the
-previous commit. One flush at a time also means one writer per process, where concurrent
-SQLite write transactions would queue on the database lock in SQLite's sleeping busy handler.
+previous commit. One flush at a time (the default) also means one writer per process, where
+concurrent SQLite write transactions would queue on the database lock in SQLite's sleeping busy
+handler. A server database takes `max_flushes` > 1: a batch need not wait for the previous
+one's commit to start its own (commits, not CPU, bound a busy PostgreSQL's batches).
 """
 
 from __future__ import annotations
@@ -27,30 +29,35 @@ class Batcher(Generic[Item, Result]):
 
     def __init__(
         self, flush: Callable[[list[Item]], Awaitable[Sequence[Result]]], *,
-        max_items: int = 500, name: str = "batch",
+        max_items: int = 500, name: str = "batch", max_flushes: int = 1,
     ) -> None:
         self._flush = flush
         self.max_items = max_items
+        self.max_flushes = max_flushes
         self.name = name
         self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
-        self._runner: asyncio.Task[None] | None = None
+        self._runners: set[asyncio.Task[None]] = set()
         self.flushes = 0  # how many flushes ran, and how many items they held (figures)
         self.flushed_items = 0
 
     async def submit(self, item: Item) -> Result:
         """`item`'s result once the flush that holds it is done (its error if that failed)."""
+        # A caller that gives up does not take its item out of a transaction under way.
+        return await asyncio.shield(self.post(item))
+
+    def post(self, item: Item) -> asyncio.Future[Result]:
+        """Queue `item` for a flush without waiting for it: its result, when there is one."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieve)
         self._waiting.append((item, future))
-        if self._runner is None:
-            self._runner = asyncio.create_task(self._run(), name=f"{self.name}-flush")
-        # A caller that gives up does not take its item out of a transaction under way.
-        return await asyncio.shield(future)
+        if len(self._runners) < self.max_flushes:
+            self._runners.add(asyncio.create_task(self._run(), name=f"{self.name}-flush"))
+        return future
 
     async def drain(self) -> None:
         """Wait until everything submitted so far is flushed (at shutdown)."""
-        while self._runner is not None:
-            await asyncio.shield(self._runner)
+        while self._runners:
+            await asyncio.shield(next(iter(self._runners)))
 
     async def _run(self) -> None:
         try:
@@ -59,7 +66,11 @@ class Batcher(Generic[Item, Result]):
                 del self._waiting[:self.max_items]
                 await self._flush_one(batch)
         finally:
-            self._runner = None
+            # At once, not in a done callback: an item posted in between would find this
+            # runner still counted and wait for a flush that never comes.
+            current = asyncio.current_task()
+            if current is not None:
+                self._runners.discard(current)
 
     async def _flush_one(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
         self.flushes += 1

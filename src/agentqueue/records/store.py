@@ -7,6 +7,7 @@ Every method opens its own short transaction and returns Pydantic views, never O
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import secrets
@@ -24,6 +25,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    insert,
     or_,
     select,
     update,
@@ -60,6 +62,8 @@ API_KEY_CACHE_S = 1.0
 _MAX_KNOWN_KEYS = 10_000
 
 Clock = Callable[[], datetime]
+_JOBS = cast(Table, JobRecord.__table__)
+_EVENTS = cast(Table, JobEvent.__table__)
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,9 +168,15 @@ class Records:
         self._progress: dict[tuple[str, str], Any] = {}
         self._progress_flusher: asyncio.Task[None] | None = None
         self._known_keys: dict[str, tuple[ApiKeyView, datetime]] = {}
+        # Lookups under way, by key hash: a busy client's requests, finding its cached key
+        # expired together, share one query (instead of each taking a connection) …
+        self._finding_keys: dict[str, asyncio.Future[ApiKeyView | None]] = {}
+        # … and a lookup that overlapped a revocation caches nothing.
+        self._revocations = 0
         # Submissions' writes (new records, lease ends), group-committed.
         self._submissions: Batcher[_NewJob | _LeaseEnd, JobRecordView | Exception | None] = (
-            Batcher(self._submission_batch, name="submission-writes"))
+            Batcher(self._submission_batch, name="submission-writes",
+                    max_flushes=1 if engine.dialect.name == "sqlite" else 4))
 
     @classmethod
     async def connect(
@@ -325,18 +335,23 @@ class Records:
 
     @staticmethod
     async def _insert(session: AsyncSession, jobs: list[_NewJob]) -> list[JobRecordView]:
+        """Core `INSERT`s, not ORM objects: one multi-row `INSERT … RETURNING id` for the
+        records (ids in the order given) and one executemany for their events. The ORM's unit
+        of work cost more per record than the database did (a submission's main SQL cost)."""
         if not jobs:
             return []
-        rows = [JobRecord(**job.values) for job in jobs]
-        session.add_all(rows)
-        await session.flush()  # one INSERT … RETURNING for all: the events need their ids
-        session.add_all([
-            JobEvent(job_pk=row.id, status=status, attempt=job.attempt, message=message,
-                     at=job.now)
-            for row, job in zip(rows, jobs, strict=True) for status, message in job.events
-        ])
-        await session.flush()
-        return [JobRecordView.model_validate(row) for row in rows]
+        connection = await session.connection()
+        inserted = await connection.execute(
+            insert(_JOBS).returning(_JOBS.c.id, sort_by_parameter_order=True),
+            [job.values for job in jobs])
+        ids = list(inserted.scalars())
+        await connection.execute(insert(_EVENTS), [
+            {"job_pk": pk, "status": status, "attempt": job.attempt, "message": message,
+             "at": job.now}
+            for pk, job in zip(ids, jobs, strict=True) for status, message in job.events])
+        return [JobRecordView.model_validate({**job.values, "id": pk, "provider": None,
+                                              "model": None})
+                for pk, job in zip(ids, jobs, strict=True)]
 
     async def mark(
         self,
@@ -518,6 +533,18 @@ class Records:
         """`release`, with the lease ends of concurrent callers written in one transaction (a
         submission's: it need not know whether the lease was still its own)."""
         await self._submissions.submit(_LeaseEnd(queue, job_id, _aware(lease_until)))
+
+    def end_lease_soon(self, queue: str, job_id: str, lease_until: datetime) -> None:
+        """`end_lease` without waiting for it: written with the next group commit (and before
+        `close` returns). Failing, it is logged, and the lease runs out by itself."""
+        written = self._submissions.post(_LeaseEnd(queue, job_id, _aware(lease_until)))
+
+        def failed(future: asyncio.Future[JobRecordView | Exception | None]) -> None:
+            if not future.cancelled() and future.exception() is not None:
+                log.warning("Could not end the submission lease of job %s of %r (%s); it "
+                            "expires", job_id, queue, type(future.exception()).__name__)
+
+        written.add_done_callback(failed)
 
     @staticmethod
     async def _end_leases(session: AsyncSession, leases: list[_LeaseEnd]) -> None:
@@ -922,6 +949,25 @@ class Records:
         cached = self._known_keys.get(key_hash)
         if cached is not None and self._now() < cached[1]:
             return cached[0]
+        finding = self._finding_keys.get(key_hash)
+        if finding is None:
+            finding = asyncio.ensure_future(self._look_up_key(key_hash))
+            self._finding_keys[key_hash] = finding
+            finding.add_done_callback(functools.partial(self._found_key, key_hash))
+        return await asyncio.shield(finding)
+
+    def _found_key(self, key_hash: str, finding: asyncio.Future[ApiKeyView | None]) -> None:
+        if self._finding_keys.get(key_hash) is finding:
+            del self._finding_keys[key_hash]
+
+    def _forget_keys(self) -> None:
+        """Ask the database again: every key found so far, and every lookup under way."""
+        self._revocations += 1
+        self._known_keys.clear()
+        self._finding_keys.clear()
+
+    async def _look_up_key(self, key_hash: str) -> ApiKeyView | None:
+        revocations = self._revocations
         async with self._reads() as session:
             key = await session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
             if key is None or key.revoked_at is not None:
@@ -943,6 +989,8 @@ class Records:
                     .execution_options(synchronize_session=False)
                 )
             view = view.model_copy(update={"last_used_at": now})
+        if revocations != self._revocations:
+            return view  # valid when asked; whether it still is, the next lookup tells
         if len(self._known_keys) >= _MAX_KNOWN_KEYS:
             self._known_keys.clear()
         self._known_keys[key_hash] = (view, now + timedelta(seconds=API_KEY_CACHE_S))
@@ -963,15 +1011,18 @@ class Records:
             match = ApiKey.key_hash == hash_api_key(key)
         else:
             match = ApiKey.prefix == key
-        self._known_keys.clear()
-        async with self._writing() as session:
-            result = await session.execute(
-                update(ApiKey)
-                .where(match, ApiKey.revoked_at.is_(None))
-                .values(revoked_at=self._now())
-                .execution_options(synchronize_session=False)
-            )
-            return cast(CursorResult[Any], result).rowcount > 0
+        self._forget_keys()
+        try:
+            async with self._writing() as session:
+                result = await session.execute(
+                    update(ApiKey)
+                    .where(match, ApiKey.revoked_at.is_(None))
+                    .values(revoked_at=self._now())
+                    .execution_options(synchronize_session=False)
+                )
+                return cast(CursorResult[Any], result).rowcount > 0
+        finally:
+            self._forget_keys()  # and what was looked up while the revocation committed
 
     async def has_api_keys(self) -> bool:
         """Whether any key is active (not revoked)."""
