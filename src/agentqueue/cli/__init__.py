@@ -1,4 +1,5 @@
-"""Command line: `agentqueue serve | api | worker | keys | db`."""
+"""Command line: `agentqueue serve | api | worker | keys | db`, and the operator commands
+`jobs | queues | workers | usage`."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from agentqueue.cli.jobs import jobs_app
 from agentqueue.cli.keys import keys_app
+from agentqueue.cli.queues import queues_app
 from agentqueue.cli.supervisor import CHILD_INDEX_ENV
+from agentqueue.cli.usage import usage_app
+from agentqueue.cli.workers import workers_app
 from agentqueue.config import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -28,6 +33,10 @@ app = typer.Typer(help="agentqueue: background AI-agent work over the BullMQ pro
 app.add_typer(keys_app, name="keys", help="API keys: create, list, revoke.")
 db_app = typer.Typer(help="The records database (DATABASE_URL, or SQLite in the data dir).")
 app.add_typer(db_app, name="db")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(queues_app, name="queues")
+app.add_typer(workers_app, name="workers")
+app.add_typer(usage_app, name="usage")
 
 
 @db_app.command("upgrade")
