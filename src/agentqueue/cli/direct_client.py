@@ -129,8 +129,10 @@ class DirectClient:
         handle = self.app.queue(queue)
         since = await handle.last_event_id()
         shown = await self.get_job(ref)
-        if shown["status"] not in FINISHED:
-            raw = await Job(self.app, queue, job_id).progress()
+        job = Job(self.app, queue, job_id)
+        # Redis knows first: the record catches up a moment after the outcome.
+        if await job.status() not in FINISHED:
+            raw = await job.progress()
             yield _progress_update(raw)
             ran = shown["attempts"] > 0 or shown["status"] == "active"
             async with asyncio.timeout(timeout), contextlib.aclosing(

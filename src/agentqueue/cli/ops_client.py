@@ -107,15 +107,10 @@ def choose_mode(url: str | None, app_ref: str | None) -> tuple[Mode, str | None]
     from agentqueue.config import get_settings
 
     if url:
-        if app_ref:
-            raise OpsError("--app is for direct mode (Redis and the records); with --url the "
-                           "service's own job types apply")
-        return "remote", url
+        return "remote", url  # the service's own job types apply: `app_ref` is not needed
     settings = get_settings()
     if settings.external_redis_url is not None:
         return "direct", None
-    if app_ref:
-        raise OpsError("--app needs direct mode: set REDIS_URL to the Redis the workers use")
     return "remote", f"http://127.0.0.1:{settings.port}"
 
 

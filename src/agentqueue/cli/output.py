@@ -24,8 +24,9 @@ Url = Annotated[str | None, typer.Option(
 Key = Annotated[str | None, typer.Option(
     "--key", envvar="AGENTQUEUE_KEY", metavar="KEY", help="API key for remote mode.")]
 AppRef = Annotated[str | None, typer.Option(
-    "--app", metavar="MODULE:APP",
-    help="Direct mode: your agentqueue.App, so its job types and queues are known.")]
+    "--app", envvar="AGENTQUEUE_APP", metavar="MODULE:APP",
+    help="Direct mode: your agentqueue.App, so its job types and queues are known "
+         "(remote mode: the service knows them).")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
 
 # Tables fit a terminal; piped to a file or a pager they keep their columns whole (as keys.py).
