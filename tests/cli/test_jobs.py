@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from tests.cli.conftest import Done, Run, Service, one_line_error, start
@@ -51,28 +52,31 @@ def test_submit_prints_the_id_alone_on_stdout(cli: Run) -> None:
 
 async def test_wait_shows_progress_and_streamed_text_until_the_result(
         ops_service: Service, mode: str, cli: Run, tmp_path: Path) -> None:
-    release = tmp_path / f"release-{uuid.uuid4().hex}"
-    ref = cli("jobs", "submit", "steps", steps(release=str(release)), "--json").json()["id"]
+    release, then = (tmp_path / f"{name}-{uuid.uuid4().hex}" for name in ("release", "then"))
+    ref = cli("jobs", "submit", "steps", steps(release=str(release), then=str(then)),
+              "--json").json()["id"]
 
     waiting = await start(ops_service, mode, "jobs", "wait", ref)
-    assert waiting.stderr is not None
     seen = b""
 
-    async def first_step() -> bool:
-        nonlocal seen
-        assert waiting.stderr is not None
-        seen += await waiting.stderr.readline()
-        return b"progress 1/3 (33.33%) step one" in seen
+    def shows(text: str) -> Callable[[], Awaitable[bool]]:
+        async def shown() -> bool:
+            nonlocal seen
+            assert waiting.stderr is not None
+            seen += await waiting.stderr.read(4096)
+            return text.encode() in seen
+        return shown
 
-    await eventually(first_step, timeout=60, what="the job's first step shown")
+    await eventually(shows("progress 1/3 (33.33%) step one"), timeout=60, what="step one")
     release.touch()
+    await eventually(shows("Hello world"), timeout=60, what="the streamed text")
+    then.touch()
     out, rest = await asyncio.wait_for(waiting.communicate(), 60)
     shown = (seen + rest).decode()
     assert waiting.returncode == 0, shown
     assert json.loads(out) == {"ok": True}  # the result, on stdout alone
     assert shown.rstrip().endswith("completed")
-    if mode == "direct":  # it follows every event; remote mode polls (no push channel yet)
-        assert "Hello world" in shown
+    if mode == "direct":  # it hears every event; remote mode polls every 0.5 s
         assert "progress 3/3 (100%) done" in shown
 
 

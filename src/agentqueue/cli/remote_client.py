@@ -18,7 +18,8 @@ import httpx
 
 from agentqueue.cli.ops_client import FINISHED, Mode, OpsError, Update, split_ref
 
-# `wait` polls: the service has no push channel to follow yet.
+# `wait` polls (the service has no push channel to follow yet): progress, and a streaming
+# job's text so far (`progress.text`).
 POLL_INTERVAL_S = 0.5
 
 
@@ -91,10 +92,13 @@ class RemoteClient:
             if attempts is not None and job["attempts"] > attempts:
                 yield Update("retrying")
             attempts = job["attempts"]
-            seen = tuple(sorted(job["progress"].items()))
+            progress = job["progress"]
+            seen = tuple(sorted(progress.items()))
             if seen != last:
                 last = seen
-                yield Update("progress", progress=job["progress"])
+                text = progress.get("text")  # a streaming job's text so far
+                yield (Update("text", progress=progress, text=text) if text is not None
+                       else Update("progress", progress=progress))
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"job {ref} did not finish within {timeout:g}s")
             await asyncio.sleep(POLL_INTERVAL_S)
