@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,21 @@ def test_usage_counts_finished_jobs_by_type_and_day(cli: Run) -> None:
     assert [row["day"] for row in days] == [today]
     table = cli("usage")
     assert table.code == 0 and "noop" in table.stdout and "total" in table.stdout
+
+
+def test_usage_by_organization(cli: Run, mode: str) -> None:
+    if mode == "remote":
+        assert "direct mode" in one_line_error(cli("usage", "--by", "org"))
+        return
+    org = f"org-{uuid.uuid4().hex[:8]}"
+    for _ in range(2):
+        assert cli("jobs", "submit", "noop", "--user", "u1", "--org", org, "--wait").code == 0
+    rows = cli("usage", "--by", "org,type", "--json").json()["usage"]
+    assert {"org": org, "type": "noop", "jobs": 2, "inputTokens": 0, "outputTokens": 0,
+            "costUsd": 0.0} in rows
+    one = cli("usage", "--org", org, "--by", "type", "--json").json()
+    assert one["usage"] == [{"type": "noop", "jobs": 2, "inputTokens": 0, "outputTokens": 0,
+                             "costUsd": 0.0}]
 
 
 def test_usage_checks_its_options(cli: Run) -> None:

@@ -240,19 +240,15 @@ class DirectClient:
         return {"queues": counts, "workers": processes}
 
     async def usage(self, *, since: date | None, org: str | None) -> dict[str, Any]:
-        backend = await self._backend()
-        rows = await backend.records.usage(since=since, org_id=org)
-        items = [
-            {"day": r.day.isoformat(), "model": r.model, "type": r.type, "jobs": r.jobs,
-             "inputTokens": r.input_tokens, "outputTokens": r.output_tokens,
-             "costUsd": round(r.cost_usd, 8)}
-            for r in rows]
-        return {"usage": items, "totals": {
-            "jobs": sum(r.jobs for r in rows),
-            "inputTokens": sum(r.input_tokens for r in rows),
-            "outputTokens": sum(r.output_tokens for r in rows),
-            "costUsd": round(sum(r.cost_usd for r in rows), 8)}}
+        from agentqueue.records.usage_report import usage_by_org
 
+        backend = await self._backend()
+        rows = await usage_by_org(backend.records, since=since, org_id=org)
+        return {"usage": rows, "totals": {
+            "jobs": sum(r["jobs"] for r in rows),
+            "inputTokens": sum(r["inputTokens"] for r in rows),
+            "outputTokens": sum(r["outputTokens"] for r in rows),
+            "costUsd": round(sum(r["costUsd"] for r in rows), 8)}}
 
 
 def _progress_update(raw: Any) -> Update:

@@ -10,11 +10,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from agentqueue.cli.ops_client import OpsClient, OpsError
 from agentqueue.cli.output import AppRef, Json, Key, Url, console, cost, fail, print_json, run
 
 usage_app = typer.Typer(help="Tokens and cost by day, model and job type.")
 
-DIMENSIONS = ("day", "model", "type")
+DIMENSIONS = ("day", "model", "type", "org")
+# The rows' key of each dimension (the HTTP API's names).
+FIELDS = {"day": "day", "model": "model", "type": "type", "org": "organizationId"}
 
 
 def grouped(rows: list[dict[str, Any]], by: list[str]) -> list[dict[str, Any]]:
@@ -22,7 +25,7 @@ def grouped(rows: list[dict[str, Any]], by: list[str]) -> list[dict[str, Any]]:
     sums: dict[tuple[Any, ...], dict[str, Any]] = defaultdict(
         lambda: {"jobs": 0, "inputTokens": 0, "outputTokens": 0, "costUsd": 0.0})
     for row in rows:
-        key = tuple(row[d] for d in by)
+        key = tuple(row.get(FIELDS.get(d, d)) for d in by)
         total = sums[key]
         for field in ("jobs", "inputTokens", "outputTokens", "costUsd"):
             total[field] += row[field]
@@ -39,7 +42,8 @@ def usage(
     days: Annotated[int | None, typer.Option(
         min=1, help="The last N days, today included (instead of --since).")] = None,
     by: Annotated[str, typer.Option(
-        help="Group by these, comma-separated: day, model, type.")] = "day,model,type",
+        help="Group by these, comma-separated: day, model, type, org (org: direct mode).")]
+    = "day,model,type",
     org: Annotated[str | None, typer.Option(
         help="One organization's usage (remote mode: admins, or that org's admins).")] = None,
     url: Url = None, key: Key = None, app_ref: AppRef = None, as_json: Json = False,
@@ -51,7 +55,15 @@ def usage(
     if wrong or len(set(dimensions)) != len(dimensions):
         fail(f"--by {by!r}: a comma-separated choice of {', '.join(DIMENSIONS)}")
     first = _first_day(since, days)
-    found = run(url, key, app_ref, lambda c: c.usage(since=first, org=org))
+
+    async def work(client: OpsClient) -> dict[str, Any]:
+        found = await client.usage(since=first, org=org)
+        if "org" in dimensions and any("organizationId" not in r for r in found["usage"]):
+            raise OpsError("--by org needs direct mode (REDIS_URL): GET /api/usage does not "
+                           "break usage down by organization; --org ORG shows one")
+        return found
+
+    found = run(url, key, app_ref, work)
     rows = grouped(found["usage"], dimensions)
     if as_json:
         print_json({"usage": rows, "totals": found["totals"]})
