@@ -58,6 +58,7 @@ class Progress(BaseModel):
     total: float
     percentage: float
     message: str | None = None
+    text: str | None = Field(None, description="a job streaming model output: the text so far")
 
 
 class JobOut(BaseModel):
@@ -94,9 +95,12 @@ def _progress(raw: Any, message: str | None = None) -> Progress:
             return Progress(current=raw["current"], total=raw["total"],
                             percentage=round(100 * float(raw["current"]) / total, 2),
                             message=raw.get("message"))
+        text = str(raw["text"]) if raw.get("streaming") and "text" in raw else None
         raw = raw.get("percent", 0)
+    else:
+        text = None
     value = float(raw) if isinstance(raw, int | float) else 0.0
-    return Progress(current=value, total=100, percentage=value, message=message)
+    return Progress(current=value, total=100, percentage=value, message=message, text=text)
 
 
 

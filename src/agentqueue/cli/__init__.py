@@ -1,4 +1,5 @@
-"""Command line: `agentqueue serve | api | worker | keys | schedules | db`."""
+"""Command line: `agentqueue serve | api | worker | keys | schedules | dead-letters | db`,
+and the operator commands `jobs | queues | workers | usage`."""
 
 from __future__ import annotations
 
@@ -16,9 +17,13 @@ import typer
 
 from agentqueue import logs
 from agentqueue.cli.dead_letters import dead_letters_app
+from agentqueue.cli.jobs import jobs_app
 from agentqueue.cli.keys import keys_app
+from agentqueue.cli.queues import queues_app
 from agentqueue.cli.schedules import schedules_app
 from agentqueue.cli.supervisor import CHILD_INDEX_ENV
+from agentqueue.cli.usage import usage_app
+from agentqueue.cli.workers import workers_app
 from agentqueue.config import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -37,6 +42,10 @@ app.add_typer(schedules_app, name="schedules",
               help="Schedules: list (with their next runs), show, pause, resume, remove.")
 db_app = typer.Typer(help="The records database (DATABASE_URL, or SQLite in the data dir).")
 app.add_typer(db_app, name="db")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(queues_app, name="queues")
+app.add_typer(workers_app, name="workers")
+app.add_typer(usage_app, name="usage")
 
 
 @db_app.command("upgrade")
