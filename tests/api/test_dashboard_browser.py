@@ -61,6 +61,7 @@ async def test_an_admin_retries_a_failed_job_from_the_dashboard(
 ) -> None:
     from playwright.async_api import async_playwright, expect
 
+    expect.set_options(timeout=30_000)  # the page polls every 2 s; a loaded machine is slow
     marker = tmp_path / "fixed"
     env = serve_env(tmp_path / "data", AI_PROVIDER="builtin", FLAKY_MARKER=str(marker))
     admin = create_key(env, "--user", "ops", "--org", "acme", "--admin")
