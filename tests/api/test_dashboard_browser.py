@@ -1,7 +1,8 @@
 """The dashboard at /admin/queues in a real browser (Debian's chromium, headless, driven by
 Playwright; no browser download): a non-admin is refused, an admin logs in with a key, opens a
-failed job, retries it and watches it complete; the usage page draws its chart. Screenshots of
-the main pages go to `build/screenshots/` (or `$AGENTQUEUE_SCREENSHOTS`)."""
+failed job, retries it and watches it complete; the usage page draws its chart; /docs and
+/redoc render with every request off the service refused. Screenshots of the main pages go to
+`build/screenshots/` (or `$AGENTQUEUE_SCREENSHOTS`)."""
 
 from __future__ import annotations
 
@@ -119,6 +120,19 @@ async def test_an_admin_retries_a_failed_job_from_the_dashboard(
                     await page.click("header a[data-nav=usage]")
                     await expect(page.locator("#usage-chart svg rect").first).to_be_attached()
                     await page.screenshot(path=str(shots / "usage.png"), full_page=True)
+
+                    # The API docs render with no internet: Swagger UI lists the operations,
+                    # ReDoc its menu, from assets the service serves.
+                    offline = await browser.new_page()
+                    await offline.route(lambda url: not url.startswith(service.base_url),
+                                        lambda route: route.abort())
+                    await offline.goto(f"{service.base_url}/docs")
+                    await expect(offline.locator(".opblock-summary-path").first).to_be_visible()
+                    await expect(offline.locator("body")).to_contain_text("/agent/queue/chat")
+                    await offline.screenshot(path=str(shots / "docs.png"))
+                    await offline.goto(f"{service.base_url}/redoc")
+                    await expect(offline.locator("body")).to_contain_text("/agent/queue/chat")
+                    await offline.screenshot(path=str(shots / "redoc.png"))
                 finally:
                     await browser.close()
         assert "Traceback" not in service.log()
