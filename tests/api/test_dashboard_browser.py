@@ -1,6 +1,7 @@
 """The dashboard at /admin/queues in a real browser (Debian's chromium, headless, driven by
 Playwright; no browser download): a non-admin is refused, an admin logs in with a key, opens a
-failed job, retries it and watches it complete; the usage page draws its chart; /docs and
+failed job, retries it and watches it complete; schedules list with their next runs; the
+usage page draws its chart; /docs and
 /redoc render with every request off the service refused. Screenshots of the main pages go to
 `build/screenshots/` (or `$AGENTQUEUE_SCREENSHOTS`)."""
 
@@ -82,6 +83,10 @@ async def test_an_admin_retries_a_failed_job_from_the_dashboard(
                     return job if job["status"] == "failed" else None
 
                 await eventually(failed, what="the flaky job to fail")
+                nightly = await http.post("/api/schedules", json={
+                    "id": "nightly", "type": "flaky", "data": {"n": 1}, "cron": "0 3 * * *",
+                    "tz": "Europe/Paris"})
+                assert nightly.status_code == 201, nightly.text
             async with async_playwright() as playwright:
                 browser = await playwright.chromium.launch(executable_path=CHROMIUM,
                                                            headless=True)
@@ -116,6 +121,12 @@ async def test_an_admin_retries_a_failed_job_from_the_dashboard(
                     timeline = page.locator(".timeline")
                     await expect(timeline).to_contain_text("retried by hand")
                     await page.screenshot(path=str(shots / "job-completed.png"), full_page=True)
+
+                    await page.click("header a[data-nav=schedules]")
+                    schedule = page.locator("tr[data-schedule=nightly]")
+                    await expect(schedule).to_contain_text("0 3 * * * (Europe/Paris)")
+                    await expect(schedule).to_contain_text("alice")
+                    await page.screenshot(path=str(shots / "schedules.png"), full_page=True)
 
                     await page.click("header a[data-nav=usage]")
                     await expect(page.locator("#usage-chart svg rect").first).to_be_attached()

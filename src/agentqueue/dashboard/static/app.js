@@ -60,10 +60,14 @@ const json = (value) => h('pre', {}, JSON.stringify(value, null, 2));
 class Unauthorized extends Error {}
 
 async function api(path, options = {}) {
+  return call(API + path, options);
+}
+
+async function call(url, options = {}) {
   const headers = { Accept: 'application/json', ...(options.body ? { 'Content-Type': 'application/json' } : {}) };
   const key = sessionStorage.getItem('agentqueue.key');
   if (key) headers.Authorization = `Bearer ${key}`;
-  const answer = await fetch(API + path, { ...options, headers });
+  const answer = await fetch(url, { ...options, headers });
   const body = await answer.json().catch(() => ({}));
   if (answer.status === 401 || answer.status === 403) throw new Unauthorized(body.message || answer.statusText);
   if (!answer.ok) throw new Error(body.message || body.detail || answer.statusText);
@@ -242,6 +246,31 @@ async function jobView(queue, id) {
   return !finished.includes(state) || (job.record && !finished.includes(record.status));
 }
 
+async function schedulesView() {
+  const data = await call('/api/schedules');
+  const act = async (id, action, confirmText) => {
+    if (confirmText && !window.confirm(confirmText)) return;
+    try {
+      await call(`/api/schedules/${encodeURIComponent(id)}${action === 'remove' ? '' : `/${action}`}`,
+        { method: action === 'remove' ? 'DELETE' : 'POST' });
+      toast('Done');
+      route();
+    } catch (error) { toast(error.message, true); }
+  };
+  const rows = data.schedules.map((item) => h('tr', { 'data-schedule': item.id },
+    h('td', {}, item.id), h('td', {}, item.type), h('td', {}, item.queue),
+    h('td', {}, item.cron ? `${item.cron} (${item.tz || 'UTC'})` : `every ${item.every} ms`),
+    h('td', {}, item.paused ? chip('paused') : (item.nextRuns || []).slice(0, 3).map(when).join(' · ') || '–'),
+    h('td', {}, item.iterations), h('td', {}, item.userId || '–', item.organizationId ? ` (${item.organizationId})` : ''),
+    h('td', { class: 'row' },
+      h('button', { onclick: () => act(item.id, item.paused ? 'resume' : 'pause') }, item.paused ? 'Resume' : 'Pause'),
+      h('button', { class: 'danger', onclick: () => act(item.id, 'remove', `Delete schedule ${item.id}? Its runs' records stay.`) }, 'Delete'))));
+  show(h('h1', {}, 'Schedules'),
+    h('table', {}, h('thead', {}, h('tr', {}, ['Id', 'Type', 'Queue', 'When', 'Next runs', 'Runs', 'Owner', ''].map((t) => h('th', {}, t)))),
+      h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: 8, class: 'muted' }, 'No schedules')))));
+  return true;
+}
+
 function barChart(rows, value, label) {
   const width = 760; const height = 160; const max = Math.max(1e-9, ...rows.map(value));
   const step = width / Math.max(rows.length, 1);
@@ -284,6 +313,7 @@ async function route() {
     if (parts[0] === 'jobs') again = await jobsView(params);
     else if (parts[0] === 'job') again = await jobView(parts[1], parts[2]);
     else if (parts[0] === 'usage') { await usageView(params); again = false; }
+    else if (parts[0] === 'schedules') again = await schedulesView();
     else await overviewView();
     if (again) poller = setTimeout(refresh, POLL_MS);
   } catch (error) {
