@@ -70,9 +70,10 @@ class LimitedProvider:
         json_schema: dict[str, Any] | None = None,
         on_text: TextCallback | None = None,
     ) -> ProviderReply:
-        prompt = sum(len(m.content) + len(json.dumps([c.model_dump() for c in m.tool_calls]))
-                     for m in messages) + len(json.dumps([t.model_dump() for t in tools]))
-        estimate = prompt // 4 + (max_tokens or DEFAULT_COMPLETION_ESTIMATE)
+        def estimate() -> int:  # only a tokens-per-minute limit needs it
+            prompt = sum(len(m.content) + len(json.dumps([c.model_dump() for c in m.tool_calls]))
+                         for m in messages) + len(json.dumps([t.model_dump() for t in tools]))
+            return prompt // 4 + (max_tokens or DEFAULT_COMPLETION_ESTIMATE)
 
         async def call() -> tuple[ProviderReply, str, Usage]:
             reply = await self.inner.chat(
@@ -83,7 +84,8 @@ class LimitedProvider:
         return await self._limited(model or self.model, estimate, call)
 
     async def embed(self, texts: list[str], *, model: str | None = None) -> EmbeddingResult:
-        estimate = sum(len(t) for t in texts) // 4 + 1
+        def estimate() -> int:
+            return sum(len(t) for t in texts) // 4 + 1
 
         async def call() -> tuple[EmbeddingResult, str, Usage]:
             result = await self.inner.embed(texts, model=model)
@@ -91,9 +93,13 @@ class LimitedProvider:
 
         return await self._limited(model or self.model, estimate, call)
 
-    async def _limited(self, model: str, estimate: int,
+    async def _limited(self, model: str, estimate: Callable[[], int],
                        call: Callable[[], Awaitable[tuple[Any, str, Usage]]]) -> Any:
-        org = await self.org_of() if self.budgets is not None else None
+        rules = await self.limits.rules()
+        # The job's organization (a records read) only when some budget is set at all.
+        budgeted = self.budgets is not None and (rules.default_budget.limited
+                                                 or bool(rules.budgets))
+        org = await self.org_of() if budgeted else None
         if org is not None and self.budgets is not None:
             try:
                 await self.budgets.check(org)
@@ -136,7 +142,7 @@ class LimitedProvider:
             # Settled reservations free room before the window ends: look again soon.
             await asyncio.sleep(min(wait_ms, _RECHECK_MS) / 1000)
 
-    async def _windows(self, model: str, estimate: int) -> list[Window]:
+    async def _windows(self, model: str, estimate: Callable[[], int]) -> list[Window]:
         rate = (await self.limits.rules()).model_rate(self.name, model)
         if rate is None:
             return []
@@ -146,7 +152,7 @@ class LimitedProvider:
                                   rate.rpm, _MINUTE_MS, 1))
         if rate.tpm:
             windows.append(Window(self.counters.key("model", self.name, model, "tpm"),
-                                  rate.tpm, _MINUTE_MS, estimate))
+                                  rate.tpm, _MINUTE_MS, estimate()))
         return windows
 
     async def _give_back(self, windows: list[Window]) -> None:
