@@ -8,13 +8,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from agentqueue import __version__
-from agentqueue.api import agent_queue, ai, jobs, usage, v1
+from agentqueue.api import agent_queue, ai, events, jobs, usage, v1
 from agentqueue.api.auth import Authenticator
 from agentqueue.api.auth_throttle import AuthFailureThrottle
 from agentqueue.api.errors import install_error_handlers
 from agentqueue.api.limits import BodySizeLimit, RateLimiter
 from agentqueue.api.openapi import install_openapi
+from agentqueue.api.push_jobs import JobSnapshots
 from agentqueue.config import Settings
+from agentqueue.engine.connection import connect
+from agentqueue.push import PushHub
 from agentqueue.services import Services
 
 
@@ -36,12 +39,16 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
                 services.client, limit=settings.auth_failures_per_minute, window_s=60,
                 key_prefix=f"agentqueue:{settings.queue_prefix}:authfail",
             )
+        # Push (SSE, WebSocket) reads the queues' streams with blocking reads: a client of its own.
+        app.state.push = PushHub(connect(services.redis_url), settings.queue_prefix,
+                                 services.queues, JobSnapshots(services))
         services.start_maintenance()
         if run_worker:
             await services.start_workers()
         try:
             yield
         finally:
+            await app.state.push.close()
             await services.close()
 
     app = FastAPI(
@@ -52,8 +59,9 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    routers = (agent_queue.router, jobs.router, v1.router, v1.admin_router, ai.router,
-               usage.router)
+    # events before jobs: `/api/jobs/events` is not a job id.
+    routers = (agent_queue.router, events.router, jobs.router, v1.router, v1.admin_router,
+               ai.router, usage.router)
     for router in routers:
         app.include_router(router)
     install_openapi(app, routers)
