@@ -8,10 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from agentqueue import __version__
-from agentqueue.api import agent_queue, ai, events, jobs, usage, v1
+from agentqueue.api import agent_queue, ai, events, gateway, jobs, usage, v1
 from agentqueue.api.auth import Authenticator
 from agentqueue.api.auth_throttle import AuthFailureThrottle
 from agentqueue.api.errors import install_error_handlers
+from agentqueue.api.gateway import serve_gateway_port
 from agentqueue.api.limits import BodySizeLimit, RateLimiter
 from agentqueue.api.openapi import install_openapi
 from agentqueue.api.push_jobs import JobSnapshots
@@ -42,12 +43,17 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
         # Push (SSE, WebSocket) reads the queues' streams with blocking reads: a client of its own.
         app.state.push = PushHub(connect(services.redis_url), settings.queue_prefix,
                                  services.queues, JobSnapshots(services))
+        app.state.push_origins = settings.push_origins
         services.start_maintenance()
         if run_worker:
             await services.start_workers()
+        own_port = await serve_gateway_port(app, settings)
         try:
             yield
         finally:
+            if own_port is not None:
+                await own_port.stop()
+            await sockets.close()
             await app.state.push.close()
             await services.close()
 
@@ -58,11 +64,14 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    sockets = gateway.SocketGateway(app, settings.push_origins)
+    app.add_middleware(gateway.SocketIOMount, server=sockets.server)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # events before jobs: `/api/jobs/events` is not a job id.
     routers = (agent_queue.router, events.router, jobs.router, v1.router, v1.admin_router,
                ai.router, usage.router)
     for router in routers:
         app.include_router(router)
+    app.include_router(gateway.router)
     install_openapi(app, routers)
     return app
