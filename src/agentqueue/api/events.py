@@ -87,11 +87,17 @@ def event_data(event: PushEvent) -> dict[str, Any]:
     return data
 
 
+def event_json(event: PushEvent) -> str:
+    """`event_data` as JSON (a job's, encoded once for all its subscribers)."""
+    if event.snapshot is not None:
+        return event.snapshot.encoded
+    return json.dumps(event_data(event), separators=(",", ":"))
+
+
 async def _frames(feed: Feed) -> AsyncIterator[ServerSentEvent]:
     try:
         while (event := await feed.next()) is not None:
-            yield ServerSentEvent(json.dumps(event_data(event), separators=(",", ":")),
-                                  event=EVENT_NAMES[event.kind], id=event.id)
+            yield ServerSentEvent(event_json(event), event=EVENT_NAMES[event.kind], id=event.id)
     finally:
         await feed.__aexit__(None, None, None)
 

@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agentqueue.api.auth import Principal, current_principal
 from agentqueue.api.errors import ApiError
-from agentqueue.api.events import EVENT_NAMES, event_data, with_query_token
+from agentqueue.api.events import EVENT_NAMES, event_data, event_json, with_query_token
 from agentqueue.api.jobs import find_for
 from agentqueue.api.push_jobs import JobSnapshots
 from agentqueue.config import Settings
@@ -232,11 +232,16 @@ async def plain_socket(websocket: WebSocket) -> None:
         await websocket.send_text(json.dumps({"event": event, "data": data},
                                              separators=(",", ":")))
 
+    async def push(event: PushEvent) -> None:
+        # The job's JSON is encoded once for every subscriber: spliced into the frame.
+        name = json.dumps(EVENT_NAMES[event.kind])
+        await websocket.send_text(f'{{"event":{name},"data":{event_json(event)}}}')
+
     async def pump() -> None:
         try:
             while (event := await watcher.feed.next()) is not None:
                 if watcher.wants(event):
-                    await send(EVENT_NAMES[event.kind], event_data(event))
+                    await push(event)
         except (asyncio.CancelledError, WebSocketDisconnect):
             raise
         except Exception:

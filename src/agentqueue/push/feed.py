@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import json
+import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -40,6 +43,10 @@ FINAL: frozenset[str] = frozenset({"completed", "failed"})
 _UPDATES = frozenset({"waiting", "active", "progress", "delayed", "stalled", "removed",
                       "waiting-children"})
 _CACHED = 4096  # events shaped, and owners known, kept for the feeds that follow behind
+# Pauses between looks at a job that failed (None: give up; the subscriber's stream ends, and
+# it resumes from its last event id).
+_RETRY_PAUSES: tuple[float | None, ...] = (0.1, 0.5, 2.0, None)
+log = logging.getLogger("agentqueue.push")
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,11 @@ class Snapshot:
     owner_org: str | None
     final: Final | None
     body: Any
+
+    @functools.cached_property
+    def encoded(self) -> str:
+        """`body` as JSON, encoded once however many subscribers are sent it."""
+        return json.dumps(self.body, separators=(",", ":"))
 
 
 class Snapshots(Protocol):
@@ -67,6 +79,7 @@ class PushEvent:
     job_id: str
     job: Any = None  # created, update, completed, failed: the job as the API shows it
     delta: Delta | None = None
+    snapshot: Snapshot | None = None  # where `job` came from (its JSON, encoded once)
 
     @property
     def final(self) -> bool:
@@ -130,7 +143,12 @@ class PushHub:
         if task is None:
             task = asyncio.ensure_future(self._shape(queue, job_id, fields))
             self._shaped.put(key, task)
-        result: tuple[Snapshot | None, bool] = await asyncio.shield(task)
+        try:
+            result: tuple[Snapshot | None, bool] = await asyncio.shield(task)
+        except Exception:
+            if self._shaped.get(key) is task:
+                del self._shaped[key]  # a failed look is not kept: the next asks again
+            raise
         return result
 
     async def _shape(self, queue: str, job_id: str,
@@ -212,7 +230,7 @@ class Feed:
         if not self.resumed:
             # Where it stands now, then what happens next.
             self._ready.append(PushEvent(self.position.encode(), snapshot.final or "update",
-                                         queue, job_id, job=snapshot.body))
+                                         queue, job_id, job=snapshot.body, snapshot=snapshot))
             self.ended = snapshot.final is not None
         elif snapshot.final is not None:
             # Resumed after it ended: all it will ever write is in Redis already. Tell what
@@ -284,7 +302,16 @@ class Feed:
         name = fields.get("event", "")
         if name not in _UPDATES and name not in FINAL and name != "added":
             return []
-        snapshot, changed = await self.hub.shaped(queue, entry_id, job_id, fields)
+        for pause in _RETRY_PAUSES:
+            try:
+                snapshot, changed = await self.hub.shaped(queue, entry_id, job_id, fields)
+                break
+            except Exception as exc:  # Redis or the records busy: a moment, then again
+                if pause is None:
+                    raise
+                log.warning("push: looking at job %s of %s failed (%s); trying again", job_id,
+                            queue, type(exc).__name__)
+                await asyncio.sleep(pause)
         if snapshot is None or not self._may_see(snapshot.owner_user, snapshot.owner_org):
             return []
         event_kind: Kind
@@ -308,7 +335,8 @@ class Feed:
                 out.extend(await self._handle(deltas, delta_id, delta_fields))
         position = Cursor(self.position)
         position[(queue, EVENTS)] = entry_id
-        out.append(PushEvent(position.encode(), event_kind, queue, job_id, job=snapshot.body))
+        out.append(PushEvent(position.encode(), event_kind, queue, job_id, job=snapshot.body,
+                             snapshot=snapshot))
         return out
 
     async def _unread(self, pair: tuple[str, str]) -> list[StreamEntry]:
