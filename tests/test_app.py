@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import threading
 import time
@@ -474,6 +475,27 @@ async def test_events_yield_streamed_text_and_progress_then_completed(
     assert kinds[-2:] == ["progress", "completed"]
     # A finished job's events: its outcome alone.
     assert [event.kind async for event in job.events()] == ["completed"]
+
+
+async def test_events_yield_every_streamed_delta_in_order_before_the_outcome(
+    app: agentqueue.App, worker: None
+) -> None:
+    job = await app.enqueue("chatty", {})
+    deltas: list[agentqueue.JobEvent] = []
+    kinds = []
+    async for event in job.events(timeout=30):
+        kinds.append(event.kind)
+        if event.kind == "delta":
+            deltas.append(event)
+            if len(deltas) == 3:
+                gates.setdefault(job.id, asyncio.Event()).set()
+    assert kinds[-1] == "completed" and len(deltas) >= 3
+    # Not one piece lost or repeated, however the progress writes were coalesced.
+    first = int((deltas[0].text or "").strip()[1:])
+    assert [d.text for d in deltas] == [f"w{n} " for n in range(first, first + len(deltas))]
+    for before, after in itertools.pairwise(deltas):
+        assert after.offset == (before.offset or 0) + len(before.text or "")
+    assert all(d.attempt == 1 for d in deltas)
 
 
 async def test_events_tell_of_a_retry_and_usage_is_zero_without_ai(

@@ -39,6 +39,7 @@ def reaches(name: str, layers: tuple[str, ...]) -> bool:
 RULES = [
     ("engine", ("core", "records", "api", "ai", "handlers", "services", "cli", "maintenance")),
     ("core", ("api", "cli", "services", "handlers")),
+    ("push", ("api", "cli", "services", "handlers", "records", "ai")),
     ("records", ("core", "api", "cli", "services", "handlers", "engine", "ai")),
     ("ai", ("engine", "core", "records", "api", "cli", "services", "handlers", "maintenance")),
 ]

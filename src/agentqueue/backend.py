@@ -15,6 +15,7 @@ from agentqueue.core.budgets import Budgets
 from agentqueue.core.limits import LimitStore
 from agentqueue.core.submission import JobSubmitter
 from agentqueue.engine.connection import connect
+from agentqueue.engine.deltas import deltas_key
 from agentqueue.engine.queue import JobQueue
 from agentqueue.engine.stream import StreamReader
 from agentqueue.metrics.aggregate import MetricsRecorder
@@ -62,6 +63,13 @@ class Backend:
     def events(self, queue: str) -> StreamReader:
         """The shared reader of `queue`'s BullMQ events stream (one blocking XREAD for all)."""
         key = f"{self.settings.queue_prefix}:{queue}:events"
+        if key not in self.streams:
+            self.streams[key] = StreamReader(self.client, key)
+        return self.streams[key]
+
+    def deltas(self, queue: str) -> StreamReader:
+        """The shared reader of `queue`'s deltas stream (`engine.deltas`)."""
+        key = deltas_key(self.settings.queue_prefix, queue)
         if key not in self.streams:
             self.streams[key] = StreamReader(self.client, key)
         return self.streams[key]

@@ -29,6 +29,16 @@ class Settings(BaseSettings):
     # HTTP
     host: str = Field("127.0.0.1", validation_alias="HOST")
     port: int = Field(3000, validation_alias="PORT")
+    # Seed 001's WebSocket gateway (Socket.IO `/jobs`, plain WebSocket `/jobs`) is served on
+    # PORT; set this to serve it (the whole app) on a port of its own too (the seed's: 3001).
+    gateway_port: int | None = Field(None, ge=1, le=65535, validation_alias="GATEWAY_PORT")
+    # Browser origins (comma-separated, or *) whose pages may open the gateway's sockets with
+    # the page's credentials, beyond the API's own origin. Non-browser clients send none.
+    push_allowed_origins: str = Field("", validation_alias="PUSH_ALLOWED_ORIGINS")
+
+    @property
+    def push_origins(self) -> list[str]:
+        return [o.strip() for o in self.push_allowed_origins.split(",") if o.strip()]
 
     # Redis / Valkey. REDIS_URL wins; the seed's REDIS_HOST/PORT/PASSWORD are honoured too.
     # With neither set, `agentqueue serve` starts an embedded Valkey under the data directory.

@@ -23,6 +23,7 @@ from agentqueue.ai.providers.base import Provider, ProviderError
 from agentqueue.ai.tools.base import ToolRegistry
 from agentqueue.config import Settings
 from agentqueue.definition import validation_context
+from agentqueue.engine.deltas import DeltaWriter
 from agentqueue.engine.worker import JobContext, PermanentJobError
 from agentqueue.handlers.ai_runtime import AiRuntime
 from agentqueue.handlers.metering import JobMeter, JobUsage, MeteredProvider
@@ -180,9 +181,14 @@ class Context(JobContext):
         """Tokens and cost of the job's provider calls, over all its attempts so far."""
         return await self.ai.meter.usage()
 
+    def delta_writer(self) -> DeltaWriter:
+        runtime = self._resources().runtime
+        return DeltaWriter(runtime.client, runtime.prefix, self.queue, self.id, self.attempt)
+
     def text_stream(self, *, percent: int = 50) -> TextProgress:
-        """Streamed text into the job's progress (`{"percent", "text", "streaming"}`) as it
-        arrives: give it to a provider as `on_text=`, and `await stream.close()` after."""
+        """Streamed text into the job's progress (`{"percent", "text", "streaming"}`, coalesced)
+        as it arrives, and each delta at once to push subscribers (`engine.deltas`): give it to
+        a provider as `on_text=`, and `await stream.close()` after."""
         return TextProgress(self, percent=percent)
 
     def shared(self, key: str, make: Callable[[], T],

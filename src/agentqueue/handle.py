@@ -3,6 +3,7 @@ it and following its events on BullMQ's events stream; cancelling and retrying i
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
@@ -13,9 +14,10 @@ from agentqueue.core import states
 from agentqueue.core.actions import cancel_job, retry_job
 from agentqueue.core.errors import JobConflict
 from agentqueue.core.lookup import FoundJob
+from agentqueue.engine.deltas import Delta
 from agentqueue.engine.jobs import FINISHED_STATES
 from agentqueue.engine.queue import CANCELLED_REASON
-from agentqueue.engine.stream import event_json
+from agentqueue.engine.stream import Sink, event_json, id_key
 from agentqueue.errors import JobFailed, JobNotFinished, JobNotFound, JobNotRetryable
 from agentqueue.records.views import JobRecordView
 
@@ -136,20 +138,25 @@ class Job:
 
     def events(self, timeout: float | None = None) -> AsyncIterator[JobEvent]:
         """Its events from now on, as they happen: `active`, `progress`, `text` (streamed
-        model output so far, from jobs that stream), `retrying` (an attempt failed and another
-        follows), then `completed` or `failed`, which ends the iteration. A job that has
-        already finished yields its outcome alone. `TimeoutError` after `timeout` seconds.
+        model output so far, from jobs that stream: coalesced), `delta` (each piece of streamed
+        output as the provider gave it, none lost: `text` the piece, `offset` where it starts),
+        `retrying` (an attempt failed and another follows), then `completed` or `failed`,
+        which ends the iteration (after every delta). A job that has already finished yields
+        its outcome alone. `TimeoutError` after `timeout` seconds.
 
             async for event in job.events():
-                if event.kind == "progress": print(event.progress)
+                if event.kind == "delta": print(event.text, end="")
 
-        Read from BullMQ's events stream `<prefix>:<queue>:events` with blocking XREADs.
+        Read from BullMQ's events stream `<prefix>:<queue>:events` and the queue's deltas
+        stream (`engine.deltas`) with blocking XREADs.
         """
-        return self._follow(timeout)
+        return self._follow(timeout, deltas=True)
 
-    async def _follow(self, timeout: float | None) -> AsyncGenerator[JobEvent, None]:
+    async def _follow(self, timeout: float | None, *, deltas: bool = False
+                      ) -> AsyncGenerator[JobEvent, None]:
         """What `wait` and `events` both read: the job's entries of its queue's events stream
-        (through the loop's one shared reader of that stream, `Backend.events`).
+        (through the loop's one shared reader of that stream, `Backend.events`), and with
+        `deltas` those of its deltas stream.
 
         Follows from the last entry written before the job's state is checked, so an event
         written in between is not missed; a `removed` event (cancelled while pending) checks
@@ -158,11 +165,17 @@ class Job:
         backend = await self.app._backend()
         client = backend.client
         reader = backend.events(self.queue)
+        delta_reader = backend.deltas(self.queue) if deltas else None
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             last = cast(list[tuple[str, dict[str, str]]],
                         await client.xrevrange(reader.key, count=1))
             after = last[0][0] if last else "0-0"
+            delta_after = "0-0"
+            if delta_reader is not None:
+                last = cast(list[tuple[str, dict[str, str]]],
+                            await client.xrevrange(delta_reader.key, count=1))
+                delta_after = last[0][0] if last else "0-0"
             state, result, reason, in_redis = await self._look()
             if state in FINISHED_STATES:
                 yield _outcome_event(state, result, reason)
@@ -176,17 +189,31 @@ class Job:
                     return
             # A delayed job that has run is backing off between attempts.
             ran = state == "active" or (state == "delayed" and await self._started() > 0)
-            async with reader.subscribe(after) as subscription:
+            sink: Sink = asyncio.Queue()
+            async with contextlib.AsyncExitStack() as stack:
+                await stack.enter_async_context(reader.subscribe(after, sink=sink))
+                if delta_reader is not None:
+                    await stack.enter_async_context(
+                        delta_reader.subscribe(delta_after, sink=sink))
                 while True:
                     left = None if deadline is None else deadline - time.monotonic()
                     try:
                         if left is not None and left <= 0:
                             raise TimeoutError
-                        _, fields = await subscription.next(left)
+                        async with asyncio.timeout(left):
+                            item = await sink.get()
                     except TimeoutError:
                         raise TimeoutError(f"job {self.id} of {self.queue!r} did not finish "
                                            f"within {timeout:g}s") from None
+                    if isinstance(item, BaseException):
+                        raise item
+                    key, entry_id, fields = item
                     if fields.get("jobId") != self.id:
+                        continue
+                    if delta_reader is not None and key == delta_reader.key:
+                        if id_key(entry_id) > id_key(delta_after):
+                            delta_after = entry_id
+                            yield _delta_event(fields)
                         continue
                     kind = fields.get("event")
                     if kind == "removed":
@@ -197,6 +224,12 @@ class Job:
                         continue
                     if event.kind == "completed" and "returnvalue" not in fields:
                         event = _outcome_event(*await self._snapshot())
+                    if event.final and delta_reader is not None:
+                        # Its deltas were all written before its outcome: those not read yet.
+                        for _, delta_fields in await delta_reader.read_after(
+                                delta_after):
+                            if delta_fields.get("jobId") == self.id:
+                                yield _delta_event(delta_fields)
                     yield event
                     if event.final:
                         return
@@ -292,7 +325,7 @@ class Job:
         return self.app.iterate_sync(self._follow(timeout))
 
 
-EventKind = Literal["active", "progress", "text", "retrying", "completed", "failed"]
+EventKind = Literal["active", "progress", "text", "delta", "retrying", "completed", "failed"]
 
 
 @dataclass(frozen=True)
@@ -301,7 +334,9 @@ class JobEvent:
 
     kind: EventKind
     progress: Any = None  # progress and text: what the job reported
-    text: str | None = None  # text: the streamed output so far
+    text: str | None = None  # text: the streamed output so far; delta: the piece
+    offset: int | None = None  # delta: where the piece starts in the attempt's output
+    attempt: int | None = None  # delta: the attempt that streamed it
     result: Any = None  # completed
     error: str | None = None  # failed: the reason
 
@@ -330,6 +365,13 @@ def _outcome_event(state: str, result: Any, reason: str | None) -> JobEvent:
         return JobEvent("completed", result=result)
     return JobEvent("failed", error=reason or (
         CANCELLED_REASON if state == "cancelled" else "failed"))
+
+
+def _delta_event(fields: dict[str, str]) -> JobEvent:
+    delta = Delta.from_fields(fields)
+    if delta is None:
+        return JobEvent("delta", text=fields.get("text", ""))
+    return JobEvent("delta", text=delta.text, offset=delta.offset, attempt=delta.attempt)
 
 
 def _event(kind: str | None, fields: dict[str, str], ran: bool) -> JobEvent | None:

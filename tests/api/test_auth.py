@@ -7,6 +7,7 @@ loopback or a remote client address.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -181,6 +182,26 @@ async def test_whether_keys_exist_is_cached_for_a_while(records: Records) -> Non
         assert (await http.get("/me")).status_code == 200  # still the cached answer
         now[0] += 1.5
         assert (await http.get("/me")).status_code == 401
+
+
+async def test_requests_finding_the_answer_stale_at_once_ask_the_database_once(
+        records: Records, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A thousand sockets connecting together took every database connection (503s) asking.
+    asked = 0
+    real = records.has_api_keys
+
+    async def counted() -> bool:
+        nonlocal asked
+        asked += 1
+        return await real()
+
+    monkeypatch.setattr(records, "has_api_keys", counted)
+    app = build_app(Authenticator(records, None, keys_cache_s=2.0))
+    transport = httpx.ASGITransport(app=app, client=LOCAL)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        answers = await asyncio.gather(*(http.get("/me") for _ in range(50)))
+    assert [a.status_code for a in answers] == [200] * 50
+    assert asked == 1
 
 
 # --- API keys ---------------------------------------------------------------------------------

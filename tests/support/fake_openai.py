@@ -22,6 +22,7 @@ import json
 import re
 import struct
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -85,6 +86,10 @@ class FakeAPIServer:
         self.pause_after = 0
         self.pause_timeout = 10.0
         self.pause_outcomes: list[bool] = []
+        # A streamed answer's pace: seconds between its events (a model's token rate), and
+        # when each event went out (time.time()), for benches that time what follows.
+        self.pace = 0.0
+        self.sent_at: list[float] = []
         self._lock = threading.Lock()
         self._scripted: deque[ReplyValue] = deque()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -200,6 +205,9 @@ class _Handler(BaseHTTPRequestHandler):
                 prefix = f"event: {name}\n" if name else ""
                 self.wfile.write(f"{prefix}data: {text}\n\n".encode())
                 self.wfile.flush()
+                fake.sent_at.append(time.time())
+                if fake.pace:
+                    time.sleep(fake.pace)  # the model's pace (this server's own thread)
                 pause = fake.pause
                 if number == fake.pause_after and pause is not None:
                     fake.pause_outcomes.append(pause.wait(timeout=fake.pause_timeout))

@@ -15,7 +15,9 @@ from agentqueue.api import (
     ai,
     dashboard,
     dead_letters,
+    events,
     flows,
+    gateway,
     jobs,
     limits_admin,
     metrics,
@@ -27,10 +29,14 @@ from agentqueue.api import (
 from agentqueue.api.auth import Authenticator
 from agentqueue.api.auth_throttle import AuthFailureThrottle
 from agentqueue.api.errors import install_error_handlers
+from agentqueue.api.gateway import serve_gateway_port
 from agentqueue.api.idempotency import install_idempotency
 from agentqueue.api.limits import BodySizeLimit, RateLimiter
 from agentqueue.api.openapi import install_openapi
+from agentqueue.api.push_jobs import JobSnapshots
 from agentqueue.config import Settings
+from agentqueue.engine.connection import connect
+from agentqueue.push import PushHub
 from agentqueue.services import Services
 
 
@@ -52,12 +58,21 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
                 services.client, limit=settings.auth_failures_per_minute, window_s=60,
                 key_prefix=f"agentqueue:{settings.queue_prefix}:authfail",
             )
+        # Push (SSE, WebSocket) reads the queues' streams with blocking reads: a client of its own.
+        app.state.push = PushHub(connect(services.redis_url), settings.queue_prefix,
+                                 services.queues, JobSnapshots(services))
+        app.state.push_origins = settings.push_origins
         services.start_maintenance()
         if run_worker:
             await services.start_workers()
+        own_port = await serve_gateway_port(app, settings)
         try:
             yield
         finally:
+            if own_port is not None:
+                await own_port.stop()
+            await sockets.close()
+            await app.state.push.close()
             await services.close()
 
     # Swagger UI and ReDoc from assets in the fastapi-offline package, not a CDN: /docs works
@@ -70,13 +85,16 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
     )
     install_error_handlers(app)
     install_idempotency(app)
+    sockets = gateway.SocketGateway(app, settings.push_origins)
+    app.add_middleware(gateway.SocketIOMount, server=sockets.server)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    routers = (agent_queue.router, jobs.router, v1.router, v1.admin_router, ai.router,
-               usage.router, metrics.router, probes.router, dashboard.router,
-               dead_letters.router, flows.router, schedules.router,
-               limits_admin.router)
+    # events before jobs: `/api/jobs/events` is not a job id.
+    routers = (agent_queue.router, events.router, jobs.router, v1.router, v1.admin_router,
+               ai.router, usage.router, metrics.router, probes.router, dashboard.router,
+               dead_letters.router, flows.router, schedules.router, limits_admin.router)
     for router in routers:
         app.include_router(router)
+    app.include_router(gateway.router)
     install_openapi(app, routers)
     app.include_router(dashboard.page)
     app.mount("/admin/queues/static", StaticFiles(directory=str(dashboard.STATIC)),

@@ -24,6 +24,7 @@ also count the request against the caller's budget; when `app.state.auth_throttl
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import re
@@ -157,6 +158,7 @@ class Authenticator:
         self._clock = clock
         self._has_keys: bool | None = None
         self._has_keys_until = 0.0
+        self._asking: asyncio.Future[bool] | None = None
 
     async def authenticate(self, request: Request, *, allow_jwt: bool = True) -> Principal:
         header = request.headers.get("authorization", "").strip()
@@ -179,12 +181,20 @@ class Authenticator:
         return self.jwt_secret is None and not await self.has_api_keys()
 
     async def has_api_keys(self) -> bool:
-        """Whether any API key exists, asked at most once per `keys_cache_s`."""
+        """Whether any API key exists, asked at most once per `keys_cache_s`; requests that
+        find the answer stale meanwhile share one question (a thousand sockets connecting at
+        once must not take every database connection)."""
         now = self._clock()
         if self._has_keys is None or now >= self._has_keys_until:
-            self._has_keys = await self.records.has_api_keys()
-            self._has_keys_until = now + self.keys_cache_s
+            if self._asking is None or self._asking.done():
+                self._asking = asyncio.ensure_future(self._ask(now))
+            return await asyncio.shield(self._asking)
         return self._has_keys
+
+    async def _ask(self, now: float) -> bool:
+        answer = await self.records.has_api_keys()
+        self._has_keys, self._has_keys_until = answer, now + self.keys_cache_s
+        return answer
 
     def forget_cached_state(self) -> None:
         """Ask the database again on the next request (after creating or revoking keys here)."""

@@ -137,6 +137,9 @@ async def _find(services: Services, caller: Caller, job_ref: str) -> tuple[str, 
     return queue, job_id, found
 
 
+find_for = _find  # the push routes find a job for a caller as these routes do
+
+
 async def _current(services: Services, queue: str, job_id: str) -> JobOut:
     record = await services.records.get(queue, job_id)
     assert record is not None

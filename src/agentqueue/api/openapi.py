@@ -69,7 +69,9 @@ def _calls(dependant: Dependant) -> set[Any]:
 def _error_codes(route: APIRoute) -> list[str]:
     calls = _calls(route.dependant)
     codes = ["400", "503"]
-    if calls & {current_principal, optional_principal, *_ADMIN}:
+    from agentqueue.api.events import stream_principal  # events' routes document with these
+
+    if calls & {current_principal, optional_principal, stream_principal, *_ADMIN}:
         codes += ["401", "429"]
     if calls & set(_ADMIN):
         codes.append("403")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from bullmq import Job, UnrecoverableError
 
 if TYPE_CHECKING:
+    from agentqueue.engine.deltas import DeltaWriter
     from agentqueue.engine.middleware import MiddlewareChain
 
 
@@ -86,6 +87,11 @@ class JobContext:
     def validation_context(self) -> dict[str, Any] | None:
         """The run-time facts input models check against (limits, known agents), as the APIs
         check them at enqueue; the layers above provide them (None: none)."""
+        return None
+
+    def delta_writer(self) -> DeltaWriter | None:
+        """Where this run's streamed text deltas go as they arrive (`engine.deltas`); the
+        layers above provide it (None: nowhere, progress alone)."""
         return None
 
     async def log(self, line: str) -> None:

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any, TypeAlias, cast
 
 import redis.asyncio as redis
 
@@ -22,9 +22,12 @@ StreamEntry = tuple[str, dict[str, str]]
 # How long one blocking read lasts before it is sent again (and an idle reader stops).
 _BLOCK_MS = 5_000
 _BATCH = 500
+# Where several subscriptions put their entries, each tagged with its stream's key, in the
+# order they arrive (a follower of several streams reads one queue).
+Sink: TypeAlias = "asyncio.Queue[tuple[str, str, dict[str, str]] | BaseException]"
 
 
-def _key(entry_id: str) -> tuple[int, int]:
+def id_key(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
 
@@ -32,10 +35,12 @@ def _key(entry_id: str) -> tuple[int, int]:
 class Subscription:
     """The entries of one stream after a chosen id, in order, each once (`next`)."""
 
-    def __init__(self, reader: StreamReader, after: str, *, catching_up: bool) -> None:
+    def __init__(self, reader: StreamReader, after: str, *, catching_up: bool,
+                 sink: Sink | None = None) -> None:
         self.reader = reader
         self.after = after
         self.queue: asyncio.Queue[StreamEntry | BaseException] = asyncio.Queue()
+        self.sink = sink  # given: entries go there (tagged), not to `queue`
         # While it reads what went out before it joined, what the reader hands it waits here.
         self.held: list[StreamEntry] | None = [] if catching_up else None
 
@@ -46,12 +51,15 @@ class Subscription:
             self._put(entry_id, fields)
 
     def _put(self, entry_id: str, fields: dict[str, str]) -> None:
-        if _key(entry_id) > _key(self.after):  # never twice, never out of order
+        if id_key(entry_id) > id_key(self.after):  # never twice, never out of order
             self.after = entry_id
-            self.queue.put_nowait((entry_id, fields))
+            if self.sink is not None:
+                self.sink.put_nowait((self.reader.key, entry_id, fields))
+            else:
+                self.queue.put_nowait((entry_id, fields))
 
     def fail(self, error: BaseException) -> None:
-        self.queue.put_nowait(error)
+        (self.sink if self.sink is not None else self.queue).put_nowait(error)
 
     async def next(self, timeout: float | None) -> StreamEntry:
         """The next entry; `TimeoutError` after `timeout` seconds without one."""
@@ -73,14 +81,17 @@ class StreamReader:
         self._task: asyncio.Task[None] | None = None
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, after: str) -> AsyncIterator[Subscription]:
-        """Entries after `after` (an id of the stream, or "0-0"), until the block ends."""
+    async def subscribe(self, after: str, *, sink: Sink | None = None
+                        ) -> AsyncIterator[Subscription]:
+        """Entries after `after` (an id of the stream, or "0-0"), until the block ends; into
+        `sink` (tagged with this stream's key) if given."""
         if self._task is None or self._task.done():
             self.position = after
             self._task = asyncio.get_running_loop().create_task(self._run())
         behind = self.position  # entries up to here went out before this subscription joined
         assert behind is not None
-        subscription = Subscription(self, after, catching_up=_key(after) < _key(behind))
+        subscription = Subscription(self, after, catching_up=id_key(after) < id_key(behind),
+                                    sink=sink)
         self.subscriptions.add(subscription)
         try:
             if subscription.held is not None:
@@ -89,16 +100,20 @@ class StreamReader:
         finally:
             self.subscriptions.discard(subscription)
 
-    async def _catch_up(self, subscription: Subscription, upto: str) -> None:
-        start = subscription.after
+    async def read_after(self, start: str, upto: str = "+") -> list[StreamEntry]:
+        """The stream's entries after `start`, up to `upto` (default: all there are now)."""
+        out: list[StreamEntry] = []
         while True:
             entries = cast(list[StreamEntry], await self.client.xrange(
                 self.key, min=f"({start}", max=upto, count=_BATCH))
-            for entry_id, fields in entries:
-                subscription._put(entry_id, fields)
+            out.extend(entries)
             if len(entries) < _BATCH:
-                break
+                return out
             start = entries[-1][0]
+
+    async def _catch_up(self, subscription: Subscription, upto: str) -> None:
+        for entry_id, fields in await self.read_after(subscription.after, upto):
+            subscription._put(entry_id, fields)
         held, subscription.held = subscription.held or [], None
         for entry_id, fields in held:
             subscription._put(entry_id, fields)

@@ -3,6 +3,8 @@
 Writing progress on every token would cost a Redis round trip (and an event) per token, so
 updates are coalesced: at most one every `interval` seconds, and a piece that arrives inside
 that window is written when it closes, so no token waits longer than `interval` to reach the job.
+Push subscribers (SSE, WebSocket, `Job.events`) need every piece at once: each delta also goes,
+uncoalesced, to the queue's deltas stream (`engine.deltas`), when the context provides one.
 """
 
 from __future__ import annotations
@@ -27,12 +29,19 @@ class TextProgress:
         self._written: str | None = ""
         self._last_write = 0.0
         self._pending: asyncio.Task[None] | None = None
+        self._deltas = ctx.delta_writer()
+        self._offset = 0  # where the next delta starts in this attempt's streamed text
 
     def payload(self) -> dict[str, Any]:
         return {"percent": self.percent, "text": self.text[:MAX_PROGRESS_TEXT], "streaming": True}
 
     async def __call__(self, delta: str) -> None:
         """The `on_text` callback handed to a provider."""
+        if not delta:
+            return
+        if self._deltas is not None:
+            await self._deltas.write(self._offset, delta)
+        self._offset += len(delta)
         self.text += delta
         wait = self._last_write + self.interval - time.monotonic()
         if wait <= 0:
