@@ -128,3 +128,32 @@ async def test_a_bad_last_event_id_is_a_400(service: PushService) -> None:
     async with service.http("alice") as http:
         answer = await http.get(f"/api/jobs/{job}/events", headers={"Last-Event-ID": "nope"})
     assert answer.status_code == 400 and "Last-Event-ID" in answer.json()["message"]
+
+
+# Each seed's own create route, its job path, and how its answer names the job.
+SEED_JOBS = [
+    ("/agent/queue/chat", {"message": "tell me"}, "/agent/queue/job/{id}", "jobId"),
+    ("/v1/jobs/summarize", {"text": "A long text to summarize. It has two sentences."},
+     "/v1/jobs/{id}", "id"),
+    ("/ai/queue", {"message": "tell me"}, "/ai/jobs/{id}", "jobId"),
+]
+
+
+@pytest.mark.parametrize(("create", "body", "path", "field"), SEED_JOBS,
+                         ids=["seed-000", "seed-003", "seed-004"])
+async def test_every_seeds_job_path_streams_its_events_to_its_owner_only(
+        service: PushService, create: str, body: dict[str, str], path: str,
+        field: str) -> None:
+    async with service.http("alice") as alice:
+        created = await alice.post(create, json=body)
+        assert created.status_code in (200, 201, 202), created.text
+        job_path = path.format(id=created.json()[field])
+        async with sse(alice, f"{job_path}/events") as events:
+            seen = await read_all(events)
+    assert seen[-1].event in ("job-completed", "job-failed"), [e.event for e in seen]
+    assert len({e.id for e in seen}) == len(seen)
+    async with service.http("bob") as bob:
+        theirs = await bob.get(f"{job_path}/events")
+        get = await bob.get(job_path)
+    assert theirs.status_code == get.status_code == 404
+    assert theirs.json() == get.json()

@@ -91,7 +91,8 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
     # events before jobs: `/api/jobs/events` is not a job id.
     routers = (agent_queue.router, events.router, jobs.router, v1.router, v1.admin_router,
                ai.router, usage.router, metrics.router, probes.router, dashboard.router,
-               dead_letters.router, flows.router, schedules.router, limits_admin.router)
+               dead_letters.router, flows.router, schedules.router, limits_admin.router,
+               events.seed_router)
     for router in routers:
         app.include_router(router)
     app.include_router(gateway.router)

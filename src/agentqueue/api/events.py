@@ -30,10 +30,14 @@ from agentqueue.api.auth import Principal, current_principal
 from agentqueue.api.edge import EdgeRoute
 from agentqueue.api.errors import ApiError
 from agentqueue.api.jobs import find_for
+from agentqueue.core.lookup import find_job
 from agentqueue.push import Cursor, CursorError, Feed, PushEvent, PushHub
+from agentqueue.services import Services
 
 router = APIRouter(prefix="/api/jobs", tags=["background jobs (seed 001)"],
                    route_class=EdgeRoute)
+# The same stream under the other seeds' job paths, for their job ids.
+seed_router = APIRouter(tags=["push"], route_class=EdgeRoute)
 
 EVENT_NAMES = {"created": "job-created", "update": "job-update", "delta": "job-delta",
                "completed": "job-completed", "failed": "job-failed"}
@@ -134,3 +138,41 @@ async def job_events(job_ref: str, request: Request, services: ServicesDep,
     queue, job_id, _ = await find_for(services, caller, job_ref)
     return await _respond(hub_of(request).feed(caller, job=(queue, job_id),
                                                after=resume_point(request)))
+
+
+_STREAMED: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}}, 204: {}}
+
+
+async def _seed_job_stream(request: Request, services: Services, caller: Principal,
+                           queue: str, job_id: str) -> Response:
+    await find_job(services, caller, queue, job_id)  # 404 exactly as the seed's GET answers
+    return await _respond(hub_of(request).feed(caller, job=(queue, job_id),
+                                               after=resume_point(request)))
+
+
+@seed_router.get("/agent/queue/job/{job_id}/events", response_class=EventSourceResponse,
+                 responses=_STREAMED)
+async def agent_queue_job_events(job_id: str, request: Request, services: ServicesDep,
+                                 caller: StreamCaller, token: str | None = _TOKEN) -> Response:
+    """Seed 000's job (`GET /agent/queue/job/:id`) as events, as `/api/jobs/:id/events`."""
+    return await _seed_job_stream(request, services, caller,
+                                  services.settings.agent_queue_name, job_id)
+
+
+@seed_router.get("/v1/jobs/{job_id}/events", response_class=EventSourceResponse,
+                 responses=_STREAMED)
+async def v1_job_events(job_id: str, request: Request, services: ServicesDep,
+                        caller: StreamCaller, token: str | None = _TOKEN) -> Response:
+    """Seed 003's job (`GET /v1/jobs/:id`) as events, as `/api/jobs/:id/events`."""
+    return await _seed_job_stream(request, services, caller,
+                                  services.settings.ai_jobs_queue_name, job_id)
+
+
+@seed_router.get("/ai/jobs/{job_id}/events", response_class=EventSourceResponse,
+                 responses=_STREAMED)
+async def ai_job_events(job_id: str, request: Request, services: ServicesDep,
+                        caller: StreamCaller, token: str | None = _TOKEN) -> Response:
+    """Seed 004's job (`GET /ai/jobs/:id`) as events, as `/api/jobs/:id/events`."""
+    return await _seed_job_stream(request, services, caller,
+                                  services.settings.ai_tasks_queue_name, job_id)
