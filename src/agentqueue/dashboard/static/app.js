@@ -5,6 +5,10 @@
 
 const API = '/admin/queues/api';
 const POLL_MS = 2000;
+// An open job page follows the job's own event stream (SSE) and polls only as a fallback.
+const LIVE_FALLBACK_MS = 10000;
+const JOB_EVENTS = ['job-update', 'job-delta', 'job-completed', 'job-failed'];
+let live = null;
 const STATES = ['waiting', 'active', 'delayed', 'paused', 'completed', 'failed'];
 const STATUSES = ['queued', 'active', 'completed', 'failed', 'cancelled', 'pending'];
 let poller = null;
@@ -242,8 +246,10 @@ async function jobView(queue, id) {
     job.history ? h('section', { class: 'panel' }, h('h2', {}, 'Timeline'), h('ul', { class: 'timeline' },
       job.history.map((e) => h('li', {}, chip(e.status), ' ', when(e.at), e.attempt ? h('span', { class: 'muted' }, ` · attempt ${e.attempt}`) : null,
         e.message ? h('span', { class: 'muted' }, ` · ${e.message}`) : null)))) : null);
-  // Keep polling while it runs, and until its record has caught up with Redis.
-  return !finished.includes(state) || (job.record && !finished.includes(record.status));
+  // Follow it while it runs, and until its record has caught up with Redis.
+  const running = !finished.includes(state) || (job.record && !finished.includes(record.status));
+  if (running) follow(queue, id);
+  return running ? LIVE_FALLBACK_MS : false;
 }
 
 async function schedulesView() {
@@ -297,6 +303,28 @@ async function usageView(params) {
 
 // -- routing ---------------------------------------------------------------------------------
 
+// Re-render the job page on each of its events (a burst of text deltas: once per 250 ms).
+function follow(queue, id) {
+  const key = `${queue}:${id}`;
+  if (live && live.key === key) return;
+  stopFollowing();
+  const token = sessionStorage.getItem('agentqueue.key');
+  const url = `/api/jobs/${encodeURIComponent(key)}/events${token ? `?token=${encodeURIComponent(token)}` : ''}`;
+  const source = new EventSource(url);
+  live = { key, source, timer: null };
+  const refreshSoon = () => {
+    if (live && live.source === source && !live.timer) {
+      live.timer = setTimeout(() => { if (live) live.timer = null; refresh(); }, 250);
+    }
+  };
+  for (const name of JOB_EVENTS) source.addEventListener(name, refreshSoon);
+  source.addEventListener('error', () => { if (source.readyState === EventSource.CLOSED) stopFollowing(); });
+}
+
+function stopFollowing() {
+  if (live) { live.source.close(); clearTimeout(live.timer); live = null; }
+}
+
 async function route() {
   clearTimeout(poller);
   const [path, search] = location.hash.slice(1).split('?');
@@ -315,7 +343,8 @@ async function route() {
     else if (parts[0] === 'usage') { await usageView(params); again = false; }
     else if (parts[0] === 'schedules') again = await schedulesView();
     else await overviewView();
-    if (again) poller = setTimeout(refresh, POLL_MS);
+    if (parts[0] !== 'job' || !again) stopFollowing();
+    if (again) poller = setTimeout(refresh, typeof again === 'number' ? again : POLL_MS);
   } catch (error) {
     if (error instanceof Unauthorized) loginView(sessionStorage.getItem('agentqueue.key') ? error.message : null);
     else { toast(error.message, true); poller = setTimeout(refresh, POLL_MS * 2); }
