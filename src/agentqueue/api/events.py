@@ -19,7 +19,7 @@ a URL may be logged by proxies).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -151,28 +151,19 @@ async def _seed_job_stream(request: Request, services: Services, caller: Princip
                                                after=resume_point(request)))
 
 
-@seed_router.get("/agent/queue/job/{job_id}/events", response_class=EventSourceResponse,
-                 responses=_STREAMED)
-async def agent_queue_job_events(job_id: str, request: Request, services: ServicesDep,
-                                 caller: StreamCaller, token: str | None = _TOKEN) -> Response:
-    """Seed 000's job (`GET /agent/queue/job/:id`) as events, as `/api/jobs/:id/events`."""
-    return await _seed_job_stream(request, services, caller,
-                                  services.settings.agent_queue_name, job_id)
+def _seed_job_events(seed: str, path: str, queue_of: Callable[[Services], str]) -> None:
+    """Route `<path>/events` for one seed's job ids, in the queue that seed's jobs live in."""
+
+    async def events(job_id: str, request: Request, services: ServicesDep,
+                     caller: StreamCaller, token: str | None = _TOKEN) -> Response:
+        return await _seed_job_stream(request, services, caller, queue_of(services), job_id)
+
+    events.__doc__ = f"Seed {seed}'s job (`GET {path}`) as events, as `/api/jobs/:id/events`."
+    seed_router.add_api_route(f"{path}/events", events, methods=["GET"],
+                              name=f"seed_{seed}_job_events",
+                              response_class=EventSourceResponse, responses=_STREAMED)
 
 
-@seed_router.get("/v1/jobs/{job_id}/events", response_class=EventSourceResponse,
-                 responses=_STREAMED)
-async def v1_job_events(job_id: str, request: Request, services: ServicesDep,
-                        caller: StreamCaller, token: str | None = _TOKEN) -> Response:
-    """Seed 003's job (`GET /v1/jobs/:id`) as events, as `/api/jobs/:id/events`."""
-    return await _seed_job_stream(request, services, caller,
-                                  services.settings.ai_jobs_queue_name, job_id)
-
-
-@seed_router.get("/ai/jobs/{job_id}/events", response_class=EventSourceResponse,
-                 responses=_STREAMED)
-async def ai_job_events(job_id: str, request: Request, services: ServicesDep,
-                        caller: StreamCaller, token: str | None = _TOKEN) -> Response:
-    """Seed 004's job (`GET /ai/jobs/:id`) as events, as `/api/jobs/:id/events`."""
-    return await _seed_job_stream(request, services, caller,
-                                  services.settings.ai_tasks_queue_name, job_id)
+_seed_job_events("000", "/agent/queue/job/{job_id}", lambda s: s.settings.agent_queue_name)
+_seed_job_events("003", "/v1/jobs/{job_id}", lambda s: s.settings.ai_jobs_queue_name)
+_seed_job_events("004", "/ai/jobs/{job_id}", lambda s: s.settings.ai_tasks_queue_name)
