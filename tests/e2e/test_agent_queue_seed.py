@@ -331,7 +331,9 @@ async def test_health_and_docs(http: httpx.AsyncClient) -> None:
     assert set(health["stats"]) == {"waiting", "active", "completed", "failed"}
     assert (await http.get("/docs")).status_code == 200
     paths = (await http.get("/openapi.json")).json()["paths"]
-    assert len([p for p in paths if p.startswith("/agent/queue")]) == 11  # 12 routes, 11 paths
+    # 12 routes in 11 paths, and the job's event stream (push updates)
+    assert len([p for p in paths if p.startswith("/agent/queue")]) == 12
+    assert "/agent/queue/job/{job_id}/events" in paths
 
 
 # -- BullMQ interop ---------------------------------------------------------------------------
