@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from agentqueue.api.access import ServicesDep
 from agentqueue.api.auth import Principal, current_principal, forbidden
+from agentqueue.api.openapi import error_responses
 from agentqueue.core.actions import cancel_job, retry_job
 from agentqueue.core.errors import JobConflict, JobNotFound
 from agentqueue.core.lookup import FoundJob, find_job, scope_of
@@ -99,7 +100,7 @@ async def overview(services: ServicesDep, caller: Operator) -> dict[str, Any]:
     return {"queues": queues, "scope": "all" if caller.is_admin else caller.org_id}
 
 
-@router.get("/jobs")
+@router.get("/jobs", responses=error_responses(404))
 async def jobs(
     services: ServicesDep,
     caller: Operator,
@@ -178,7 +179,7 @@ async def usage(services: ServicesDep, caller: Operator,
 
 # -- acting ---------------------------------------------------------------------------------
 
-@router.post("/jobs/{queue}/{job_id}/{action}")
+@router.post("/jobs/{queue}/{job_id}/{action}", responses=error_responses(409))
 async def job_action(services: ServicesDep, caller: Operator, queue: str, job_id: str,
                      action: Literal["retry", "cancel", "promote", "remove"]) -> dict[str, Any]:
     """Retry a failed job, cancel one not finished, run a delayed one now, or remove a

@@ -79,7 +79,18 @@ def _error_codes(route: APIRoute) -> list[str]:
         codes.append("404")
     if route.body_field is not None:
         codes.append("413")
+    from agentqueue.api.idempotency import idempotency_claim
+
+    if idempotency_claim in calls:
+        codes += ["409", "422"]
     return codes
+
+
+# What the error codes mean on a route that takes an `Idempotency-Key`.
+_IDEMPOTENT_DESCRIPTIONS = {
+    "409": "A request with the same Idempotency-Key is still being answered",
+    "422": "The Idempotency-Key was already used with a different request",
+}
 
 
 def build_schema(
@@ -100,11 +111,18 @@ def build_schema(
                 continue
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
-            for code in _error_codes(route):
+            codes = _error_codes(route)
+            idempotent = "422" in codes
+            for code in codes:
+                described = _IDEMPOTENT_DESCRIPTIONS if idempotent else {}
                 responses.setdefault(code, {
-                    "description": _DESCRIPTIONS[code],
+                    "description": described.get(code) or _DESCRIPTIONS[code],
                     "content": {"application/json": {"schema": _ERROR_REF}},
                 })
+            if idempotent:  # a replay: the first answer again
+                responses.setdefault("200", {
+                    "description": "The first answer to this Idempotency-Key, again "
+                                   "(header Idempotent-Replayed: true)"})
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     add_job_types(schema, served() if registry is None else registry)
