@@ -21,7 +21,7 @@ from agentqueue.core.actions import cancel_job, retry_job
 from agentqueue.core.errors import JobConflict, JobNotFound
 from agentqueue.core.lookup import FoundJob, find_job, scope_of
 from agentqueue.engine.queue import JobQueue
-from agentqueue.metrics.aggregate import WORKER_TTL_S, workers_key
+from agentqueue.metrics.aggregate import live_workers
 from agentqueue.queues import clean_with_records
 from agentqueue.records.models import STATUSES
 from agentqueue.records.views import JobRecordView
@@ -78,7 +78,7 @@ async def overview(services: ServicesDep, caller: Operator) -> dict[str, Any]:
     """Every queue: counts by state, paused, workers alive, and the last hour's throughput and
     failure rate. An organization admin sees their organization's record counts instead of
     the queue-wide figures."""
-    alive = await _workers(services)
+    alive = await live_workers(services.client, services.settings.queue_prefix)
     queues = []
     for name, queue in sorted(services.queues.items()):
         entry: dict[str, Any] = {"name": name, "paused": await queue.is_paused(),
@@ -256,17 +256,6 @@ def _queue(services: Services, name: str) -> JobQueue:
 async def _find(services: Services, caller: Principal, queue: str, job_id: str) -> FoundJob:
     _queue(services, queue)
     return await find_job(services, caller, queue, job_id)
-
-
-async def _workers(services: Services) -> dict[str, int]:
-    import time
-
-    key = workers_key(services.settings.queue_prefix)
-    alive: dict[str, int] = {}
-    for member in await services.client.zrangebyscore(key, time.time() - WORKER_TTL_S, "+inf"):
-        name = str(member).partition("|")[0]
-        alive[name] = alive.get(name, 0) + 1
-    return alive
 
 
 def _summary(record: JobRecordView) -> dict[str, Any]:

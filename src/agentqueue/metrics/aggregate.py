@@ -132,3 +132,14 @@ class MetricsRecorder:
         if gone:
             with contextlib.suppress(*REDIS_FAILURES):
                 await self.client.zrem(workers_key(self.prefix), *gone)
+
+
+async def live_workers(client: redis.Redis, prefix: str) -> dict[str, int]:
+    """Worker processes heard from within `WORKER_TTL_S`, by queue (older heartbeats pruned)."""
+    key = workers_key(prefix)
+    await client.zremrangebyscore(key, 0, time.time() - WORKER_TTL_S)
+    alive: dict[str, int] = {}
+    for member in await client.zrange(key, 0, -1):
+        queue = str(member).partition("|")[0]
+        alive[queue] = alive.get(queue, 0) + 1
+    return alive

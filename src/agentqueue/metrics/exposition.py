@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -20,8 +19,8 @@ from agentqueue.engine.queue import JobQueue
 from agentqueue.metrics.aggregate import (
     TIME_BUCKETS_S,
     WORKER_TTL_S,
+    live_workers,
     metrics_key,
-    workers_key,
 )
 
 HELP = {
@@ -76,13 +75,7 @@ async def render(client: redis.Redis, prefix: str, queues: Mapping[str, JobQueue
 
 
 async def _workers(client: redis.Redis, prefix: str, queues: Iterable[str]) -> Metric:
-    key = workers_key(prefix)
-    now = time.time()
-    await client.zremrangebyscore(key, 0, now - WORKER_TTL_S)
-    alive: dict[str, int] = dict.fromkeys(queues, 0)
-    for member in await client.zrange(key, 0, -1):
-        queue = str(member).partition("|")[0]
-        alive[queue] = alive.get(queue, 0) + 1
+    alive: dict[str, int] = {**dict.fromkeys(queues, 0), **await live_workers(client, prefix)}
     family = GaugeMetricFamily("agentqueue_workers", "Worker processes serving the queue "
                                f"(heard from within {WORKER_TTL_S:.0f} s).", labels=["queue"])
     for queue, n in sorted(alive.items()):
