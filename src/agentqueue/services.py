@@ -33,6 +33,7 @@ from agentqueue.engine.rate_limit import WindowCounters
 from agentqueue.engine.worker import WorkerOptions, WorkerRuntime, standard_middleware
 from agentqueue.handlers.ai_runtime import AiRuntime, ProviderLimits
 from agentqueue.handlers.flow_control import FlowControl
+from agentqueue.handlers.notify_middleware import Notifications
 from agentqueue.handlers.providers import ProviderPool
 from agentqueue.handlers.records_middleware import RecordsMiddleware
 from agentqueue.handlers.sessions import SessionStore
@@ -274,6 +275,8 @@ class WorkerGroup:
     workers: list[WorkerRuntime]
     resources: WorkerResources
     metrics: MetricsRecorder
+    # The queues notifications are submitted to (handlers.notify_middleware).
+    notify_queues: dict[str, JobQueue] = dataclasses.field(default_factory=dict)
 
     @property
     def runtime(self) -> AiRuntime:
@@ -294,6 +297,8 @@ class WorkerGroup:
         # Every queue stops taking jobs at once; each lets its active jobs finish.
         await asyncio.gather(*(worker.stop(grace_s) for worker in self.workers))
         await self.metrics.close()
+        for queue in self.notify_queues.values():
+            await queue.close()
         await self.resources.aclose()
         await self.runtime.client.aclose()
 
@@ -339,11 +344,18 @@ def build_workers(
     metrics = MetricsRecorder(runtime.client, prefix=settings.queue_prefix)
     runtime.metrics = flow.metrics = metrics
     users = list(installed_middleware() if middleware is None else middleware)
+    # Jobs' `notify` announcements, queued as recorded jobs (so only with records); outside
+    # the time limit and cancellation, so it sees how they end a run.
+    notify: list[Middleware] = []
+    notify_queues: dict[str, JobQueue] = {}
+    if records is not None:
+        notify_queues = open_queues(settings, runtime.client, types)
+        notify.append(Notifications(JobSubmitter(notify_queues, records), settings, types))
     workers = []
     for name in wanted:
         options = worker_options(settings)
         worker = WorkerRuntime(name, redis_url, prefix=settings.queue_prefix, options=options,
-                               middleware=[*kept, metering, JobMetrics(metrics),
+                               middleware=[*kept, metering, JobMetrics(metrics), *notify,
                                            *standard_middleware(options), *users],
                                context_class=context_class)
         for definition in by_queue[name]:
@@ -351,7 +363,7 @@ def build_workers(
         workers.append(worker)
     log.info("AI provider: %s (available: %s)", runtime.providers.default.name,
              ", ".join(runtime.providers.names))
-    return WorkerGroup(workers, resources, metrics)
+    return WorkerGroup(workers, resources, metrics, notify_queues)
 
 
 def worker_options(settings: Settings) -> WorkerOptions:
