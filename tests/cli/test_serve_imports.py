@@ -20,6 +20,9 @@ ON_FIRST_USE = {
     "rich": "`agentqueue keys list` and the operator commands (jobs, queues, …)",
     "openai": "a job for the OpenAI provider",
     "anthropic": "a job for the Anthropic provider",
+    "jinja2": "the first email (its templates)",
+    "aiosmtplib": "the first email sent",
+    "email_validator": "the first email address checked",
 }
 _IMPORTED = re.compile(r"^import time:\s+\d+ \|\s+\d+ \| *(\S+)$", re.MULTILINE)
 

@@ -31,7 +31,6 @@ from pydantic import (
     model_validator,
 )
 
-from agentqueue.definition import describe
 from agentqueue.handlers.mail import EmailAddress, require_smtp
 from agentqueue.handlers.webhooks import allowed_destination
 from agentqueue.records.views import JobOwner
@@ -85,7 +84,7 @@ _TARGETS = TypeAdapter(list[NotifyTarget])
 
 def check_targets(raw: Any, context: dict[str, Any] | None) -> list[NotifyTarget]:
     """`raw` as targets (at most MAX_TARGETS), or a ValueError naming what is wrong
-    (`notify.0.webhook: …`)."""
+    (`notify[0].webhook: …`)."""
     if not isinstance(raw, list):
         raise ValueError("notify: a list of targets, e.g. [{\"webhook\": \"https://…\"}]")
     if len(raw) > MAX_TARGETS:
@@ -95,14 +94,26 @@ def check_targets(raw: Any, context: dict[str, Any] | None) -> list[NotifyTarget
             [t.model_dump(exclude_none=True) if isinstance(t, BaseModel) else t for t in raw],
             context=context)
     except ValidationError as exc:
-        raise ValueError(describe(exc).replace("data.", "notify.")) from None
+        raise ValueError(_described(exc)) from None
+
+
+def _described(exc: ValidationError) -> str:
+    """Each wrong field as the HTTP APIs name fields: `notify[0].webhook: …`."""
+    parts = []
+    for error in exc.errors():
+        where = "notify" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}"
+                                   for p in error.get("loc", ()))
+        text = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+        parts.append(f"{where}: {'unknown field' if error['type'] == 'extra_forbidden' else text}")
+    return "; ".join(parts)
 
 
 def notify_option(raw: Any, owner: JobOwner, context: dict[str, Any] | None) -> dict[str, Any]:
     """What the job's BullMQ options keep: the checked targets and whom their jobs belong to."""
     targets = check_targets(raw, context)
     return {
-        "owner": {"userId": owner.user_id, "orgId": owner.org_id},
+        "owner": {"userId": owner.user_id,
+                  **({"orgId": owner.org_id} if owner.org_id is not None else {})},
         "targets": [t.model_dump(mode="json", exclude_none=True) for t in targets],
     }
 
