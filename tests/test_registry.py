@@ -17,7 +17,9 @@ from agentqueue.services import build_workers, queue_names
 from agentqueue.serving import serve, served
 
 BUILTIN = ["chat", "batch", "summarize", "classify", "sentiment", "translate", "extract",
-           "generate-completion", "generate-embeddings", "agent-task", "webhook"]
+           "generate-completion", "generate-embeddings", "agent-task", "webhook",
+           "slack-message", "discord-message", "send-welcome", "send-verification",
+           "send-reset-password", "send-notification"]
 
 
 class Convert(BaseModel):
@@ -77,7 +79,9 @@ async def test_one_worker_per_queue_running_every_type_of_it(tmp_path: Path) -> 
             "ai-jobs": ["classify", "extract", "sentiment", "summarize", "translate"],
             "ai-tasks": ["generate-completion", "generate-embeddings"],
             "agent-tasks": ["agent-task"],
-            "webhooks": ["webhook"],
+            "webhooks": ["discord-message", "slack-message", "webhook"],
+            "email": ["send-notification", "send-reset-password", "send-verification",
+                      "send-welcome"],
             "conversions": ["data-conversion"],
         }
     finally:

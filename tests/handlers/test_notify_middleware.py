@@ -21,7 +21,7 @@ from agentqueue.config import Settings
 from agentqueue.core.submission import JobSubmitter
 from agentqueue.engine.context import JobContext
 from agentqueue.engine.middleware import CallNext, Middleware
-from agentqueue.engine.queue import JobQueue, QueueDefaults
+from agentqueue.engine.queue import JobQueue
 from agentqueue.handlers.builtin import builtin_registry
 from agentqueue.handlers.notify import OPTION, notify_option
 from agentqueue.handlers.notify_middleware import Notifications

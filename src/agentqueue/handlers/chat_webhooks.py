@@ -48,7 +48,7 @@ class DiscordMessageInput(ChatMessageInput):
 async def post_message(ctx: Context, data: ChatMessageInput, body: dict[str, Any]) -> Any:
     sender = ctx.shared(SENDER, lambda: WebhookSender.from_settings(ctx.settings),
                         WebhookSender.aclose)
-    status = await sender.post(ctx, str(data.url), json.dumps(body).encode(),
+    status = await sender.post(ctx, str(data.url), json.dumps(body, ensure_ascii=False).encode(),
                                {"Content-Type": "application/json"}, data.timeoutSeconds)
     return {"status": status, "deliveredAt": iso_now(), "attempt": ctx.attempt}
 
