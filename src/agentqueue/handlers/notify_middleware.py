@@ -111,7 +111,7 @@ class Notifications(Middleware):
                                      "text": text[:DISCORD_MAX_CHARS]}
         return SEND_NOTIFICATION, {
             "to": target.email,
-            "subject": f"Job {event['type']} {event['jobId']} {event['status']}",
+            "subject": f"Job {event['type']} {event['jobId']} {event['status']}"[:200],
             "message": text,
         }
 
