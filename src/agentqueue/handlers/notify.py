@@ -47,7 +47,8 @@ class NotifyTarget(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     on: list[Outcome] = Field(["completed", "failed"], min_length=1,
-                              description="the outcomes announced (a retry is not one)")
+                              description="the outcomes announced (a retry is not one; a job "
+                                          "cancelled before it started is not announced)")
     webhook: AnyHttpUrl | None = Field(None, description="a signed `webhook` job, as seed "
                                                          "003's webhooks queue delivers")
     slack: AnyHttpUrl | None = Field(None, description="a Slack incoming webhook URL")
