@@ -431,7 +431,7 @@ class App:
     async def documents(self, *, owner: Owner, limit: int = 50,
                         offset: int = 0) -> list[DocumentView]:
         """`owner`'s documents, the most recently processed first."""
-        views, _total = await (await self._backend()).documents().list(
+        views, _total = await (await self._backend()).documents().list_documents(
             owner, limit=limit, offset=offset)
         return views
 

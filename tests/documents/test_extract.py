@@ -16,7 +16,7 @@ from tests.documents.builders import docx_of, pdf_of
 
 
 def test_plain_text_is_one_page_with_whitespace_tidied() -> None:
-    assert pages_of("  Hello\r\n\r\n\r\n\r\nworld\t again  ".encode(), "text/plain") == [
+    assert pages_of(b"  Hello\r\n\r\n\r\n\r\nworld\t again  ", "text/plain") == [
         "Hello\n\nworld again"]
 
 

@@ -87,9 +87,9 @@ async def test_list_get_and_delete(records: Records, clock: Clock) -> None:
         await store(index, ALICE, name, chunks(0.0, 1.0))
         clock.advance(seconds=1)
     await store(index, EVE, "theirs", chunks(0.0))
-    views, total = await index.list(BOB, limit=2)
+    views, total = await index.list_documents(BOB, limit=2)
     assert total == 3 and [v.document_id for v in views] == ["three", "two"]
-    views, _ = await index.list(BOB, limit=2, offset=2)
+    views, _ = await index.list_documents(BOB, limit=2, offset=2)
     assert [v.document_id for v in views] == ["one"]
     got = await index.get(ALICE, "two")
     assert got is not None

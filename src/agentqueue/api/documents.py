@@ -113,7 +113,7 @@ async def list_documents(
 ) -> DocumentList:
     """Your documents, the most recently processed first."""
     limit = page_limit(limit, MAX_PAGE)
-    views, total = await services.documents().list(owner_of(caller), limit=limit,
+    views, total = await services.documents().list_documents(owner_of(caller), limit=limit,
                                                    offset=offset)
     return DocumentList(documents=[document_out(v) for v in views], total=total, limit=limit,
                         offset=offset)

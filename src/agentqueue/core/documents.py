@@ -54,9 +54,9 @@ class Documents:
     async def get(self, owner: JobOwner, document_id: str) -> DocumentView | None:
         return await self.index.get(owner, document_id)
 
-    async def list(self, owner: JobOwner, *, limit: int = 50,
+    async def list_documents(self, owner: JobOwner, *, limit: int = 50,
                    offset: int = 0) -> tuple[list[DocumentView], int]:
-        return await self.index.list(owner, limit=limit, offset=offset)
+        return await self.index.list_documents(owner, limit=limit, offset=offset)
 
     async def delete(self, owner: JobOwner, document_id: str) -> bool:
         return await self.index.delete(owner, document_id)

@@ -85,7 +85,7 @@ class DocumentInput(JobInput):
             raise ValueError("content is not valid base64") from None
 
 
-@jobs.job(DOCUMENT_PROCESSING, queue=DEFAULT_QUEUE, attempts=3)
+@jobs.job(DOCUMENT_PROCESSING, queue=DEFAULT_QUEUE)
 async def process_document(ctx: Context, data: DocumentInput) -> dict[str, Any]:
     records = ctx.resources.runtime.records if ctx.resources is not None else None
     if records is None:

@@ -146,7 +146,7 @@ class DocumentIndex:
                 DocumentRecord.document_id == document_id))).scalar_one_or_none()
             return None if found is None else DocumentView.model_validate(found)
 
-    async def list(self, owner: JobOwner, *, limit: int = 50,
+    async def list_documents(self, owner: JobOwner, *, limit: int = 50,
                    offset: int = 0) -> tuple[list[DocumentView], int]:
         """The scope's documents, most recently processed first, and how many there are."""
         scope = scope_of(owner)
