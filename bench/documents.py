@@ -22,7 +22,9 @@ from agentqueue.documents.chunks import chunk_pages
 from agentqueue.records import JobOwner, Records, upgrade
 from agentqueue.records.documents import DocumentIndex, NewChunk
 
-WORDS = ["order", "refund", "parcel", "courier", "invoice", "warranty", "battery", "screen", "return", "policy", "customer", "days", "receipt", "shipping", "delivery", "account", "payment", "card", "support", "hours", "weekend", "office"]
+WORDS = ["order", "refund", "parcel", "courier", "invoice", "warranty", "battery", "screen",
+         "return", "policy", "customer", "days", "receipt", "shipping", "delivery", "account",
+         "payment", "card", "support", "hours", "weekend", "office"]
 
 
 def prose(words: int, rng: random.Random) -> str:
