@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from agentqueue.services import Services
 from tests.conftest import delete_prefix
 from tests.documents.builders import docx_of, pdf_of
 from tests.support.app_api import in_process_api
+from tests.support.fake_openai import EMBEDDINGS_ROUTE, FakeOpenAI
 from tests.support.waiting import eventually
 
 PDF_PAGES = [
@@ -83,9 +84,17 @@ class Users:
 
 
 @pytest.fixture
-async def users(redis_url: str, prefix: str, tmp_path: Path) -> AsyncIterator[Users]:
-    async with in_process_api(redis_url, prefix, tmp_path / "data", run_worker=True) as (
-            http, services):
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI().running() as server:
+        yield server
+
+
+@pytest.fixture
+async def users(redis_url: str, prefix: str, tmp_path: Path,
+                fake: FakeOpenAI) -> AsyncIterator[Users]:
+    async with in_process_api(redis_url, prefix, tmp_path / "data", run_worker=True,
+                              OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=fake.base_url,
+                              AI_PROVIDER="builtin") as (http, services):
         users = Users(http, services)
         for user, org in (("alice", "acme"), ("bob", "acme"), ("eve", "other")):
             await users.add(user, org)
@@ -184,6 +193,36 @@ async def test_a_broken_pdf_fails_at_once_saying_why(users: Users) -> None:
     assert "not a readable PDF" in job["error"]
     assert job["attempts"] == 1  # no retries: it cannot get better
     assert (await users.call("alice", "GET", "/api/documents/broken")).status_code == 404
+
+
+async def test_a_document_without_text_fails_at_once(users: Users) -> None:
+    job = await users.process("alice", {"documentId": "blank", "contentType": "pdf",
+                                        "content": b64(pdf_of(["", ""]))})
+    assert job["status"] == "failed" and job["attempts"] == 1
+    assert "no text to index" in job["error"]
+
+
+async def test_a_providers_embeddings_are_searched_with_that_provider(
+    users: Users, fake: FakeOpenAI
+) -> None:
+    job = await users.process("alice", {
+        "documentId": "remote", "content": "Embedded by the OpenAI-compatible endpoint.",
+        "provider": "openai", "model": "text-embedding-3-small"})
+    assert job["status"] == "completed", job["error"]
+    assert (job["result"]["provider"], job["result"]["model"],
+            job["result"]["dimensions"]) == ("openai", "text-embedding-3-small", 4)
+    assert job["result"]["usage"]["inputTokens"] > 0  # metered like any provider call
+    embedded = [r for r in fake.requests if r.path == EMBEDDINGS_ROUTE]
+    assert embedded[0].body["input"] == ["Embedded by the OpenAI-compatible endpoint."]
+
+    answer = await users.call("bob", "POST", "/api/documents/search", json={
+        "query": "endpoint", "provider": "openai", "model": "text-embedding-3-small"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["provider"], body["model"]) == ("openai", "text-embedding-3-small")
+    assert [r["documentId"] for r in body["results"]] == ["remote"]
+    # Vectors of another model are not comparable: the offline search does not see them.
+    assert await users.search("bob", "endpoint") == []
 
 
 async def test_bad_search_requests(users: Users) -> None:

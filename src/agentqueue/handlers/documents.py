@@ -96,13 +96,16 @@ async def process_document(ctx: Context, data: DocumentInput) -> dict[str, Any]:
     except extract.DocumentError as exc:
         raise PermanentJobError(str(exc)) from None
     chunks = chunk_pages(pages, words=data.chunkWords, overlap=data.chunkOverlap)
+    if not chunks:  # retrying cannot find text that is not there
+        raise PermanentJobError("the document has no text to index (a scanned PDF holds only "
+                                "images: run OCR on it first)")
     total = len(pages) + len(chunks)
     await ctx.progress(current=len(pages), total=total,
                        message=f"Read {len(pages)} page(s); {len(chunks)} chunk(s) to embed")
     provider = ctx.ai.provider(data.provider or DEFAULT_PROVIDER)
     model = data.model or (DEFAULT_MODEL if provider.name == "builtin" else None)
     vectors: list[list[float]] = []
-    embedding_model = model or provider.model
+    embedding_model = ""
     for start in range(0, len(chunks), EMBED_BATCH):
         batch = chunks[start:start + EMBED_BATCH]
         result = await guarded(provider.embed([c.text for c in batch], model=model))
