@@ -3,6 +3,7 @@ only its own documents, processing again replaces the chunks, search ranks by co
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import pytest
@@ -109,3 +110,16 @@ async def test_search_reads_past_one_batch(records: Records,
     await store(index, ALICE, "a", chunks(*[0.1 * i for i in range(10, 0, -1)]))
     matches = await index.search(ALICE, [1.0, 0.0], embedding_model=MODEL, limit=2)
     assert [m.ordinal for m in matches] == [9, 8]
+
+
+async def test_two_jobs_storing_one_new_document_at_once_both_succeed(records: Records) -> None:
+    index = DocumentIndex(records)
+    replaced = await asyncio.gather(store(index, ALICE, "same", chunks(0.0, prefix="one")),
+                                    store(index, BOB, "same", chunks(0.0, 0.1, prefix="two")))
+    assert sorted(replaced) == [False, True]  # one created it, the other replaced it
+    doc = await index.get(ALICE, "same")
+    assert doc is not None
+    matches = await index.search(ALICE, [1.0, 0.0], embedding_model=MODEL, limit=10)
+    # Whichever came last, its chunks alone are there.
+    assert len(matches) == doc.chunk_count
+    assert {m.text.split()[0] for m in matches} == {"one" if doc.chunk_count == 1 else "two"}
