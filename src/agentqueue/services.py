@@ -8,7 +8,7 @@ import functools
 import logging
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as redis
 
@@ -49,6 +49,10 @@ from agentqueue.records.store import Records
 from agentqueue.registry import JobRegistry
 from agentqueue.serving import installed_middleware, served
 
+if TYPE_CHECKING:
+    from agentqueue.ai.providers.base import Provider
+    from agentqueue.core.documents import Documents
+
 log = logging.getLogger("agentqueue")
 
 
@@ -76,6 +80,8 @@ class Services:
     # Rate limits, tenant caps and budgets in force (settings and run-time changes).
     limits: LimitStore | None = None
     budgets: Budgets | None = None
+    # The document search index's service, made on first use (its providers embed queries).
+    _documents: Documents | None = None
 
     @classmethod
     async def start(cls, settings: Settings, *, allow_embedded: bool = True) -> Services:
@@ -114,6 +120,12 @@ class Services:
                    redis_health=health, agents=load_agents(settings), registry=registry,
                    limits=rules, budgets=budgets, metrics=metrics)
 
+    def documents(self) -> Documents:
+        """Search, list and delete documents (those `document-processing` jobs indexed)."""
+        if self._documents is None:
+            self._documents = open_documents(self.settings, self.records)
+        return self._documents
+
     def job_type(self, name: str) -> JobDefinition | None:
         return self.registry.get(name)
 
@@ -150,6 +162,8 @@ class Services:
             self.workers = None
         if self.metrics is not None:
             await self.metrics.close()
+        if self._documents is not None:
+            await self._documents.aclose()
         for queue in self.queues.values():
             await queue.close()
         if self.redis_health is not None:
@@ -177,6 +191,25 @@ async def _together(
     if on_failure_close is not None:
         await on_failure_close.stop()
     raise failure
+
+
+def open_documents(settings: Settings, records: Records) -> Documents:
+    """The documents service over `records`, with providers built from `settings` as needed."""
+    from agentqueue.core.documents import Documents
+    from agentqueue.records.documents import DocumentIndex
+
+    pools: list[ProviderPool] = []
+
+    def provider(name: str) -> Provider:
+        if not pools:
+            pools.append(ProviderPool(settings))
+        return pools[0].get(name)
+
+    async def close() -> None:
+        for pool in pools:
+            await pool.aclose()
+
+    return Documents(DocumentIndex(records), provider, close)
 
 
 async def open_records(settings: Settings) -> Records:
