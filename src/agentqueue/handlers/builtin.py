@@ -33,6 +33,6 @@ def webhooks_queue(settings: Settings) -> str:
 
 def builtin_registry() -> JobRegistry:
     """Every family's types, in one registry."""
-    from agentqueue.handlers import agent_chat, ai_tasks, webhooks
+    from agentqueue.handlers import agent_chat, ai_tasks, training, webhooks
 
-    return JobRegistry([*agent_chat.jobs, *ai_tasks.jobs, *webhooks.jobs])
+    return JobRegistry([*agent_chat.jobs, *ai_tasks.jobs, *webhooks.jobs, *training.jobs])
