@@ -190,6 +190,12 @@ async def test_cancelling_the_job_cancels_the_remote_fine_tune(online: dict[str,
                 return fake.running_seen.is_set()
 
             await eventually(held, timeout=60, what="the remote fine-tune to run")
+
+            async def reported() -> bool:
+                job = (await alice.get(f"/api/jobs/{job_ref}")).json()
+                return job["progress"]["message"] == "Fine-tuning job started"
+
+            await eventually(reported, what="the remote job's events in the progress")
             assert (await alice.patch(f"/api/jobs/{job_ref}/cancel")).status_code == 200
             job = await finished(alice, job_ref)
     finally:

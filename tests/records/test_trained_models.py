@@ -57,3 +57,11 @@ async def test_the_job_that_trained_a_model_saving_again_replaces_it(records: Re
     other = await _save(store, ALICE, "jobs:4")
     assert again == first and other != first
     assert sorted(m.id for m in await store.list_models(ALICE)) == sorted([first, other])
+
+
+async def test_an_id_of_another_form_names_no_model(records: Records) -> None:
+    store = TrainedModels(records.engine)
+    await _save(store, ALICE, "jobs:5")
+    for wrong in ("tm_\x00", "x" * 500, "' or 1=1 --", ""):
+        assert await store.get(ALICE, wrong) is None
+        assert not await store.delete(ALICE, wrong)

@@ -6,6 +6,7 @@ models it trained without one. A model the caller may not see is answered as abs
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,9 @@ from agentqueue.records.store import utc_now
 from agentqueue.records.views import JobOwner
 
 ID_PREFIX = "tm_"
+# What `new_model_id` makes: anything else names no model, and is never sent to the database
+# (PostgreSQL refuses some strings, NUL characters say, with an error instead of no row).
+_MODEL_ID = re.compile(r"tm_[0-9a-f]{24}")
 
 
 class TrainedModelView(BaseModel):
@@ -72,6 +76,8 @@ class TrainedModels:
             return TrainedModelView.model_validate(row)
 
     async def get(self, owner: JobOwner, model_id: str) -> TrainedModelView | None:
+        if not _MODEL_ID.fullmatch(model_id):
+            return None
         async with self._reads() as session:
             row = await session.scalar(select(TrainedModel).where(
                 TrainedModel.id == model_id, _visible_to(owner)))
@@ -87,6 +93,8 @@ class TrainedModels:
             return [TrainedModelView.model_validate(r) for r in rows]
 
     async def delete(self, owner: JobOwner, model_id: str) -> bool:
+        if not _MODEL_ID.fullmatch(model_id):
+            return False
         async with self._writes() as session, session.begin():
             done = await session.execute(delete(TrainedModel).where(
                 TrainedModel.id == model_id, _visible_to(owner)))
