@@ -204,3 +204,30 @@ async def test_cancelling_the_job_cancels_the_remote_fine_tune(online: dict[str,
     remote = [j for j in fake.jobs.values() if j.status == "cancelled"]
     assert len(remote) == 1
     assert f"/v1/fine_tuning/jobs/{remote[0].id}/cancel" in fake.paths("POST")
+
+
+async def test_a_fine_tune_failing_there_fails_the_job_with_its_reason(
+    online: dict[str, Any], fake: FakeFineTuning,
+) -> None:
+    fake.failure = "the training file has duplicate examples"
+    try:
+        async with as_user(online, "alice") as alice:
+            job = await finished(alice, await submit(alice, "fine-tuning", {"examples": CHATS}))
+    finally:
+        fake.failure = None
+    assert job["status"] == "failed"
+    assert job["error"].endswith("failed: the training file has duplicate examples")
+    assert job["attempts"] == 1  # no retry: trying again cannot help
+
+
+async def test_a_retried_job_follows_the_fine_tune_it_started_instead_of_another(
+    online: dict[str, Any], fake: FakeFineTuning,
+) -> None:
+    files, remote_jobs = len(fake.files), len(fake.jobs)
+    fake.unavailable_gets = 4  # the SDK tries 3 times: the first attempt fails
+    async with as_user(online, "alice") as alice:
+        job = await finished(alice, await submit(alice, "fine-tuning", {"examples": CHATS}))
+    assert job["status"] == "completed", job
+    assert job["attempts"] == 2
+    assert (len(fake.files), len(fake.jobs)) == (files + 1, remote_jobs + 1)
+    assert job["result"]["fineTuningJobId"] == f"ftjob-{remote_jobs + 1}"

@@ -5,8 +5,10 @@ stand-in the project allows for a remote paid API).
 creates a job in ``validating_files``; each ``GET /v1/fine_tuning/jobs/{id}`` moves it one step
 along ``statuses`` (adding an event per step, and a metrics event per training step while
 ``running``), so a follower sees the job progress as it polls, whatever its pace. With
-``hold_running`` the job stays ``running`` until ``POST …/cancel``. ``GET …/events`` lists the
-events newest first, as OpenAI does. Every request is recorded (method, path, headers).
+``hold_running`` the job stays ``running`` until ``POST …/cancel``; with ``failure`` it ends
+``failed`` with that message; ``unavailable_gets`` answers that many job reads with 503.
+``GET …/events`` lists the events newest first, as OpenAI does. Every request is recorded
+(method, path, headers).
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ class FakeFineTuning:
         self.total_steps = total_steps
         self.hold_running = hold_running
         self.failure = failure  # the error message of a job that ends "failed"
+        # This many `GET …/jobs/{id}` are answered 503 (asking to retry at once) first: more
+        # than the SDK's own retries makes the caller's attempt fail.
+        self.unavailable_gets = 0
         self.files: dict[str, dict[str, Any]] = {}
         self.jobs: dict[str, FakeJob] = {}
         self.requests: list[Recorded] = []
@@ -108,9 +113,18 @@ class FakeFineTuning:
         with self._lock:
             self.requests.append(Recorded(method, handler.path,
                                           {k.lower(): v for k, v in handler.headers.items()}))
-            status, body = self._route(method, path, handler.headers.get("Content-Type", ""), raw)
+            headers: dict[str, str] = {}
+            if method == "GET" and self.unavailable_gets and path.count("/") == 4:
+                self.unavailable_gets -= 1
+                status, body = 503, {"error": {"message": "overloaded, try again"}}
+                headers["retry-after-ms"] = "1"
+            else:
+                status, body = self._route(method, path, handler.headers.get("Content-Type", ""),
+                                           raw)
         payload = json.dumps(body).encode()
         handler.send_response(status)
+        for name, value in headers.items():
+            handler.send_header(name, value)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(payload)))
         handler.end_headers()
