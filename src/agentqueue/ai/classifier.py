@@ -103,9 +103,16 @@ async def train(texts: Sequence[str], labels: Sequence[str], *, folds: int = DEF
     """Embed the texts, cross-validate over `folds` stratified folds (`on_fold(done, folds,
     accuracy)` after each), then fit on every example. CPU work runs in a thread, so the
     event loop (which renews the job's lock) keeps going."""
-    counts = check_counts(labels, folds)
+    check_counts(labels, folds)
     vectors = await embed_texts(texts)
     assert vectors.shape[1] == DIMENSIONS
+    return await train_vectors(vectors, labels, folds=folds, c=c, on_fold=on_fold)
+
+
+async def train_vectors(vectors: Any, labels: Sequence[str], *, folds: int = DEFAULT_FOLDS,
+                        c: float = 10.0, on_fold: FoldCallback | None = None) -> Training:
+    """`train` on texts already embedded (one row of `vectors` per label)."""
+    counts = check_counts(labels, folds)
     splits = await asyncio.to_thread(_splits, vectors, list(labels), folds)
     accuracies = []
     for n, (train_rows, test_rows) in enumerate(splits, start=1):
