@@ -111,6 +111,12 @@ async def test_a_trained_classifier_serves_classify_in_its_organization_only(
             "text": "refund please", "modelId": model_id}})
         assert refused.status_code == 400
         assert f"data.modelId: unknown model '{model_id}'" in refused.json()["message"]
+        seed003 = await eve.post("/v1/jobs/classify", json={"text": "refund please",
+                                                             "modelId": model_id})
+        assert seed003.status_code == 400
+        assert "unknown model" in seed003.json()["message"]
+        assert (await bob.post("/v1/jobs/classify", json={
+            "text": "refund please", "modelId": model_id})).status_code == 201
         assert (await eve.get(f"/api/trained-models/{model_id}")).status_code == 404
         assert (await eve.get("/api/trained-models")).json()["models"] == []
         assert (await eve.delete(f"/api/trained-models/{model_id}")).status_code == 404
