@@ -133,6 +133,22 @@ async def test_a_trained_classifier_serves_classify_in_its_organization_only(
         assert gone.status_code == 400
 
 
+async def test_a_model_deleted_before_its_classify_job_runs_fails_it_at_once(
+    offline: dict[str, Any],
+) -> None:
+    data = {"examples": EXAMPLES[:4] + EXAMPLES[5:9], "folds": 2}  # billing 4, bug 4
+    async with as_user(offline, "alice") as alice:
+        trained = await finished(alice, await submit(alice, "model-training", data))
+        model_id = trained["result"]["modelId"]
+        delayed = await alice.post("/api/jobs", json={"type": "classify", "delay": 3000, "data": {
+            "text": "refund please", "modelId": model_id}})
+        assert delayed.status_code == 201
+        assert (await alice.delete(f"/api/trained-models/{model_id}")).status_code == 204
+        job = await finished(alice, delayed.json()["id"])
+    assert job["status"] == "failed"
+    assert job["error"] == f"unknown model '{model_id}'" and job["attempts"] == 1
+
+
 async def test_too_few_examples_per_label_are_refused_naming_the_minimum(
     offline: dict[str, Any],
 ) -> None:
