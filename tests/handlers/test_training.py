@@ -241,6 +241,15 @@ async def test_a_fine_tune_failing_there_fails_the_job_with_its_reason(
     assert job["error"].endswith("failed: the training file has duplicate examples")
     assert job["attempts"] == 1  # no retry: trying again cannot help
 
+    # The user fixed what was wrong there and retries: a new fine-tune, not the failed one.
+    remote_jobs = len(fake.jobs)
+    async with as_user(online, "alice") as alice:
+        assert (await alice.post(f"/api/jobs/{job['id']}/retry")).status_code == 200
+        again = await finished(alice, job["id"])
+    assert again["status"] == "completed", again
+    assert len(fake.jobs) == remote_jobs + 1
+    assert again["result"]["fineTuningJobId"] == f"ftjob-{remote_jobs + 1}"
+
 
 async def test_a_retried_job_follows_the_fine_tune_it_started_instead_of_another(
     online: dict[str, Any], fake: FakeFineTuning,

@@ -183,7 +183,10 @@ async def _fine_tune(ctx: Context, data: FineTuningInput,
             with contextlib.suppress(Exception):
                 await asyncio.shield(asyncio.wait_for(client.cancel(remote_id), 30))
                 await ctx.log(f"fine-tuning job {remote_id} cancelled")
+                await redis.delete(state_key)
         raise
+    # Done there: a retry from now on (the user's, of a failed job) starts a new fine-tune.
+    await redis.delete(state_key)
     if finished.status != "succeeded":
         reason = finished.error or "no reason given"
         raise PermanentJobError(f"fine-tuning job {finished.id} {finished.status}: {reason}")
