@@ -19,7 +19,8 @@ from agentqueue.serving import serve, served
 BUILTIN = ["chat", "batch", "summarize", "classify", "sentiment", "translate", "extract",
            "generate-completion", "generate-embeddings", "agent-task", "webhook",
            "slack-message", "discord-message", "send-welcome", "send-verification",
-           "send-reset-password", "send-notification", "document-processing"]
+           "send-reset-password", "send-notification", "document-processing",
+           "fine-tuning", "model-training"]
 
 
 class Convert(BaseModel):
@@ -82,7 +83,7 @@ async def test_one_worker_per_queue_running_every_type_of_it(tmp_path: Path) -> 
             "webhooks": ["discord-message", "slack-message", "webhook"],
             "email": ["send-notification", "send-reset-password", "send-verification",
                       "send-welcome"],
-            "jobs": ["document-processing"],
+            "jobs": ["document-processing", "fine-tuning", "model-training"],
             "conversions": ["data-conversion"],
         }
     finally:

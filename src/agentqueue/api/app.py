@@ -24,6 +24,7 @@ from agentqueue.api import (
     metrics,
     probes,
     schedules,
+    trained_models,
     usage,
     v1,
 )
@@ -93,7 +94,7 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
     routers = (agent_queue.router, events.router, jobs.router, v1.router, v1.admin_router,
                ai.router, usage.router, metrics.router, probes.router, dashboard.router,
                dead_letters.router, flows.router, schedules.router, limits_admin.router,
-               documents.router, events.seed_router)
+               documents.router, events.seed_router, trained_models.router)
     for router in routers:
         app.include_router(router)
     app.include_router(gateway.router)

@@ -19,6 +19,7 @@ from agentqueue.api.limits import page_limit
 from agentqueue.api.openapi import error_responses
 from agentqueue.api.schemas.common import MAX_DELAY_MS, MAX_OFFSET, STRICT_INPUT, Name
 from agentqueue.api.submit import validated_data
+from agentqueue.api.trained_models import check_model_reference
 from agentqueue.core import priority as priorities
 from agentqueue.core import states
 from agentqueue.core.actions import cancel_job, retry_job
@@ -161,6 +162,7 @@ async def create_job(body: CreateJob, services: ServicesDep, caller: Caller) -> 
         known = ", ".join(services.registry.names())
         raise ApiError(400, f"type: unknown job type {body.type!r}; known: {known}")
     data = caller_owned(validated_data(services, job_type, body.data), caller)
+    await check_model_reference(services, caller, job_type.name, data)
     if job_type.name == CHAT:  # as /agent/queue/chat: every retry continues the same session
         data.setdefault("sessionId", new_session_id())
     options = None

@@ -37,7 +37,15 @@ def email_queue(settings: Settings) -> str:
 
 def builtin_registry() -> JobRegistry:
     """Every family's types, in one registry."""
-    from agentqueue.handlers import agent_chat, ai_tasks, chat_webhooks, documents, mail, webhooks
+    from agentqueue.handlers import (
+        agent_chat,
+        ai_tasks,
+        chat_webhooks,
+        documents,
+        mail,
+        training,
+        webhooks,
+    )
 
     return JobRegistry([*agent_chat.jobs, *ai_tasks.jobs, *webhooks.jobs, *chat_webhooks.jobs,
-                        *mail.jobs, *documents.jobs])
+                        *mail.jobs, *documents.jobs, *training.jobs])

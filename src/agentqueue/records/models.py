@@ -231,3 +231,23 @@ class DocumentChunk(Base):
     page: Mapped[int] = mapped_column(Integer())
     text: Mapped[str] = mapped_column(Text())
     embedding: Mapped[bytes] = mapped_column(LargeBinary())
+
+
+class TrainedModel(Base):
+    """A classifier a `model-training` job trained: its numbers as JSON (never a pickle), owned
+    like the job that trained it."""
+
+    __tablename__ = "trained_models"
+    __table_args__ = (Index("ix_trained_models_org_id_user_id", "org_id", "user_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    user_id: Mapped[str] = mapped_column(String())
+    org_id: Mapped[str | None] = mapped_column(String())
+    kind: Mapped[str] = mapped_column(String(40))
+    labels: Mapped[Any] = mapped_column(json_type())
+    params: Mapped[Any] = mapped_column(json_type())
+    metrics: Mapped[Any] = mapped_column(json_type())
+    # `<queue>:<job id>` of the job that trained it: a retried job replaces its own model.
+    source_job: Mapped[str] = mapped_column(String(), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
