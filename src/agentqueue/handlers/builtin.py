@@ -1,4 +1,4 @@
-"""The built-in job types: each family module (agent_chat, ai_tasks, webhooks) defines its
+"""The built-in job types: each family module (agent_chat, ai_tasks, webhooks, …) defines its
 types on a `JobRegistry` of its own, with the same `job` decorator a user's `App.job` is, and
 `builtin_registry` lists them all, in that order.
 
@@ -31,8 +31,13 @@ def webhooks_queue(settings: Settings) -> str:
     return settings.webhooks_queue_name
 
 
+def jobs_queue(settings: Settings) -> str:
+    return settings.jobs_queue_name
+
+
 def builtin_registry() -> JobRegistry:
     """Every family's types, in one registry."""
-    from agentqueue.handlers import agent_chat, ai_tasks, webhooks
+    from agentqueue.handlers import agent_chat, ai_tasks, data_conversion, webhooks
 
-    return JobRegistry([*agent_chat.jobs, *ai_tasks.jobs, *webhooks.jobs])
+    return JobRegistry([*agent_chat.jobs, *ai_tasks.jobs, *webhooks.jobs,
+                        *data_conversion.jobs])
