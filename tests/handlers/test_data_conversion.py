@@ -107,6 +107,7 @@ async def test_an_upload_is_converted_for_its_owner_only(
     ({"filePath": "people.csv", "outputFormat": "xml"}, "outputFormat"),
     ({"filePath": "people.csv", "inputFormat": "jsonl", "outputFormat": "jsonl"}, "already"),
     ({"outputFormat": "json"}, "fileId"),
+    ({"filePath": "people.csv", "fileId": "0" * 32, "outputFormat": "json"}, "one of them"),
     ({"fileId": "../../x", "outputFormat": "json"}, "no such file"),
     ({"filePath": "people.csv", "outputFormat": "json", "delimiter": ";;"}, "delimiter"),
     ({"filePath": "people.csv", "outputFormat": "json", "onBadRow": "ignore"}, "onBadRow"),
