@@ -68,8 +68,9 @@ async def upload(
     store = file_store(services.settings)
     owner = _owner(caller)
     file_id, partial = await asyncio.to_thread(store.new_upload, owner)
+    out = await asyncio.to_thread(open, partial, "wb")
     try:
-        with open(partial, "wb") as out:
+        try:
             pending = bytearray()
             async for chunk in request.stream():
                 pending += chunk
@@ -78,6 +79,8 @@ async def upload(
                     pending.clear()
             await asyncio.to_thread(out.write, bytes(pending))
             await asyncio.to_thread(os.fsync, out.fileno())
+        finally:
+            out.close()
         return _out(await asyncio.to_thread(store.commit, owner, file_id, name))
     except ClientDisconnect:
         raise ApiError(400, "body: the upload ended early") from None

@@ -29,6 +29,7 @@ from agentqueue.conversion.formats import (
     JsonWriter,
     Row,
     Writer,
+    count_csv,
     read_csv,
     read_json,
     read_jsonl,
@@ -88,6 +89,8 @@ def count_rows(path: Path, fmt: Format, options: Options) -> int:
     """The data rows in the file, bad ones included: the first pass, for progress's total."""
     with open(path, "rb", buffering=BUFFER) as stream:
         try:
+            if fmt == "csv":
+                return count_csv(_text(stream), delimiter=options.delimiter)
             return sum(1 for _ in rows_of(stream, fmt, options))
         except UnicodeDecodeError as exc:
             raise InputError(f"the input is not UTF-8 text: {exc.reason}") from None

@@ -62,10 +62,11 @@ class FileStore:
         folder = self._dir(owner, "uploads")
         path = folder / file_id
         os.replace(folder / f"{file_id}.part", path)
-        meta = {"name": name, "bytes": path.stat().st_size,
-                "createdAt": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
-        (folder / f"{file_id}.json").write_text(json.dumps(meta))
-        return StoredFile(file_id, name, meta["bytes"], meta["createdAt"], path)
+        size = path.stat().st_size
+        created = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        (folder / f"{file_id}.json").write_text(
+            json.dumps({"name": name, "bytes": size, "createdAt": created}))
+        return StoredFile(file_id, name, size, created, path)
 
     def upload(self, owner: Owner, file_id: str) -> StoredFile | None:
         """The owner's uploaded file with that id, or None (no such id, someone else's, gone)."""

@@ -35,7 +35,7 @@ class InputError(Exception):
     fails, whatever the bad-row option says."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     number: int  # 1-based among the data rows (the CSV header is not one)
     line: int | None
@@ -104,6 +104,22 @@ def read_csv(stream: IO[str], *, delimiter: str = ",", infer_types: bool = False
             continue
         values: list[Any] = [_infer(f) for f in fields] if infer_types else fields
         yield Row(number, start, dict(zip(header, values, strict=True)))
+
+
+def count_csv(stream: IO[str], *, delimiter: str = ",") -> int:
+    """The data rows `read_csv` would yield, bad ones included, without building them (the
+    first pass, for progress's total)."""
+    csv.field_size_limit(MAX_FIELD_CHARS)
+    reader = csv.reader(stream, delimiter=delimiter, strict=True)
+    rows = 0
+    while True:
+        try:
+            for fields in reader:
+                if fields:
+                    rows += 1
+            return max(rows - 1, 0)  # the header is no data row
+        except csv.Error:
+            rows += 1
 
 
 def _loads(text: bytes) -> Any:
@@ -210,8 +226,7 @@ class Writer:
 
 class JsonlWriter(Writer):
     def write(self, record: dict[str, Any]) -> str | None:
-        self.stream.write(dumps(record))
-        self.stream.write("\n")
+        self.stream.write(dumps(record) + "\n")
         return None
 
 

@@ -91,9 +91,9 @@ class DataConversionInput(BaseModel):
         context = info.context or {}
         settings, owner = context.get("settings"), context.get("owner")
         # The owner is known where the API checks a submission; the worker checks again.
-        if isinstance(settings, Settings) and isinstance(owner, JobOwner):
-            if file_store(settings).upload(owner_pair(owner), file_id) is None:
-                raise ValueError("no such file (an id from POST /api/files)")
+        if (isinstance(settings, Settings) and isinstance(owner, JobOwner)
+                and file_store(settings).upload(owner_pair(owner), file_id) is None):
+            raise ValueError("no such file (an id from POST /api/files)")
         return file_id
 
     @field_validator("columns")
