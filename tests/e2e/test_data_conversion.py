@@ -9,11 +9,13 @@ import io
 import json
 import os
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from agentqueue.conversion.files import FileStore
 from tests.support.processes import AgentqueueProcess, agentqueue
 from tests.support.service import create_key, delete_service_keys, serve_env
 from tests.support.waiting import eventually
@@ -29,7 +31,11 @@ async def service(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dic
     outside = tmp_path_factory.mktemp("private") / "secret.csv"
     outside.write_text("secret\n42\n")
     os.symlink(outside, root / "escape.csv")
-    env = serve_env(tmp_path_factory.mktemp("data"), DATA_CONVERSION_ROOTS=str(root),
+    with open(root / "large.csv", "w", encoding="utf-8") as large:  # seconds of work
+        large.write("id,name,note\n")
+        large.writelines(f'{i},Zoë {i},"a, b ""c"""\n' for i in range(1_500_000))
+    data = tmp_path_factory.mktemp("data")
+    env = serve_env(data, DATA_CONVERSION_ROOTS=str(root),
                     MAX_BODY_BYTES="4096", DATA_CONVERSION_MAX_UPLOAD_BYTES=str(UPLOAD_MAX))
     keys = {
         "alice": create_key(env, "--user", "alice", "--org", "acme"),
@@ -38,7 +44,7 @@ async def service(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dic
     }
     with agentqueue("serve", env, tmp_path_factory.mktemp("logs") / "serve.log") as proc:
         await proc.wait_healthy()
-        yield {"proc": proc, "keys": keys, "outside": outside}
+        yield {"proc": proc, "keys": keys, "outside": outside, "data": data}
     await delete_service_keys(env)
 
 
@@ -196,3 +202,32 @@ async def test_upload_limits_and_names(service: dict[str, Any]) -> None:
         other = (await http.post("/api/jobs", json={"type": "sentiment",
                                                    "data": {"text": "fine"}})).json()
         assert (await http.get(f"/api/jobs/{other['id']}/output")).status_code == 404
+
+
+async def test_cancel_stops_a_conversion_and_leaves_no_file(service: dict[str, Any]) -> None:
+    async with client(service, "alice") as http:
+        created = await http.post("/api/jobs", json={"type": "data-conversion", "data": {
+            "filePath": "large.csv", "outputFormat": "json"}})
+        job_id = created.json()["id"]
+
+        async def active() -> bool:
+            return bool((await http.get(f"/api/jobs/{job_id}")).json()["status"] == "active")
+
+        await eventually(active, timeout=60, what="the conversion to start")
+        cancelled = await http.patch(f"/api/jobs/{job_id}/cancel")
+        assert cancelled.status_code == 200, cancelled.text
+        job = await finished_or_cancelled(http, job_id)
+        assert job["status"] == "cancelled" and job["result"] is None
+        assert (await http.get(f"/api/jobs/{job_id}/output")).status_code == 409
+        queue, _, number = job_id.partition(":")
+        store = FileStore(service["data"], timedelta(days=1))
+        assert not store.output_path(("alice", "acme"), queue, number, "json").exists()
+        assert not list(store.base.rglob("*.part"))
+
+
+async def finished_or_cancelled(http: httpx.AsyncClient, job_id: str) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        job: dict[str, Any] = (await http.get(f"/api/jobs/{job_id}")).json()
+        return job if job["status"] in ("completed", "failed", "cancelled") else None
+
+    return await eventually(probe, timeout=60, what=f"job {job_id} to stop")

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -28,6 +29,7 @@ from agentqueue.conversion.formats import (
     JsonlWriter,
     JsonWriter,
     Row,
+    Stopped,
     Writer,
     count_csv,
     read_csv,
@@ -85,13 +87,20 @@ def rows_of(stream: IO[bytes], fmt: Format, options: Options) -> Iterator[Row]:
     return read_json(stream)
 
 
-def count_rows(path: Path, fmt: Format, options: Options) -> int:
-    """The data rows in the file, bad ones included: the first pass, for progress's total."""
+def count_rows(path: Path, fmt: Format, options: Options,
+               stop: Callable[[], bool] = lambda: False) -> int:
+    """The data rows in the file, bad ones included: the first pass, for progress's total
+    (`stop` asked now and then whether to give up: `Stopped`)."""
     with open(path, "rb", buffering=BUFFER) as stream:
         try:
             if fmt == "csv":
-                return count_csv(_text(stream), delimiter=options.delimiter)
-            return sum(1 for _ in rows_of(stream, fmt, options))
+                return count_csv(_text(stream), delimiter=options.delimiter, stop=stop)
+            rows = 0
+            for _ in rows_of(stream, fmt, options):
+                rows += 1
+                if not rows & 0xFFFF and stop():
+                    raise Stopped
+            return rows
         except UnicodeDecodeError as exc:
             raise InputError(f"the input is not UTF-8 text: {exc.reason}") from None
 
@@ -107,6 +116,8 @@ class Conversion:
         self.options = options
         self.report = Report()
         self.done = False
+        # Set by `stop()` from another thread: the counting pass gives up at its next check.
+        self._stop = threading.Event()
         self._partial = target.with_name(target.name + ".part")
         self._in: IO[bytes] | None = None
         self._out: IO[str] | None = None
@@ -131,7 +142,10 @@ class Conversion:
         return JsonWriter(out)
 
     def count_rows(self) -> int:
-        return count_rows(self.source, self.input_format, self.options)
+        return count_rows(self.source, self.input_format, self.options, self._stop.is_set)
+
+    def stop(self) -> None:
+        self._stop.set()
 
     def step(self, max_rows: int) -> int:
         """Convert up to `max_rows` more rows; how many were read. At the end, `done`."""

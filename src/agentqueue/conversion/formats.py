@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, Literal
 
@@ -106,9 +106,14 @@ def read_csv(stream: IO[str], *, delimiter: str = ",", infer_types: bool = False
         yield Row(number, start, dict(zip(header, values, strict=True)))
 
 
-def count_csv(stream: IO[str], *, delimiter: str = ",") -> int:
+class Stopped(Exception):
+    """The conversion was stopped (its job cancelled) part-way."""
+
+
+def count_csv(stream: IO[str], *, delimiter: str = ",",
+              stop: Callable[[], bool] = lambda: False) -> int:
     """The data rows `read_csv` would yield, bad ones included, without building them (the
-    first pass, for progress's total)."""
+    first pass, for progress's total); `stop` is asked every 64k rows whether to give up."""
     csv.field_size_limit(MAX_FIELD_CHARS)
     reader = csv.reader(stream, delimiter=delimiter, strict=True)
     rows = 0
@@ -117,6 +122,8 @@ def count_csv(stream: IO[str], *, delimiter: str = ",") -> int:
             for fields in reader:
                 if fields:
                     rows += 1
+                    if not rows & 0xFFFF and stop():
+                        raise Stopped
             return max(rows - 1, 0)  # the header is no data row
         except csv.Error:
             rows += 1

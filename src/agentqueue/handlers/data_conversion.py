@@ -6,10 +6,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -30,6 +32,8 @@ DATA_CONVERSION = "data-conversion"
 STEP_ROWS = 20_000
 PROGRESS_EVERY_S = 0.5
 Delimiter = str
+
+T = TypeVar("T")
 
 jobs = JobRegistry()
 
@@ -146,6 +150,19 @@ def source_of(data: DataConversionInput, settings: Settings, owner: Owner) -> tu
         raise PermanentJobError(f"filePath: {exc}") from None
 
 
+async def in_thread(conversion: Conversion, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` in a worker thread. Cancelled (the job was), it first stops the conversion
+    and waits for the thread to let go of the files, which the caller then closes."""
+    future = asyncio.get_running_loop().run_in_executor(None, fn, *args)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        conversion.stop()
+        with contextlib.suppress(Exception):
+            await future
+        raise
+
+
 @jobs.job(DATA_CONVERSION, queue=jobs_queue, timeout=6 * 3600)
 async def data_conversion(ctx: Context, data: DataConversionInput) -> dict[str, Any]:
     owner = owner_pair(await ctx.owner())
@@ -164,16 +181,16 @@ async def data_conversion(ctx: Context, data: DataConversionInput) -> dict[str, 
     try:
         with conversion:
             await ctx.progress(0, 0, "Counting rows")
-            total = await asyncio.to_thread(conversion.count_rows)
+            total = await in_thread(conversion, conversion.count_rows)
             reported = 0.0
             while not conversion.done:
-                await asyncio.to_thread(conversion.step, STEP_ROWS)
+                await in_thread(conversion, conversion.step, STEP_ROWS)
                 now = time.monotonic()
                 if conversion.done or now - reported >= PROGRESS_EVERY_S:
                     reported = now
                     done = min(conversion.report.read, total)
                     await ctx.progress(done, total, f"Processing item {done} of {total}")
-            size = await asyncio.to_thread(conversion.finish)
+            size = await in_thread(conversion, conversion.finish)
     except (InputError, BadRowError) as exc:
         raise PermanentJobError(str(exc)) from None
     stem = Path(name).stem or "output"
