@@ -10,6 +10,7 @@ import json
 import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +25,13 @@ CSV_TEXT = 'id,name,note\r\n1,Zoë 🎉,"says ""hi"", then\nleaves"\r\n2,李,\r\
 UPLOAD_MAX = 64 * 1024
 
 
+def write_large(path: Path) -> None:
+    """A CSV that takes the worker seconds to convert."""
+    with open(path, "w", encoding="utf-8") as large:
+        large.write("id,name,note\n")
+        large.writelines(f'{i},Zoë {i},"a, b ""c"""\n' for i in range(1_500_000))
+
+
 @pytest.fixture(scope="module")
 async def service(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("shared")
@@ -31,9 +39,7 @@ async def service(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dic
     outside = tmp_path_factory.mktemp("private") / "secret.csv"
     outside.write_text("secret\n42\n")
     os.symlink(outside, root / "escape.csv")
-    with open(root / "large.csv", "w", encoding="utf-8") as large:  # seconds of work
-        large.write("id,name,note\n")
-        large.writelines(f'{i},Zoë {i},"a, b ""c"""\n' for i in range(1_500_000))
+    write_large(root / "large.csv")
     data = tmp_path_factory.mktemp("data")
     env = serve_env(data, DATA_CONVERSION_ROOTS=str(root),
                     MAX_BODY_BYTES="4096", DATA_CONVERSION_MAX_UPLOAD_BYTES=str(UPLOAD_MAX))
