@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import datetime
 from itertools import permutations
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 
 from agentqueue.conversion.convert import (
@@ -29,7 +31,16 @@ RECORDS = [
 
 
 def write(path: Path, fmt: Format, records: list[dict[str, Any]]) -> Path:
-    if fmt == "csv":
+    if fmt == "xlsx":
+        book = openpyxl.Workbook()
+        sheet = book.active
+        assert sheet is not None
+        if records:
+            sheet.append(list(records[0]))
+        for record in records:
+            sheet.append(list(record.values()))
+        book.save(path)
+    elif fmt == "csv":
         with open(path, "w", encoding="utf-8", newline="") as out:
             writer = csv.DictWriter(out, fieldnames=list(records[0]))
             writer.writeheader()
@@ -43,6 +54,10 @@ def write(path: Path, fmt: Format, records: list[dict[str, Any]]) -> Path:
 
 
 def read(path: Path, fmt: Format) -> list[dict[str, Any]]:
+    if fmt == "xlsx":
+        sheet = openpyxl.load_workbook(path).worksheets[0]
+        rows = [["" if v is None else v for v in row] for row in sheet.iter_rows(values_only=True)]
+        return [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
     text = path.read_text(encoding="utf-8")
     if fmt == "csv":
         return list(csv.DictReader(text.splitlines(keepends=True)))
@@ -69,7 +84,10 @@ def convert(source: Path, input_format: Format, output_format: Format,
 def test_every_pair_keeps_every_value(tmp_path: Path, src: Format, dst: Format) -> None:
     source = write(tmp_path / f"in.{src}", src, RECORDS)
     target, report, total = convert(source, src, dst)
-    assert read(target, dst) == RECORDS
+    expected = RECORDS
+    if src == "xlsx" and dst != "csv":  # an empty Excel cell is null (CSV writes it empty)
+        expected = [{k: v or None for k, v in r.items()} for r in RECORDS]
+    assert read(target, dst) == expected
     assert (report.rows, report.skipped, total) == (3, 0, 3)
 
 
@@ -80,10 +98,16 @@ def test_an_empty_file_converts_to_an_empty_document(tmp_path: Path, src: Format
     if src == dst:
         return
     source = tmp_path / f"empty.{src}"
-    source.write_bytes(b"")
+    if src == "xlsx":
+        write(source, src, [])  # a workbook with an empty sheet
+    else:
+        source.write_bytes(b"")
     target, report, total = convert(source, src, dst)
     assert (report.rows, total) == (0, 0)
-    assert target.read_text() == {"json": "[]\n", "jsonl": "", "csv": ""}[dst]
+    if dst == "xlsx":
+        assert list(openpyxl.load_workbook(target).worksheets[0].iter_rows()) == []
+    else:
+        assert target.read_text() == {"json": "[]\n", "jsonl": "", "csv": ""}[dst]
 
 
 def test_a_header_alone_is_no_rows(tmp_path: Path) -> None:
@@ -197,3 +221,36 @@ def test_text_that_is_not_utf8_fails_the_conversion(tmp_path: Path) -> None:
     source.write_bytes("a\nZoë\n".encode("latin-1"))
     with pytest.raises(InputError, match="not UTF-8"):
         convert(source, "csv", "json", on_bad_row="skip")
+
+
+def test_excel_cells_keep_their_types_and_rows_their_sheet_row(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["when", "n", "ok", "name"])
+    sheet.append([datetime(2024, 5, 1, 12, 30), 3, True, "Zoë"])
+    sheet.append([])  # an empty row is no row
+    sheet.append([None, 1.5, False, None, "stray"])
+    sheet.append([None, None, None, "only a name"])
+    book.save(tmp_path / "typed.xlsx")
+    target, report, total = convert(tmp_path / "typed.xlsx", "xlsx", "jsonl", on_bad_row="skip")
+    assert read(target, "jsonl") == [
+        {"when": "2024-05-01T12:30:00", "n": 3, "ok": True, "name": "Zoë"},
+        {"when": None, "n": None, "ok": None, "name": "only a name"}]
+    assert total == 3
+    assert report.bad_rows == [{"line": 4, "row": 2, "error": "expected 4 cells, found 5"}]
+
+
+def test_nested_values_and_control_characters_in_excel_output(tmp_path: Path) -> None:
+    source = write(tmp_path / "odd.jsonl", "jsonl", [
+        {"a": [1, 2], "b": {"c": None}}, {"a": "bell\u0007", "b": None}, {"a": 5, "b": "ok"}])
+    target, report, _ = convert(source, "jsonl", "xlsx", on_bad_row="skip")
+    assert read(target, "xlsx") == [{"a": "[1,2]", "b": '{"c":null}'}, {"a": 5, "b": "ok"}]
+    assert report.bad_rows[0]["line"] == 2 and "control characters" in report.bad_rows[0]["error"]
+
+
+def test_a_file_that_is_not_a_workbook_fails(tmp_path: Path) -> None:
+    source = tmp_path / "fake.xlsx"
+    source.write_text("a,b\n1,2\n")
+    with pytest.raises(InputError, match="not an Excel workbook"):
+        convert(source, "xlsx", "csv", on_bad_row="skip")

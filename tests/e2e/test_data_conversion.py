@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import openpyxl
 import pytest
 
 from agentqueue.conversion.files import FileStore
@@ -237,3 +238,18 @@ async def finished_or_cancelled(http: httpx.AsyncClient, job_id: str) -> dict[st
         return job if job["status"] in ("completed", "failed", "cancelled") else None
 
     return await eventually(probe, timeout=60, what=f"job {job_id} to stop")
+
+
+async def test_csv_to_an_excel_workbook_and_back(service: dict[str, Any]) -> None:
+    async with client(service, "alice") as http:
+        job = await convert(http, filePath="people.csv", outputFormat="xlsx")
+        download = await http.get(job["result"]["output"]["url"])
+        assert download.headers["content-type"] == (
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        sheet = openpyxl.load_workbook(io.BytesIO(download.content)).worksheets[0]
+        assert list(sheet.iter_rows(values_only=True)) == [
+            ("id", "name", "note"), ("1", "Zoë 🎉", 'says "hi", then\nleaves'), ("2", "李", None)]
+        stored = await upload(http, "people.xlsx", download.content)
+        back = await convert(http, fileId=stored["id"], outputFormat="jsonl")
+        lines = (await http.get(back["result"]["output"]["url"])).text.splitlines()
+        assert json.loads(lines[1]) == {"id": "2", "name": "李", "note": None}

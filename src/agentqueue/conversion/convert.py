@@ -79,6 +79,10 @@ def _text(stream: IO[bytes]) -> IO[str]:
 
 
 def rows_of(stream: IO[bytes], fmt: Format, options: Options) -> Iterator[Row]:
+    if fmt == "xlsx":
+        from agentqueue.conversion.excel import read_xlsx
+
+        return read_xlsx(stream)
     if fmt == "csv":
         return read_csv(_text(stream), delimiter=options.delimiter,
                         infer_types=options.infer_types)
@@ -95,6 +99,10 @@ def count_rows(path: Path, fmt: Format, options: Options,
         try:
             if fmt == "csv":
                 return count_csv(_text(stream), delimiter=options.delimiter, stop=stop)
+            if fmt == "xlsx":
+                from agentqueue.conversion.excel import count_xlsx
+
+                return count_xlsx(stream, stop)
             rows = 0
             for _ in rows_of(stream, fmt, options):
                 rows += 1
@@ -127,9 +135,14 @@ class Conversion:
     def __enter__(self) -> Conversion:
         self.target.parent.mkdir(parents=True, exist_ok=True)
         self._in = open(self.source, "rb", buffering=BUFFER)  # noqa: SIM115 - closed on exit
+        self._rows = rows_of(self._in, self.input_format, self.options)
+        if self.output_format == "xlsx":
+            from agentqueue.conversion.excel import XlsxWriter
+
+            self._writer = XlsxWriter(self._partial, columns=self.options.columns)
+            return self
         self._out = open(self._partial, "w", encoding="utf-8", newline="",  # noqa: SIM115
                          buffering=BUFFER)
-        self._rows = rows_of(self._in, self.input_format, self.options)
         self._writer = self._make_writer(self._out)
         return self
 
@@ -179,11 +192,12 @@ class Conversion:
 
     def finish(self) -> int:
         """End the document and move it into place; its size in bytes."""
-        assert self._writer is not None and self._out is not None
+        assert self._writer is not None
         self._writer.close()
-        self._out.flush()
-        os.fsync(self._out.fileno())
-        self._out.close()
+        if self._out is not None:
+            self._out.flush()
+            os.fsync(self._out.fileno())
+            self._out.close()
         os.replace(self._partial, self.target)
         return self.target.stat().st_size
 

@@ -16,13 +16,14 @@ from typing import IO, Any, Literal
 
 import orjson
 
-Format = Literal["csv", "json", "jsonl"]
-FORMATS: tuple[Format, ...] = ("csv", "json", "jsonl")
+Format = Literal["csv", "json", "jsonl", "xlsx"]
+FORMATS: tuple[Format, ...] = ("csv", "json", "jsonl", "xlsx")
 EXTENSIONS: dict[str, Format] = {".csv": "csv", ".json": "json", ".jsonl": "jsonl",
-                                 ".ndjson": "jsonl"}
-CONTENT_TYPES: dict[Format, str] = {"csv": "text/csv; charset=utf-8",
-                                    "json": "application/json",
-                                    "jsonl": "application/x-ndjson"}
+                                 ".ndjson": "jsonl", ".xlsx": "xlsx"}
+CONTENT_TYPES: dict[Format, str] = {
+    "csv": "text/csv; charset=utf-8", "json": "application/json",
+    "jsonl": "application/x-ndjson",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 # The longest JSONL line read as one record: a longer one is a bad row, never a huge buffer.
 MAX_LINE_BYTES = 16 * 1024 * 1024
 # CSV's own bound on one field (the csv module's default): an unclosed quote cannot swallow
@@ -221,8 +222,8 @@ def dumps(value: Any) -> str:
 class Writer:
     """Writes records to a text stream; `write` returns why a record cannot be written, or None."""
 
-    def __init__(self, stream: IO[str]) -> None:
-        self.stream = stream
+    def __init__(self, stream: IO[str] | None) -> None:
+        self.stream: IO[str] = stream  # type: ignore[assignment] # None: a writer of its own
 
     def write(self, record: dict[str, Any]) -> str | None:
         raise NotImplementedError

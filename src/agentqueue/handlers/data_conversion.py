@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from agentqueue.config import Settings
 from agentqueue.context import Context
+from agentqueue.conversion import excel
 from agentqueue.conversion.convert import BadRowError, Conversion, OnBadRow, Options
 from agentqueue.conversion.files import FILE_ID, FileStore, Owner
 from agentqueue.conversion.formats import CONTENT_TYPES, Format, InputError, format_of
@@ -57,7 +58,7 @@ class DataConversionInput(BaseModel):
         None, max_length=4096,
         description="a file under DATA_CONVERSION_ROOTS (relative: to the first root)")
     inputFormat: Format | None = Field(
-        None, description="default: from the file's name (.csv, .json, .jsonl, .ndjson)")
+        None, description="default: from the file's name (.csv, .json, .jsonl, .ndjson, .xlsx)")
     outputFormat: Format
     onBadRow: OnBadRow = Field(
         "fail", description="fail: the job fails at the first bad row, naming its line; skip: "
@@ -127,9 +128,11 @@ class DataConversionInput(BaseModel):
 def check_formats(input_format: Format | None, output_format: Format) -> Format:
     if input_format is None:
         raise ValueError("inputFormat: the file's name does not say its format "
-                         "(.csv, .json, .jsonl, .ndjson): give inputFormat")
+                         "(.csv, .json, .jsonl, .ndjson, .xlsx): give inputFormat")
     if input_format == output_format:
         raise ValueError(f"outputFormat: the input is {input_format} already")
+    if "xlsx" in (input_format, output_format) and not excel.available():
+        raise ValueError(excel.MISSING)
     return input_format
 
 
