@@ -254,3 +254,10 @@ def test_a_file_that_is_not_a_workbook_fails(tmp_path: Path) -> None:
     source.write_text("a,b\n1,2\n")
     with pytest.raises(InputError, match="not an Excel workbook"):
         convert(source, "xlsx", "csv", on_bad_row="skip")
+
+
+def test_a_json_array_after_much_whitespace_and_a_bom(tmp_path: Path) -> None:
+    source = tmp_path / "spaced.json"
+    source.write_bytes(b"\xef\xbb\xbf" + b" \n" * 50_000 + b'[{"a": "\xc3\xa9"}]')
+    target, report, total = convert(source, "json", "jsonl")
+    assert read(target, "jsonl") == [{"a": "é"}] and total == 1

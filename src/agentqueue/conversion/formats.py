@@ -194,14 +194,19 @@ def read_json(stream: IO[bytes]) -> Iterator[Row]:
 
 
 def _first_significant(stream: IO[bytes]) -> bytes:
-    """The first byte that is not whitespace (or a BOM), the stream rewound to its start."""
+    """The first byte that is not whitespace (or a BOM; b"" at the end), the stream left where
+    the document starts (after the BOM)."""
     start = stream.tell()
-    chunk = stream.read(4096)
-    stream.seek(start)
-    text = chunk.removeprefix(b"\xef\xbb\xbf").lstrip()
-    if chunk.startswith(b"\xef\xbb\xbf"):
-        stream.seek(start + 3)
-    return text[:1]
+    bom = stream.read(3) == b"\xef\xbb\xbf"
+    stream.seek(start + 3 if bom else start)
+    begin = stream.tell()
+    while chunk := stream.read(65536):
+        text = chunk.lstrip()
+        if text:
+            stream.seek(begin)
+            return text[:1]
+    stream.seek(begin)
+    return b""
 
 
 def _kind(value: Any) -> str:
