@@ -99,7 +99,18 @@ async def test_an_upload_is_converted_for_its_owner_only(
         await theirs.wait(timeout=60)
 
 
+async def test_seed_001s_nested_options_are_read(
+        app: agentqueue.App, workers: WorkerGroup) -> None:
+    job = await app.enqueue("data-conversion", {
+        "filePath": "bad.csv", "options": {"outputFormat": "jsonl", "onBadRow": "skip"}})
+    assert (await job.wait(timeout=60))["skipped"] == 1
+
+
 @pytest.mark.parametrize(("data", "message"), [
+    ({"filePath": "people.csv", "outputFormat": "json", "options": {"outputFormat": "csv"}},
+     "options.outputFormat: given twice"),
+    ({"options": {"filePath": "people.csv", "outputFormat": "json"}}, "options.filePath"),
+    ({"filePath": "people.csv", "options": {"outputFormat": "json", "typo": 1}}, "typo"),
     ({"filePath": "../outside.csv", "outputFormat": "json"}, "'..'"),
     ({"filePath": "/etc/passwd", "outputFormat": "json"}, "outside"),
     ({"filePath": "missing.csv", "outputFormat": "json"}, "no such file"),

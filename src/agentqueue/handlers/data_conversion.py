@@ -72,8 +72,25 @@ class DataConversionInput(BaseModel):
         description="the CSV output's columns, in order; default: the first row's fields")
     inferTypes: bool = Field(False, description="CSV input: numbers, true/false and empty "
                                                 "cells (null) as JSON values, not strings")
+    options: dict[str, Any] | None = Field(
+        None, description="seed 001's shape ({filePath, options: {...}}): any of the fields "
+                          "above but fileId and filePath, nested")
     userId: str | None = Field(None, max_length=200)
     organizationId: str | None = Field(None, max_length=200)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nested_options(cls, data: Any) -> Any:
+        """Seed 001's example nests the options (`data: {filePath, options: {...}}`)."""
+        if not isinstance(data, dict) or not isinstance(data.get("options"), dict):
+            return data
+        options = data["options"]
+        for name in options:
+            if name in ("fileId", "filePath", "options", "userId", "organizationId"):
+                raise ValueError(f"options.{name}: not an option (give it beside options)")
+            if name in data:
+                raise ValueError(f"options.{name}: given twice (in options and beside it)")
+        return {**{k: v for k, v in data.items() if k != "options"}, **options}
 
     @field_validator("filePath")
     @classmethod
