@@ -20,7 +20,7 @@ BUILTIN = ["chat", "batch", "summarize", "classify", "sentiment", "translate", "
            "generate-completion", "generate-embeddings", "agent-task", "webhook",
            "slack-message", "discord-message", "send-welcome", "send-verification",
            "send-reset-password", "send-notification", "document-processing",
-           "fine-tuning", "model-training"]
+           "fine-tuning", "model-training", "data-conversion"]
 
 
 class Convert(BaseModel):
@@ -36,7 +36,7 @@ def builtin_served_again() -> Iterator[None]:
 def user_app(tmp_path: Path, **env: str) -> agentqueue.App:
     app = agentqueue.App(settings=Settings(AGENTQUEUE_DATA_DIR=str(tmp_path), **env))
 
-    @app.job("data-conversion", queue="conversions", attempts=2)
+    @app.job("report-export", queue="conversions", attempts=2)
     async def convert(ctx: agentqueue.Context, data: Convert) -> dict[str, Any]:
         return {"converted": data.source}
 
@@ -46,7 +46,7 @@ def user_app(tmp_path: Path, **env: str) -> agentqueue.App:
 def test_built_in_and_user_types_are_listed_in_one_registry(tmp_path: Path) -> None:
     app = user_app(tmp_path)
     types = app.types()
-    assert types.names() == [*BUILTIN, "data-conversion"]
+    assert types.names() == [*BUILTIN, "report-export"]
     # Every one a JobDefinition made by the same decorator: a handler, an input model, a queue.
     assert all(isinstance(t, JobDefinition) and t.handler.__name__ for t in types)
     assert types.get("summarize").input.__name__ == "SummarizeInput"  # type: ignore[union-attr]
@@ -59,13 +59,13 @@ def test_built_in_queues_are_read_from_the_settings(tmp_path: Path) -> None:
     types = app.types()
     queues = {t.name: t.queue_name(app.settings) for t in types}
     assert queues["chat"] == queues["batch"] == "chats"
-    assert queues["summarize"] == "ai" and queues["data-conversion"] == "conversions"
+    assert queues["summarize"] == "ai" and queues["report-export"] == "conversions"
 
 
 def test_without_builtin_only_the_users_types_are_served(tmp_path: Path) -> None:
     app = user_app(tmp_path)
     app.install(builtin=False)
-    assert served().names() == ["data-conversion"]
+    assert served().names() == ["report-export"]
     assert "conversions" in queue_names(app.settings)
 
 
@@ -83,15 +83,15 @@ async def test_one_worker_per_queue_running_every_type_of_it(tmp_path: Path) -> 
             "webhooks": ["discord-message", "slack-message", "webhook"],
             "email": ["send-notification", "send-reset-password", "send-verification",
                       "send-welcome"],
-            "jobs": ["document-processing", "fine-tuning", "model-training"],
-            "conversions": ["data-conversion"],
+            "jobs": ["data-conversion", "document-processing", "fine-tuning", "model-training"],
+            "conversions": ["report-export"],
         }
     finally:
         await group.stop(0)
     only_users = build_workers(app.settings, url, registry=app.types(builtin=False))
     try:
         assert [(w.queue, sorted(w.handlers)) for w in only_users.workers] == [
-            ("conversions", ["data-conversion"])]
+            ("conversions", ["report-export"])]
         with pytest.raises(ValueError, match="unknown queue"):
             build_workers(app.settings, url, ["chats"], registry=app.types(builtin=False))
     finally:
@@ -117,9 +117,9 @@ def test_the_openapi_schema_documents_every_served_types_input_model(tmp_path: P
     components = schema["components"]["schemas"]
     assert components["JobData.Convert"]["properties"]["source"]["type"] == "string"
     assert components["JobData.ChatInput"]["required"] == ["message"]
-    variant = components["CreateJob.data-conversion"]["allOf"][1]
+    variant = components["CreateJob.report-export"]["allOf"][1]
     assert variant["properties"]["data"] == {"$ref": "#/components/schemas/JobData.Convert"}
     body = schema["paths"]["/api/jobs"]["post"]["requestBody"]["content"]["application/json"]
-    assert body["schema"]["discriminator"]["mapping"]["data-conversion"] == (
-        "#/components/schemas/CreateJob.data-conversion")
+    assert body["schema"]["discriminator"]["mapping"]["report-export"] == (
+        "#/components/schemas/CreateJob.report-export")
     assert len(body["schema"]["oneOf"]) == len(BUILTIN) + 1

@@ -2,10 +2,10 @@
 
     app = agentqueue.App()
 
-    @app.job("data-conversion", attempts=3, timeout=600)
+    @app.job("report-export", attempts=3, timeout=600)
     async def convert(ctx, data: ConvertInput) -> dict: ...
 
-    job = await app.enqueue("data-conversion", {...})
+    job = await app.enqueue("report-export", {...})
     result = await job.wait(timeout=60)
 
 `agentqueue worker module:app` runs the types (beside the built-in ones); `agentqueue serve|api

@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     ai_tasks_queue_name: str = Field("ai-tasks", validation_alias="AI_TASKS_QUEUE_NAME")
     webhooks_queue_name: str = Field("webhooks", validation_alias="WEBHOOKS_QUEUE_NAME")
     agent_tasks_queue_name: str = Field("agent-tasks", validation_alias="AGENT_TASKS_QUEUE_NAME")
+    # Seed 001's generic queue: its job types (data-conversion, …) run here.
+    jobs_queue_name: str = Field("jobs", validation_alias="JOBS_QUEUE_NAME")
     queue_concurrency: int = Field(5, ge=1, le=10_000, validation_alias="QUEUE_CONCURRENCY")
     job_attempts: int = Field(3, ge=1, validation_alias="QUEUE_ATTEMPTS")
     job_backoff_ms: int = Field(2000, ge=0, validation_alias="QUEUE_BACKOFF_MS")
@@ -186,6 +188,15 @@ class Settings(BaseSettings):
     # The product name the built-in templates sign with.
     email_app_name: str = Field("agentqueue", validation_alias="EMAIL_APP_NAME")
 
+    # data-conversion (seed 001): the directories a job may read by path (comma-separated,
+    # absolute; empty: by upload only), the largest upload, and how long uploads and outputs
+    # are kept (deleted when their owner next uploads or converts).
+    data_conversion_roots: str = Field("", validation_alias="DATA_CONVERSION_ROOTS")
+    data_conversion_max_upload_bytes: int = Field(
+        2 * 1024**3, ge=1024, validation_alias="DATA_CONVERSION_MAX_UPLOAD_BYTES")
+    data_conversion_retention_hours: float = Field(
+        168.0, gt=0, validation_alias="DATA_CONVERSION_RETENTION_HOURS")
+
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     # "text" for people, "json" for log pipelines: one object per line, with the job's id,
     # queue and type on job lines and the trace id where a trace is current.
@@ -220,6 +231,14 @@ class Settings(BaseSettings):
     @property
     def prefix_is_tagged(self) -> bool:
         return hash_tag(self.queue_prefix) is not None
+
+    @field_validator("data_conversion_roots")
+    @classmethod
+    def _roots(cls, text: str) -> str:
+        from agentqueue.conversion.paths import parse_roots
+
+        parse_roots(text)  # a relative root stops the process at start
+        return text
 
     @field_validator("webhook_allowed_networks")
     @classmethod

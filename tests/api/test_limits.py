@@ -222,6 +222,25 @@ async def test_a_streamed_body_over_the_limit_is_refused() -> None:
     assert (await post(app, "/echo", content=small())).json() == {"bytes": 100}
 
 
+async def test_a_path_with_a_limit_of_its_own() -> None:
+    """Uploads (`POST /api/files`) are streamed to disk: their limit is their own."""
+    inner, seen = body_app(100)
+    app = BodySizeLimit(inner.app, max_bytes=100, by_path={"/echo": 1000})
+
+    async def chunks(count: int) -> AsyncIterator[bytes]:
+        for _ in range(count):
+            yield b"x" * 100
+
+    assert (await post(app, "/echo", content=b"x" * 1000)).json() == {"bytes": 1000}
+    assert (await post(app, "/echo", content=chunks(10))).json() == {"bytes": 1000}
+    for body in (b"x" * 1001, chunks(11)):
+        refused = await post(app, "/echo", content=body)
+        assert refused.status_code == 413
+        assert refused.json()["message"] == "request body over 1000 bytes"
+    assert (await post(app, "/json", content=b"x" * 101)).status_code == 413  # others: 100
+    assert seen == [1000, 1000]
+
+
 async def test_a_bare_asgi_app_gets_the_413_from_the_middleware() -> None:
     chunks_read: list[int] = []
 

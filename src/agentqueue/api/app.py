@@ -17,6 +17,7 @@ from agentqueue.api import (
     dead_letters,
     documents,
     events,
+    files,
     flows,
     gateway,
     jobs,
@@ -89,12 +90,13 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
     install_idempotency(app)
     sockets = gateway.SocketGateway(app, settings.push_origins)
     app.add_middleware(gateway.SocketIOMount, server=sockets.server)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, by_path={
+        files.UPLOAD_PATH: settings.data_conversion_max_upload_bytes})
     # events before jobs: `/api/jobs/events` is not a job id.
     routers = (agent_queue.router, events.router, jobs.router, v1.router, v1.admin_router,
                ai.router, usage.router, metrics.router, probes.router, dashboard.router,
                dead_letters.router, flows.router, schedules.router, limits_admin.router,
-               documents.router, events.seed_router, trained_models.router)
+               documents.router, events.seed_router, trained_models.router, files.router)
     for router in routers:
         app.include_router(router)
     app.include_router(gateway.router)

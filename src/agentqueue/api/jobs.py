@@ -161,7 +161,8 @@ async def create_job(body: CreateJob, services: ServicesDep, caller: Caller) -> 
     if job_type is None:
         known = ", ".join(services.registry.names())
         raise ApiError(400, f"type: unknown job type {body.type!r}; known: {known}")
-    data = caller_owned(validated_data(services, job_type, body.data), caller)
+    data = caller_owned(validated_data(services, job_type, body.data, owner=owner_of(caller)),
+                        caller)
     await check_model_reference(services, caller, job_type.name, data)
     if job_type.name == CHAT:  # as /agent/queue/chat: every retry continues the same session
         data.setdefault("sessionId", new_session_id())

@@ -90,19 +90,23 @@ class BodySizeLimit:
     lifespan traffic pass through untouched.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int,
+                 by_path: dict[str, int] | None = None) -> None:
         if max_bytes < 0:
             raise ValueError("max_bytes must be >= 0")
         self.app = app
         self.max_bytes = max_bytes
+        # Exact paths with a limit of their own (uploads, streamed to disk by their route).
+        self.by_path = by_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.by_path.get(scope.get("path", ""), self.max_bytes)
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await self._reject(send)
+        if declared is not None and declared > max_bytes:
+            await self._reject(send, max_bytes)
             return
 
         received = 0
@@ -113,8 +117,8 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if received > max_bytes:
+                    raise BodyTooLarge(max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -130,11 +134,11 @@ class BodySizeLimit:
             # exception group from a task group); once a response started, it is too late.
             if started or not _is_body_too_large(exc):
                 raise
-            await self._reject(send)
+            await self._reject(send, max_bytes)
 
-    async def _reject(self, send: Send) -> None:
+    async def _reject(self, send: Send, max_bytes: int) -> None:
         body = json.dumps(
-            {"success": False, "message": f"request body over {self.max_bytes} bytes"}
+            {"success": False, "message": f"request body over {max_bytes} bytes"}
         ).encode()
         await send(
             {

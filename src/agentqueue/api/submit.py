@@ -8,6 +8,7 @@ from pydantic import BaseModel, ValidationError
 
 from agentqueue.api.errors import ApiError, describe_validation_error, join_field
 from agentqueue.definition import JobDefinition
+from agentqueue.records.views import JobOwner
 from agentqueue.services import Services
 
 
@@ -20,13 +21,18 @@ def served_type(services: Services, name: str) -> JobDefinition:
 
 
 def validated_data(
-    services: Services, job_type: JobDefinition, data: dict[str, Any], *, field: str = "data"
+    services: Services, job_type: JobDefinition, data: dict[str, Any], *, field: str = "data",
+    owner: JobOwner | None = None,
 ) -> dict[str, Any]:
-    """`data` checked against the job type's input model: 400 naming the field otherwise."""
+    """`data` checked against the job type's input model: 400 naming the field otherwise.
+    `owner`, the submitter, lets a model check what it names is theirs (an uploaded file)."""
+    context = services.validation_context()
+    if owner is not None:
+        context["owner"] = owner
     try:
         # Run-time facts the model checks as the worker will: operator policy (webhook
         # destinations) and the agents an agent task may name.
-        job_type.input.model_validate(data, context=services.validation_context())
+        job_type.input.model_validate(data, context=context)
     except ValidationError as exc:
         within = (field,) if field else ()
         raise ApiError(400, describe_validation_error(exc, within=within)) from None

@@ -1,6 +1,7 @@
 """The built-in job types: each family module (agent_chat, ai_tasks, webhooks, chat_webhooks,
-mail) defines its types on a `JobRegistry` of its own, with the same `job` decorator a user's
-`App.job` is, and `builtin_registry` lists them all, in that order.
+mail, documents, training, data_conversion) defines its types on a `JobRegistry` of its own, with
+the same `job` decorator a user's `App.job` is, and `builtin_registry` lists them all, in that
+order.
 
 Their queues are settings (AGENT_QUEUE_NAME, …), read when the types are served.
 """
@@ -35,12 +36,17 @@ def email_queue(settings: Settings) -> str:
     return settings.email_queue_name
 
 
+def jobs_queue(settings: Settings) -> str:
+    return settings.jobs_queue_name
+
+
 def builtin_registry() -> JobRegistry:
     """Every family's types, in one registry."""
     from agentqueue.handlers import (
         agent_chat,
         ai_tasks,
         chat_webhooks,
+        data_conversion,
         documents,
         mail,
         training,
@@ -48,4 +54,4 @@ def builtin_registry() -> JobRegistry:
     )
 
     return JobRegistry([*agent_chat.jobs, *ai_tasks.jobs, *webhooks.jobs, *chat_webhooks.jobs,
-                        *mail.jobs, *documents.jobs, *training.jobs])
+                        *mail.jobs, *documents.jobs, *training.jobs, *data_conversion.jobs])

@@ -21,10 +21,11 @@ from agentqueue.documents import extract
 from agentqueue.documents.chunks import DEFAULT_OVERLAP, DEFAULT_WORDS, chunk_pages
 from agentqueue.engine.worker import PermanentJobError
 from agentqueue.handlers.ai_runtime import guarded, usage_fields
+from agentqueue.handlers.builtin import jobs_queue
 from agentqueue.handlers.inputs import JobInput
 from agentqueue.records.documents import DocumentIndex, NewChunk
 from agentqueue.records.views import NO_OWNER
-from agentqueue.registry import DEFAULT_QUEUE, JobRegistry
+from agentqueue.registry import JobRegistry
 
 DOCUMENT_PROCESSING = "document-processing"
 # Inline content: up to 10 MB of text, or of base64 (7.5 MB of PDF or DOCX).
@@ -85,7 +86,7 @@ class DocumentInput(JobInput):
             raise ValueError("content is not valid base64") from None
 
 
-@jobs.job(DOCUMENT_PROCESSING, queue=DEFAULT_QUEUE)
+@jobs.job(DOCUMENT_PROCESSING, queue=jobs_queue)
 async def process_document(ctx: Context, data: DocumentInput) -> dict[str, Any]:
     records = ctx.resources.runtime.records if ctx.resources is not None else None
     if records is None:

@@ -30,10 +30,11 @@ from agentqueue.context import Context
 from agentqueue.engine.queue import cancel_requests_key
 from agentqueue.engine.worker import PermanentJobError
 from agentqueue.handlers.ai_runtime import AiRuntime, guarded
+from agentqueue.handlers.builtin import jobs_queue
 from agentqueue.handlers.inputs import MAX_TEXT, JobInput
 from agentqueue.records.trained_models import TrainedModels
 from agentqueue.records.views import JobOwner
-from agentqueue.registry import DEFAULT_QUEUE, JobRegistry
+from agentqueue.registry import JobRegistry
 
 FINE_TUNING, MODEL_TRAINING = "fine-tuning", "model-training"
 NEEDS_KEY = ("fine-tuning needs an OpenAI-compatible endpoint: set OPENAI_API_KEY (and "
@@ -122,7 +123,7 @@ async def _cancel_requested(ctx: Context) -> bool:
         cancel_requests_key(runtime.prefix, ctx.queue), ctx.id))
 
 
-@jobs.job(FINE_TUNING, queue=DEFAULT_QUEUE, timeout=FINE_TUNING_TIMEOUT_S)
+@jobs.job(FINE_TUNING, queue=jobs_queue, timeout=FINE_TUNING_TIMEOUT_S)
 async def fine_tuning(ctx: Context, data: FineTuningInput) -> dict[str, Any]:
     settings = ctx.settings
     key = settings.secret("openai_api_key")
@@ -248,7 +249,7 @@ async def _owner(ctx: Context) -> JobOwner:
     return await ctx.owner() or JobOwner(user_id="", org_id=None)
 
 
-@jobs.job(MODEL_TRAINING, queue=DEFAULT_QUEUE, timeout=1800)
+@jobs.job(MODEL_TRAINING, queue=jobs_queue, timeout=1800)
 async def model_training(ctx: Context, data: ModelTrainingInput) -> dict[str, Any]:
     store = trained_models(_runtime(ctx))
     folds = data.folds
