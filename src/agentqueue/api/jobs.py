@@ -22,6 +22,7 @@ from agentqueue.api.submit import validated_data
 from agentqueue.core import priority as priorities
 from agentqueue.core import states
 from agentqueue.core.actions import cancel_job, retry_job
+from agentqueue.core.job_steps import steps_of
 from agentqueue.core.lookup import FoundJob, find_job, owner_of, scope_of
 from agentqueue.handlers.agent_chat import CHAT
 from agentqueue.handlers.sessions import new_session_id
@@ -79,6 +80,24 @@ class JobOut(BaseModel):
     createdAt: str | None
     startedAt: str | None
     completedAt: str | None
+
+
+class StepOut(BaseModel):
+    """A finished step of the job's runs (`ctx.step`, a provider call, a tool call)."""
+
+    model_config = {"extra": "allow"}  # per kind: tool and arguments, provider and model
+
+    name: str = Field(description="e.g. `provider:chat`, `tool:calculator#2`, a handler's name")
+    kind: str = Field(description="provider, tool or step")
+    seq: int
+    attempt: int = Field(description="the attempt that finished it")
+    at: int = Field(description="when it finished, epoch milliseconds")
+    result: Any = Field(description="what it returned: replayed to later runs of the job")
+
+
+class JobSteps(BaseModel):
+    id: str
+    steps: list[StepOut]
 
 
 class JobList(BaseModel):
@@ -204,6 +223,14 @@ async def list_jobs(
 async def get_job(job_ref: str, services: ServicesDep, caller: Caller) -> JobOut:
     queue, job_id, found = await _find(services, caller, job_ref)
     return await _current(services, queue, job_id)
+
+
+@router.get("/{job_ref}/steps", response_model=JobSteps)
+async def get_steps(job_ref: str, services: ServicesDep, caller: Caller) -> JobSteps:
+    """The job's finished durable steps: a retry replays these instead of doing them again."""
+    queue, job_id, _ = await _find(services, caller, job_ref)
+    steps = await steps_of(services, queue, job_id)
+    return JobSteps(id=job_ref, steps=[StepOut.model_validate(s) for s in steps])
 
 
 @router.patch("/{job_ref}/cancel", response_model=JobOut, responses=error_responses(409))

@@ -15,6 +15,7 @@ from agentqueue.ai.providers.base import Provider
 from agentqueue.ai.types import AgentReply, AgentStep, ChatMessage
 from agentqueue.context import Context
 from agentqueue.engine.worker import JobContext, PermanentJobError
+from agentqueue.handlers.agent_steps import durable_tools
 from agentqueue.handlers.ai_runtime import guarded, usage_fields
 from agentqueue.handlers.builtin import agent_queue
 from agentqueue.handlers.inputs import BatchInput, ChatInput
@@ -85,6 +86,7 @@ async def _answer(
         on_step=stream.step if stream else None,
         on_text=stream,
         model=item.get("model"),
+        run_tool=durable_tools(ctx),
     ))
     await ai.sessions.append_once(
         owner, session_id, exchange_id,

@@ -10,6 +10,7 @@ from agentqueue.ai import tasks
 from agentqueue.ai.agent import run_agent
 from agentqueue.ai.types import AgentStep, ChatMessage
 from agentqueue.context import Context
+from agentqueue.handlers.agent_steps import durable_tools
 from agentqueue.handlers.ai_runtime import guarded, task_result, usage_fields
 from agentqueue.handlers.builtin import agent_tasks_queue, ai_jobs_queue, ai_tasks_queue
 from agentqueue.handlers.inputs import (
@@ -168,7 +169,7 @@ async def agent_task(ctx: Context, data: AgentTaskInput) -> dict[str, Any]:
     reply = await guarded(run_agent(
         prompt, [], provider, tools, system_prompt=agent.system_prompt,
         max_steps=agent.max_steps or ai.max_agent_steps, on_step=on_step,
-        model=data.model or agent.model,
+        model=data.model or agent.model, run_tool=durable_tools(ctx),
     ))
     await ctx.progress(100)
     return {
