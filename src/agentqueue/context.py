@@ -23,6 +23,7 @@ from agentqueue.ai.agents import AgentRegistry
 from agentqueue.ai.providers.base import Provider, ProviderError
 from agentqueue.ai.tools.base import ToolRegistry
 from agentqueue.config import Settings
+from agentqueue.core.approvals import ApprovalGate
 from agentqueue.definition import validation_context
 from agentqueue.engine.deltas import DeltaWriter
 from agentqueue.engine.steps import RESERVED_PREFIXES, StepLog
@@ -32,6 +33,7 @@ from agentqueue.handlers.metering import JobMeter, JobUsage, MeteredProvider
 from agentqueue.handlers.provider_limits import LimitedProvider
 from agentqueue.handlers.sessions import SessionStore
 from agentqueue.handlers.streaming import TextProgress
+from agentqueue.records.store import Records
 from agentqueue.records.views import NO_OWNER, JobOwner
 
 T = TypeVar("T")
@@ -110,6 +112,17 @@ class JobAi:
                 rt.client, prefix=rt.prefix, queue=self._ctx.queue, job_id=self._ctx.id,
                 attempt=self._ctx.attempt)
         return steps
+
+    @property
+    def approval_gate(self) -> ApprovalGate:
+        """Where the call this job waits on a person's approval for is kept (`core.approvals`)."""
+        rt = self._runtime
+        return ApprovalGate(rt.client, prefix=rt.prefix, queue=self._ctx.queue,
+                            job_id=self._ctx.id)
+
+    @property
+    def records(self) -> Records | None:
+        return self._runtime.records
 
     def provider(self, name: str | None = None) -> Provider:
         """The provider called `name` (None: AI_PROVIDER's), metered for this job; one that is

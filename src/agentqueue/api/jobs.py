@@ -6,7 +6,7 @@ Jobs of every type live here, whatever queue runs them, so a job's id is `<queue
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
@@ -22,6 +22,7 @@ from agentqueue.api.submit import validated_data
 from agentqueue.core import priority as priorities
 from agentqueue.core import states
 from agentqueue.core.actions import cancel_job, retry_job
+from agentqueue.core.approvals import AWAITING, decide, pending_call
 from agentqueue.core.job_steps import steps_of
 from agentqueue.core.lookup import FoundJob, find_job, owner_of, scope_of
 from agentqueue.handlers.agent_chat import CHAT
@@ -80,6 +81,16 @@ class JobOut(BaseModel):
     createdAt: str | None
     startedAt: str | None
     completedAt: str | None
+    approval: dict[str, Any] | None = Field(
+        None, description="awaiting_approval: the tool call waiting (tool, arguments, callId, "
+        "requestedAt, expiresAt, onTimeout)")
+
+
+class ApprovalBody(BaseModel):
+    model_config = STRICT_INPUT
+
+    decision: Literal["approve", "deny"]
+    reason: str | None = Field(None, max_length=2000, description="told to the model on deny")
 
 
 class StepOut(BaseModel):
@@ -135,6 +146,7 @@ def job_out(record: JobRecordView, live_progress: Any = None) -> JobOut:
         createdAt=iso_from_datetime(record.created_at),
         startedAt=iso_from_datetime(record.started_at),
         completedAt=iso_from_datetime(record.finished_at),
+        approval=pending_call(record.progress) if record.status == AWAITING else None,
     )
 
 
@@ -231,6 +243,15 @@ async def get_steps(job_ref: str, services: ServicesDep, caller: Caller) -> JobS
     queue, job_id, _ = await _find(services, caller, job_ref)
     steps = await steps_of(services, queue, job_id)
     return JobSteps(id=job_ref, steps=[StepOut.model_validate(s) for s in steps])
+
+
+@router.post("/{job_ref}/approval", response_model=JobOut, responses=error_responses(409))
+async def approval(job_ref: str, body: ApprovalBody, services: ServicesDep,
+                   caller: Caller) -> JobOut:
+    """Approve or deny the tool call a job awaits (its owner or an admin); it runs on."""
+    queue, job_id, found = await _find(services, caller, job_ref)
+    await decide(services, queue, job_id, found, body.decision, body.reason, caller.user_id)
+    return await _current(services, queue, job_id)
 
 
 @router.patch("/{job_ref}/cancel", response_model=JobOut, responses=error_responses(409))
