@@ -7,7 +7,10 @@ its owner (or an admin) may see or decide it."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import signal
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ import httpx
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI, completion, function_call, text_completion
-from tests.support.processes import agentqueue
+from tests.support.processes import CLI, agentqueue
 from tests.support.service import as_caller, process_env
 from tests.support.waiting import eventually
 
@@ -128,9 +131,14 @@ async def test_a_denied_call_is_told_to_the_model_which_goes_on(
                 "message": "What is 6*7?", "requireApproval": ["calculator"]})
             job_id = chat.json()["jobId"]
             await until_status(alice, job_id, "awaiting_approval")
-            denied = await admin.post(f"/api/jobs/{QUEUE}:{job_id}/approval", json={
-                "decision": "deny", "reason": "no maths today"})
-            assert denied.status_code == 200, denied.text
+            # An admin denies it with the CLI (remote mode: the service's URL and a token).
+            token = admin.headers["Authorization"].removeprefix("Bearer ")
+            cli_env = {**os.environ, "AGENTQUEUE_URL": serve.base_url, "AGENTQUEUE_KEY": token}
+            denied = await asyncio.to_thread(subprocess.run, [
+                CLI, "jobs", "deny", f"{QUEUE}:{job_id}", "--reason", "no maths today"],
+                env=cli_env, capture_output=True, text=True, timeout=60)
+            assert denied.returncode == 0, denied.stderr
+            assert denied.stdout.startswith(f"Denied the call {QUEUE}:{job_id} awaited")
             job = await until_status(alice, job_id, "completed")
     assert job["result"]["response"] == "I was not allowed to calculate that."
     step = job["result"]["toolCalls"][0]
