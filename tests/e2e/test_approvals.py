@@ -101,6 +101,8 @@ async def test_a_parked_call_survives_restarts_and_runs_once_its_owner_approves(
             approved = await alice.post(f"/api/jobs/{ref}/approval",
                                         json={"decision": "approve"})
             assert approved.status_code == 200, approved.text
+            assert approved.json()["status"] in ("pending", "active", "completed")
+            assert approved.json()["approval"] is None
             job = await until_status(alice, job_id, "completed")
             again = await alice.post(f"/api/jobs/{ref}/approval", json={"decision": "approve"})
             assert again.status_code == 409

@@ -142,3 +142,21 @@ async def test_require_approval_naming_a_tool_the_agent_lacks_fails_at_once(
         job = await until(http, created.json()["id"], "completed", "failed")
     assert job["status"] == "failed" and "calculater" in job["error"]
     assert fake.count() == 0
+
+
+async def test_the_builtin_provider_parks_for_approval_too(
+    redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    # README's example, offline: the builtin provider routes arithmetic to the calculator.
+    async with in_process_api(redis_url, prefix, tmp_path, AI_PROVIDER="builtin",
+                              run_worker=True) as (http, _):
+        created = await http.post("/agent/queue/chat", json={
+            "message": "What is 6*7?", "requireApproval": ["calculator"]})
+        ref = f"agent-queue:{created.json()['jobId']}"
+        parked = await until(http, ref, "awaiting_approval", "completed", "failed")
+        assert parked["status"] == "awaiting_approval", parked
+        assert parked["approval"]["tool"] == "calculator"
+        approved = await http.post(f"/api/jobs/{ref}/approval", json={"decision": "approve"})
+        assert approved.status_code == 200
+        job = await until(http, ref, "completed", "failed")
+    assert job["status"] == "completed" and "42" in job["result"]["response"]

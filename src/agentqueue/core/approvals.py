@@ -92,5 +92,10 @@ async def decide(stores: JobStores, queue: str, job_id: str, found: FoundJob,
     if outcome != 1 or pending is None:
         raise JobConflict(job_id, f"Job {job_id} is not awaiting approval"
                           if outcome < 0 else f"the call job {job_id} waits on is decided")
-    await jobs.promote(job_id)  # not delayed any more: its worker saw the decision itself
+    # Queued again (unless the record moved on meanwhile), then due now: a job not delayed any
+    # more was promoted by its worker, which saw the decision itself.
+    await stores.records.mark(queue, job_id, "queued", expect_version=found.record.version,
+                              message=f"{'approved' if decision == 'approve' else 'denied'} "
+                                      f"by {by}: {pending.get('tool')}")
+    await jobs.promote(job_id)
     return pending
