@@ -8,6 +8,7 @@
         reply = await provider.chat([...], [], on_text=stream)
         await stream.close()
         usage = await ctx.usage()                  # tokens and cost over all its attempts
+        rows = await ctx.step("fetch", fetch, url) # durable: a retry replays its result
 
 A worker group binds its shared resources (settings, providers, tools, agents, memory, the
 records) to a subclass (`WorkerResources.context_class`), which it gives `WorkerRuntime`.
@@ -22,20 +23,23 @@ from agentqueue.ai.agents import AgentRegistry
 from agentqueue.ai.providers.base import Provider, ProviderError
 from agentqueue.ai.tools.base import ToolRegistry
 from agentqueue.config import Settings
+from agentqueue.core.approvals import ApprovalGate
 from agentqueue.definition import validation_context
 from agentqueue.engine.deltas import DeltaWriter
+from agentqueue.engine.steps import RESERVED_PREFIXES, StepLog
 from agentqueue.engine.worker import JobContext, PermanentJobError
 from agentqueue.handlers.ai_runtime import AiRuntime
 from agentqueue.handlers.metering import JobMeter, JobUsage, MeteredProvider
 from agentqueue.handlers.provider_limits import LimitedProvider
 from agentqueue.handlers.sessions import SessionStore
 from agentqueue.handlers.streaming import TextProgress
+from agentqueue.records.store import Records
 from agentqueue.records.views import NO_OWNER, JobOwner
 
 T = TypeVar("T")
 
 # Names in `ctx.state` that worker middleware may fill (and the context otherwise does).
-METER, OWNER = "meter", "owner"
+METER, OWNER, STEPS = "meter", "owner", "steps"
 
 
 class WorkerResources:
@@ -98,6 +102,28 @@ class JobAi:
                 rt.client, prefix=rt.prefix, queue=self._ctx.queue, job_id=self._ctx.id)
         return meter
 
+    @property
+    def steps(self) -> StepLog:
+        """The job's durable steps (`engine.steps`), as this run reads and writes them."""
+        steps = self._ctx.state.get(STEPS)
+        if not isinstance(steps, StepLog):
+            rt = self._runtime
+            steps = self._ctx.state[STEPS] = StepLog(
+                rt.client, prefix=rt.prefix, queue=self._ctx.queue, job_id=self._ctx.id,
+                attempt=self._ctx.attempt)
+        return steps
+
+    @property
+    def approval_gate(self) -> ApprovalGate:
+        """Where the call this job waits on a person's approval for is kept (`core.approvals`)."""
+        rt = self._runtime
+        return ApprovalGate(rt.client, prefix=rt.prefix, queue=self._ctx.queue,
+                            job_id=self._ctx.id)
+
+    @property
+    def records(self) -> Records | None:
+        return self._runtime.records
+
     def provider(self, name: str | None = None) -> Provider:
         """The provider called `name` (None: AI_PROVIDER's), metered for this job; one that is
         not configured fails the job at once."""
@@ -114,7 +140,7 @@ class JobAi:
                         budgets=limits.budgets, prices=self._runtime.prices,
                         org_of=self._org)
                 provider = MeteredProvider(provider, self.meter, self._runtime.prices,
-                                           attempt=self._ctx.attempt,
+                                           attempt=self._ctx.attempt, steps=self.steps,
                                            metrics=self._runtime.metrics)
             self._providers[name] = provider
         return self._providers[name]
@@ -180,6 +206,18 @@ class Context(JobContext):
     async def usage(self) -> JobUsage:
         """Tokens and cost of the job's provider calls, over all its attempts so far."""
         return await self.ai.meter.usage()
+
+    async def step(self, name: str, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """`await fn(*args)` as a durable step called `name`: once it has finished, a later
+        run of this job (a retry, the re-run after its worker died) gets its result from the
+        job's step log instead of running it again. The result must be JSON (it is stored
+        as such and comes back as JSON gives it: tuples as lists). A name used again in one
+        run is numbered (`name`, `name#2`, …): keep the order of steps the same from run to
+        run. Names starting `provider:` or `tool:` are agentqueue's own."""
+        if not name or name.startswith(RESERVED_PREFIXES):
+            raise ValueError(f"invalid step name {name!r}: empty, or reserved "
+                             f"({', '.join(RESERVED_PREFIXES)} are agentqueue's own)")
+        return await self.ai.steps.run(name, fn, *args)
 
     def delta_writer(self) -> DeltaWriter:
         runtime = self._resources().runtime

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from agentqueue.core import states
 from agentqueue.core.actions import cancel_job, retry_job
+from agentqueue.core.approvals import AWAITING, AWAITING_STATE, Decision, decide, pending_call
 from agentqueue.core.errors import JobConflict
 from agentqueue.core.lookup import FoundJob
 from agentqueue.engine.deltas import Delta
@@ -53,6 +54,10 @@ class Job:
         backend = await self.app._backend()
         view = await backend.queue(self.queue).get(self.id)
         if view is not None:
+            if view.state == "delayed":  # parked for a person's approval, or merely delayed
+                record = await backend.records.get(self.queue, self.id)
+                if record is not None and record.status == AWAITING:
+                    return AWAITING_STATE, None, None, True
             return view.state, view.result, view.failed_reason, True
         record = await backend.records.get(self.queue, self.id)
         if record is None:
@@ -60,8 +65,8 @@ class Job:
         return states.state_of_record(record.status), record.result, record.error, False
 
     async def status(self) -> str:
-        """Its state: waiting, prioritized, delayed, paused, active, completed, failed or
-        cancelled."""
+        """Its state: waiting, prioritized, delayed, paused, active, awaiting_approval,
+        completed, failed or cancelled."""
         return (await self._snapshot())[0]
 
     state = status
@@ -276,6 +281,35 @@ class Job:
                     break
         raise JobNotRetryable(refused)
 
+    async def pending_approval(self) -> dict[str, Any] | None:
+        """The tool call it waits on a person's approval for (tool, arguments, callId,
+        requestedAt, expiresAt, onTimeout); None if it waits on none."""
+        record = await (await self.app._backend()).records.get(self.queue, self.id)
+        if record is None or record.status != AWAITING:
+            return None
+        return pending_call(record.progress)
+
+    async def approve(self, reason: str | None = None, *, by: str = "python") -> bool:
+        """Approve the tool call it awaits, and let it run on; False if it awaits none."""
+        return await self._decide("approve", reason, by)
+
+    async def deny(self, reason: str | None = None, *, by: str = "python") -> bool:
+        """Deny the tool call it awaits (the model is told, with `reason`); False if none."""
+        return await self._decide("deny", reason, by)
+
+    async def _decide(self, decision: Decision, reason: str | None, by: str) -> bool:
+        backend = await self.app._backend()
+        record = await backend.records.get(self.queue, self.id)
+        live = await backend.queue(self.queue).get(self.id)
+        if record is None and live is None:
+            raise JobNotFound(f"job {self.id} of {self.queue!r} is unknown")
+        try:
+            await decide(backend, self.queue, self.id, FoundJob(record, live), decision,
+                         reason, by)
+        except JobConflict:
+            return False
+        return True
+
     async def cancel(self) -> bool:
         """Cancel it if it has not finished: a pending job is removed, an active one's worker
         is told to stop it (and records it). False if it had already finished."""
@@ -300,6 +334,15 @@ class Job:
 
     def wait_sync(self, timeout: float | None = None) -> Any:
         return self.app.run_sync(self.wait(timeout))
+
+    def approve_sync(self, reason: str | None = None, *, by: str = "python") -> bool:
+        return self.app.run_sync(self.approve(reason, by=by))
+
+    def deny_sync(self, reason: str | None = None, *, by: str = "python") -> bool:
+        return self.app.run_sync(self.deny(reason, by=by))
+
+    def pending_approval_sync(self) -> dict[str, Any] | None:
+        return self.app.run_sync(self.pending_approval())
 
     def cancel_sync(self) -> bool:
         return self.app.run_sync(self.cancel())

@@ -66,6 +66,16 @@ def test_status_filters_cover_every_state_and_record_named_so() -> None:
 def test_tally_counts_records_under_the_seed_names() -> None:
     counts = {"pending": 1, "queued": 2, "active": 3, "failed": 4, "cancelled": 5}
     assert states.tally("seed000", counts) == {
-        "waiting": 3, "delayed": 0, "paused": 0, "active": 3, "completed": 0, "failed": 9}
+        "waiting": 3, "delayed": 0, "paused": 0, "active": 3, "awaiting_approval": 0,
+        "completed": 0, "failed": 9}
     assert states.tally("seed001", counts) == {
-        "pending": 3, "active": 3, "completed": 0, "failed": 4, "cancelled": 5}
+        "pending": 3, "active": 3, "awaiting_approval": 0, "completed": 0, "failed": 4,
+        "cancelled": 5}
+
+
+def test_a_job_parked_for_approval_reads_as_awaiting_approval_everywhere() -> None:
+    names = states.of_record("awaiting")
+    assert (names.seed000, names.seed001, names.seed002, names.seed003, names.seed004) == (
+        "awaiting_approval", "awaiting_approval", "awaiting_approval", "AWAITING_APPROVAL",
+        "awaiting_approval")
+    assert states.record_statuses_named("seed001", "awaiting_approval") == ["awaiting"]

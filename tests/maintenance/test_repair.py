@@ -81,3 +81,22 @@ async def test_repair_mends_a_queue_this_process_was_not_told_of(
                            open_queue=lambda name: JobQueue(name, client, prefix=prefix))
     assert (await repair.run_once()).requeued == 1
     assert await queue.get(job.job_id) is not None
+
+
+async def test_a_job_parked_for_approval_that_redis_lost_is_failed_not_left_waiting(
+    client: redis.Redis, prefix: str, records: Records
+) -> None:
+    queue = JobQueue("q", client, prefix=prefix)
+    submitter = JobSubmitter({"q": queue}, records)
+    lost = await submitter.submit(queue="q", name="chat", data={}, owner=JobOwner(user_id="u"))
+    kept = await submitter.submit(queue="q", name="chat", data={}, owner=JobOwner(user_id="u"))
+    for job in (lost, kept):
+        await records.mark("q", job.job_id, "active", attempt=1)
+        await records.mark("q", job.job_id, "awaiting", attempt=1)
+    assert await queue.remove(lost.job_id)
+    report = await RepairService(records, {"q": queue}, settle_s=0).run_once()
+    assert (report.requeued, report.updated) == (0, 1)
+    gone = await records.get("q", lost.job_id)
+    assert gone is not None and gone.status == "failed"
+    still = await records.get("q", kept.job_id)
+    assert still is not None and still.status == "awaiting"

@@ -400,6 +400,7 @@ async def test_counts(records: Records) -> None:
         "pending": 1,
         "queued": 0,
         "active": 1,
+        "awaiting": 0,
         "completed": 1,
         "failed": 0,
         "cancelled": 1,

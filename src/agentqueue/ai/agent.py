@@ -9,6 +9,10 @@ from agentqueue.ai.tools.base import ToolRegistry, ToolResult
 from agentqueue.ai.types import AgentReply, AgentStep, ChatMessage, ToolCall, Usage
 
 StepCallback = Callable[[AgentStep], Awaitable[None]]
+# Runs one tool call the model asked for (a tool the run may use; the default: run it now).
+# The queue's handlers give one that records each call as a durable step, or parks the job
+# until a person approves it (`handlers.agent_steps`).
+ToolRunner = Callable[[ToolCall, ToolRegistry], Awaitable[ToolResult]]
 
 
 class AgentStepLimitExceeded(Exception):
@@ -36,6 +40,7 @@ async def run_agent(
     on_step: StepCallback | None = None,
     on_text: TextCallback | None = None,
     model: str | None = None,
+    run_tool: ToolRunner | None = None,
 ) -> AgentReply:
     """Answer ``message`` in the context of ``history``, running tools as the provider asks.
 
@@ -44,7 +49,8 @@ async def run_agent(
     call (to report progress); ``on_text`` streams the provider's text as it is written.
     ``model`` overrides the provider's default model. Provider failures propagate as
     ``ProviderError``. Only the tools in ``tools`` are offered, and a call to any other tool is
-    refused (recorded as an error step), never run.
+    refused (recorded as an error step), never run. ``run_tool`` runs the calls to tools in
+    ``tools`` (see ``ToolRunner``).
     """
     if max_steps < 1:
         raise ValueError("max_steps must be at least 1")
@@ -74,7 +80,7 @@ async def run_agent(
             ChatMessage(role="assistant", content=reply.content or "", tool_calls=reply.tool_calls)
         )
         for call in reply.tool_calls:
-            step, result = await _run_tool(call, tools)
+            step, result = await _run_tool(call, tools, run_tool)
             steps.append(step)
             messages.append(
                 ChatMessage(
@@ -90,9 +96,12 @@ async def run_agent(
     raise AgentStepLimitExceeded(max_steps, steps, usage)
 
 
-async def _run_tool(call: ToolCall, tools: ToolRegistry) -> tuple[AgentStep, ToolResult]:
+async def _run_tool(call: ToolCall, tools: ToolRegistry,
+                    run_tool: ToolRunner | None) -> tuple[AgentStep, ToolResult]:
     if call.arguments_error is not None:
         result = ToolResult(error=call.arguments_error)
+    elif run_tool is not None and call.name in tools:
+        result = await run_tool(call, tools)
     else:
         result = await tools.call(call.name, call.arguments)
     step = AgentStep(

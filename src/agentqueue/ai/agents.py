@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -34,6 +35,11 @@ class AgentDefinition(BaseModel):
     # None: every tool; a list: only these.
     tools: list[str] | None = None
     max_steps: int | None = Field(None, alias="maxSteps", ge=1, le=50)
+    # Tools whose calls a person must approve first (the job parks meanwhile), how long an
+    # approval may take (seconds), and what no decision in time means.
+    approval_required: list[str] = Field(default_factory=list, alias="approvalRequired")
+    approval_timeout: int | None = Field(None, alias="approvalTimeout", ge=1, le=30 * 24 * 3600)
+    on_approval_timeout: Literal["fail", "deny"] | None = Field(None, alias="onApprovalTimeout")
 
 
 class AgentConfigError(ValueError):
@@ -56,7 +62,9 @@ class AgentRegistry:
         except (OSError, json.JSONDecodeError, ValidationError) as exc:
             raise AgentConfigError(f"cannot load agents from {path}: {exc}") from exc
         for agent in agents:
-            unknown = sorted(set(agent.tools or []) - set(known_tools))
+            offered = set(known_tools if agent.tools is None else agent.tools)
+            unknown = sorted((set(agent.tools or []) - set(known_tools))
+                             | (set(agent.approval_required) - offered))
             if unknown:
                 raise AgentConfigError(
                     f"agent {agent.id!r} names unknown tools {unknown}; known: {known_tools}"

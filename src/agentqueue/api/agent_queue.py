@@ -35,6 +35,7 @@ from agentqueue.core import priority as priorities
 from agentqueue.core import states
 from agentqueue.core.actions import cancel_job as cancel_found
 from agentqueue.core.actions import retry_job as retry_found
+from agentqueue.core.approvals import AWAITING, AWAITING_STATE, pending_call
 from agentqueue.core.lookup import FoundJob, find_job, owner_of, scope_of
 from agentqueue.engine.jobs import JobView
 from agentqueue.engine.queue import JobQueue
@@ -79,6 +80,7 @@ def job_out(view: JobView) -> JobOut:
         finishedAt=iso_from_ms(view.finished_at_ms),
         attemptsMade=view.attempts_made,
         failedReason=view.failed_reason,
+        approval=pending_call(view.progress) if view.state == AWAITING_STATE else None,
     )
 
 
@@ -96,6 +98,7 @@ def record_out(record: JobRecordView) -> JobOut:
         finishedAt=iso_from_datetime(record.finished_at),
         attemptsMade=record.attempts_made,
         failedReason=record.error,
+        approval=pending_call(record.progress) if record.status == AWAITING else None,
     )
 
 

@@ -14,6 +14,7 @@ from agentqueue.api.schemas.ai_requests import CompletionInput
 from agentqueue.api.submit import model_data, served_type, validated_data
 from agentqueue.core import states
 from agentqueue.core.actions import cancel_job
+from agentqueue.core.approvals import AWAITING, pending_call
 from agentqueue.core.lookup import find_job, owner_of
 
 router = APIRouter(tags=["AI tasks (seed 004)"], route_class=EdgeRoute)
@@ -50,6 +51,8 @@ async def get_ai_job(job_id: str, services: ServicesDep, caller: Caller) -> dict
         "result": live.result if live else (record.result if record else None),
         "failedReason": live.failed_reason if live else (record.error if record else None),
         "attempts": live.attempts_made if live else (record.attempts_made if record else 0),
+        **({"approval": pending_call(record.progress)}
+           if record is not None and record.status == AWAITING else {}),
     }
 
 

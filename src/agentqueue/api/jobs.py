@@ -6,7 +6,7 @@ Jobs of every type live here, whatever queue runs them, so a job's id is `<queue
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
@@ -23,6 +23,8 @@ from agentqueue.api.trained_models import check_model_reference
 from agentqueue.core import priority as priorities
 from agentqueue.core import states
 from agentqueue.core.actions import cancel_job, retry_job
+from agentqueue.core.approvals import AWAITING, decide, pending_call
+from agentqueue.core.job_steps import steps_of
 from agentqueue.core.lookup import FoundJob, find_job, owner_of, scope_of
 from agentqueue.handlers.agent_chat import CHAT
 from agentqueue.handlers.notify import MAX_TARGETS, NotifyTarget, notify_option
@@ -86,6 +88,34 @@ class JobOut(BaseModel):
     createdAt: str | None
     startedAt: str | None
     completedAt: str | None
+    approval: dict[str, Any] | None = Field(
+        None, description="awaiting_approval: the tool call waiting (tool, arguments, callId, "
+        "requestedAt, expiresAt, onTimeout)")
+
+
+class ApprovalBody(BaseModel):
+    model_config = STRICT_INPUT
+
+    decision: Literal["approve", "deny"]
+    reason: str | None = Field(None, max_length=2000, description="told to the model on deny")
+
+
+class StepOut(BaseModel):
+    """A finished step of the job's runs (`ctx.step`, a provider call, a tool call)."""
+
+    model_config = {"extra": "allow"}  # per kind: tool and arguments, provider and model
+
+    name: str = Field(description="e.g. `provider:chat`, `tool:calculator#2`, a handler's name")
+    kind: str = Field(description="provider, tool or step")
+    seq: int
+    attempt: int = Field(description="the attempt that finished it")
+    at: int = Field(description="when it finished, epoch milliseconds")
+    result: Any = Field(description="what it returned: replayed to later runs of the job")
+
+
+class JobSteps(BaseModel):
+    id: str
+    steps: list[StepOut]
 
 
 class JobList(BaseModel):
@@ -123,6 +153,7 @@ def job_out(record: JobRecordView, live_progress: Any = None) -> JobOut:
         createdAt=iso_from_datetime(record.created_at),
         startedAt=iso_from_datetime(record.started_at),
         completedAt=iso_from_datetime(record.finished_at),
+        approval=pending_call(record.progress) if record.status == AWAITING else None,
     )
 
 
@@ -219,6 +250,23 @@ async def list_jobs(
 @router.get("/{job_ref}", response_model=JobOut)
 async def get_job(job_ref: str, services: ServicesDep, caller: Caller) -> JobOut:
     queue, job_id, found = await _find(services, caller, job_ref)
+    return await _current(services, queue, job_id)
+
+
+@router.get("/{job_ref}/steps", response_model=JobSteps)
+async def get_steps(job_ref: str, services: ServicesDep, caller: Caller) -> JobSteps:
+    """The job's finished durable steps: a retry replays these instead of doing them again."""
+    queue, job_id, _ = await _find(services, caller, job_ref)
+    steps = await steps_of(services, queue, job_id)
+    return JobSteps(id=job_ref, steps=[StepOut.model_validate(s) for s in steps])
+
+
+@router.post("/{job_ref}/approval", response_model=JobOut, responses=error_responses(409))
+async def approval(job_ref: str, body: ApprovalBody, services: ServicesDep,
+                   caller: Caller) -> JobOut:
+    """Approve or deny the tool call a job awaits (its owner or an admin); it runs on."""
+    queue, job_id, found = await _find(services, caller, job_ref)
+    await decide(services, queue, job_id, found, body.decision, body.reason, caller.user_id)
     return await _current(services, queue, job_id)
 
 

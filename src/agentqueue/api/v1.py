@@ -7,7 +7,7 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from agentqueue.api.access import Caller, ServicesDep
 from agentqueue.api.auth import Principal, require_jwt_or_admin_key
@@ -21,6 +21,7 @@ from agentqueue.api.schemas.common import MAX_AGE_MS, MAX_OFFSET
 from agentqueue.api.submit import model_data, served_type, validated_data
 from agentqueue.api.trained_models import check_model_reference
 from agentqueue.core import states
+from agentqueue.core.approvals import AWAITING, pending_call
 from agentqueue.core.lookup import find_job, owner_of, scope_of
 from agentqueue.engine.queue import JobQueue
 from agentqueue.records.views import JobRecordView
@@ -48,6 +49,9 @@ class JobOut(BaseModel):
     costCents: float
     createdAt: str | None
     completedAt: str | None
+    approval: dict[str, Any] | None = Field(
+        None, description="AWAITING_APPROVAL: the tool call waiting (tool, arguments, callId, "
+        "requestedAt, expiresAt, onTimeout)")
 
 
 class JobList(BaseModel):
@@ -68,6 +72,7 @@ def job_out(record: JobRecordView) -> JobOut:
         costCents=round(float(record.cost_usd) * 100, 6),
         createdAt=iso_from_datetime(record.created_at),
         completedAt=iso_from_datetime(record.finished_at),
+        approval=pending_call(record.progress) if record.status == AWAITING else None,
     )
 
 

@@ -181,6 +181,18 @@ class DirectClient:
             raise OpsError(f"job {ref} cannot be retried: {exc}") from None
         return await self.get_job(ref)
 
+    async def decide(self, ref: str, decision: str, reason: str | None) -> dict[str, Any]:
+        queue, job_id = split_ref(ref)
+        job = Job(self.app, queue, job_id)
+        try:
+            done = await (job.approve(reason, by="cli") if decision == "approve"
+                          else job.deny(reason, by="cli"))
+        except JobNotFound:
+            raise OpsError(f"job {ref} not found") from None
+        if not done:
+            raise OpsError(f"job {ref} is not awaiting approval")
+        return await self.get_job(ref)
+
     # -- queues --------------------------------------------------------------------------------
 
     async def queues(self) -> list[dict[str, Any]]:

@@ -1,5 +1,5 @@
-"""`agentqueue jobs list | show | submit | wait | cancel | retry`: jobs of every queue, named
-`QUEUE:ID` as `/api/jobs` names them, in remote or direct mode (`ops_client`)."""
+"""`agentqueue jobs list | show | submit | wait | cancel | retry | approve | deny`: jobs of
+every queue, named `QUEUE:ID` as `/api/jobs` names them, in remote or direct mode (`ops_client`)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from agentqueue.cli.output import (
 
 jobs_app = typer.Typer(help="Look at jobs and act on them.", no_args_is_help=True)
 
-STATUSES = ["pending", "active", "completed", "failed", "cancelled"]
+STATUSES = ["pending", "active", "awaiting_approval", "completed", "failed", "cancelled"]
 # `wait` past its --timeout exits with this code, as GNU `timeout` does.
 TIMED_OUT = 124
 # Streamed text shown while waiting: the last lines (the whole text is in the result).
@@ -323,3 +323,30 @@ def retry(ref: Ref, url: Url = None, key: Key = None, app_ref: AppRef = None,
         print_json(job)
     else:
         typer.echo(f"Retrying {job['id']} (now {job['status']}).")
+
+
+Reason = Annotated[str | None, typer.Option("--reason", help="Why (told to the model on deny).")]
+
+
+@jobs_app.command()
+def approve(ref: Ref, reason: Reason = None, url: Url = None, key: Key = None,
+            app_ref: AppRef = None, as_json: Json = False) -> None:
+    """Approve the tool call a job awaits (status awaiting_approval): it runs on."""
+    _decide(ref, "approve", reason, url, key, app_ref, as_json)
+
+
+@jobs_app.command()
+def deny(ref: Ref, reason: Reason = None, url: Url = None, key: Key = None,
+         app_ref: AppRef = None, as_json: Json = False) -> None:
+    """Deny the tool call a job awaits: the model is told, and goes on without it."""
+    _decide(ref, "deny", reason, url, key, app_ref, as_json)
+
+
+def _decide(ref: str, decision: str, reason: str | None, url: str | None, key: str | None,
+            app_ref: str | None, as_json: bool) -> None:
+    job = run(url, key, app_ref, lambda c: c.decide(ref, decision, reason))
+    if as_json:
+        print_json(job)
+    else:
+        done = "Approved" if decision == "approve" else "Denied"
+        typer.echo(f"{done} the call {job['id']} awaited (now {job['status']}).")

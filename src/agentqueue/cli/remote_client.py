@@ -111,6 +111,11 @@ class RemoteClient:
         split_ref(ref)
         return dict(await self._call("POST", f"/api/jobs/{ref}/retry"))
 
+    async def decide(self, ref: str, decision: str, reason: str | None) -> dict[str, Any]:
+        split_ref(ref)
+        return dict(await self._call("POST", f"/api/jobs/{ref}/approval",
+                                     json={"decision": decision, "reason": reason}))
+
     # -- queues --------------------------------------------------------------------------------
 
     async def queues(self) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ it). Viewers who may not see a job get the same `JobNotFound` as for a job that 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol, TypedDict
 
 from agentqueue.core import states
@@ -95,4 +95,8 @@ async def find_job(stores: JobStores, viewer: Viewer, queue: str, job_id: str) -
     live = await stores.queues[queue].get(job_id) if queue in stores.queues else None
     if record is None and live is None:
         raise JobNotFound(job_id)
+    if live is not None and live.state == "delayed" and record is not None \
+            and record.status == "awaiting":
+        # Parked for a person's approval of a tool call (core.approvals): not merely delayed.
+        live = replace(live, state="awaiting_approval", progress=record.progress)
     return FoundJob(record, live)

@@ -14,8 +14,11 @@ state first. Routers only translate through this module:
 | completed                   | completed | completed | completed | SUCCEEDED  | completed |
 | failed                      | failed    | failed    | failed    | FAILED     | failed    |
 | cancelled (ours)            | failed    | cancelled | failed    | FAILED     | failed    |
+| awaiting_approval (ours)    | awaiting_approval (every seed; seed 003: AWAITING_APPROVAL)  |
 
-Records: pending and queued read as waiting; the others as the state of the same name. One
+`awaiting_approval` is a delayed job whose record is `awaiting`: parked until a person approves
+a tool call (`core.approvals`). Records: pending and queued read as waiting, awaiting as
+awaiting_approval; the others as the state of the same name. One
 exception: seed 002 names a task recorded but not yet in Redis `pending` (its lifecycle is
 pending → queued → running → completed | failed), as our record's own status does.
 
@@ -30,10 +33,13 @@ from typing import Literal
 
 from agentqueue.records.models import STATUSES as RECORD_STATUSES
 
-Seed000Status = Literal["waiting", "delayed", "paused", "active", "completed", "failed"]
-Seed001Status = Literal["pending", "active", "completed", "failed", "cancelled"]
-Seed002Status = Literal["pending", "queued", "running", "completed", "failed"]
-Seed003Status = Literal["QUEUED", "PROCESSING", "SUCCEEDED", "FAILED"]
+Seed000Status = Literal["waiting", "delayed", "paused", "active", "awaiting_approval",
+                        "completed", "failed"]
+Seed001Status = Literal["pending", "active", "awaiting_approval", "completed", "failed",
+                        "cancelled"]
+Seed002Status = Literal["pending", "queued", "running", "awaiting_approval", "completed",
+                        "failed"]
+Seed003Status = Literal["QUEUED", "PROCESSING", "AWAITING_APPROVAL", "SUCCEEDED", "FAILED"]
 Seed = Literal["seed000", "seed001", "seed002", "seed003", "seed004"]
 
 
@@ -56,6 +62,8 @@ _BY_STATE: dict[str, SeedNames] = {
     "delayed": SeedNames("delayed", "pending", "queued", "QUEUED", "delayed"),
     "paused": SeedNames("paused", "pending", "queued", "QUEUED", "paused"),
     "active": SeedNames("active", "active", "running", "PROCESSING", "active"),
+    "awaiting_approval": SeedNames("awaiting_approval", "awaiting_approval", "awaiting_approval",
+                                   "AWAITING_APPROVAL", "awaiting_approval"),
     "completed": SeedNames("completed", "completed", "completed", "SUCCEEDED", "completed"),
     "failed": SeedNames("failed", "failed", "failed", "FAILED", "failed"),
     "cancelled": SeedNames("failed", "cancelled", "failed", "FAILED", "failed"),
@@ -65,7 +73,8 @@ _UNKNOWN = SeedNames("waiting", "pending", "queued", "QUEUED", "unknown")
 
 # Record status -> core state. A record does not know delayed or paused: only Redis does.
 _RECORD_STATE: dict[str, str] = {
-    "pending": "waiting", "queued": "waiting", "active": "active", "completed": "completed",
+    "pending": "waiting", "queued": "waiting", "active": "active",
+    "awaiting": "awaiting_approval", "completed": "completed",
     "failed": "failed", "cancelled": "cancelled",
 }
 

@@ -15,6 +15,7 @@ from agentqueue.ai.providers.base import Provider
 from agentqueue.ai.types import AgentReply, AgentStep, ChatMessage
 from agentqueue.context import Context
 from agentqueue.engine.worker import JobContext, PermanentJobError
+from agentqueue.handlers.agent_steps import ApprovalPolicy, approval_policy, durable_tools
 from agentqueue.handlers.ai_runtime import guarded, usage_fields
 from agentqueue.handlers.builtin import agent_queue
 from agentqueue.handlers.inputs import BatchInput, ChatInput
@@ -66,6 +67,7 @@ async def _answer(
     session_id: str,
     exchange_id: str,
     stream: ChatProgress | None = None,
+    approval: ApprovalPolicy | None = None,
 ) -> AgentReply:
     ai = ctx.ai
     message = item.get("message", "")
@@ -79,12 +81,15 @@ async def _answer(
         if history_raw is not None
         else _history(await ai.sessions.history(owner, session_id))
     )
+    if approval is not None:
+        approval.check(ai.tools)
     reply = await guarded(run_agent(
         message, history, provider, ai.tools,
         max_steps=ai.max_agent_steps,
         on_step=stream.step if stream else None,
         on_text=stream,
         model=item.get("model"),
+        run_tool=durable_tools(ctx, approval),
     ))
     await ai.sessions.append_once(
         owner, session_id, exchange_id,
@@ -105,7 +110,9 @@ async def chat(ctx: Context, data: ChatInput) -> dict[str, Any]:
     await ctx.progress(10)
     stream = ChatProgress(ctx)
     owner = await ctx.owner()
-    reply = await _answer(ctx, provider, raw, owner, session_id, ctx.id, stream)
+    approval = approval_policy(data.requireApproval, data.approvalTimeout,
+                               data.onApprovalTimeout)
+    reply = await _answer(ctx, provider, raw, owner, session_id, ctx.id, stream, approval)
     await stream.close()
     elapsed_ms = int((time.monotonic() - started) * 1000)
     await ctx.progress(100)

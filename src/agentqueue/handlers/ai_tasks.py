@@ -10,6 +10,7 @@ from agentqueue.ai import tasks
 from agentqueue.ai.agent import run_agent
 from agentqueue.ai.types import AgentStep, ChatMessage
 from agentqueue.context import Context
+from agentqueue.handlers.agent_steps import approval_policy, durable_tools
 from agentqueue.handlers.ai_runtime import guarded, task_result, usage_fields
 from agentqueue.handlers.builtin import agent_tasks_queue, ai_jobs_queue, ai_tasks_queue
 from agentqueue.handlers.inputs import (
@@ -159,6 +160,12 @@ async def agent_task(ctx: Context, data: AgentTaskInput) -> dict[str, Any]:
     prompt = _task_prompt(ctx.data or {})
     provider = ai.provider(data.provider or agent.provider)
     tools = ai.tools if agent.tools is None else ai.tools.only(agent.tools)
+    approval = approval_policy(
+        [*agent.approval_required, *(data.requireApproval or [])],
+        data.approvalTimeout or agent.approval_timeout,
+        data.onApprovalTimeout or agent.on_approval_timeout)
+    if approval is not None:
+        approval.check(tools)
     await ctx.progress(10)
     steps = 0
 
@@ -174,7 +181,7 @@ async def agent_task(ctx: Context, data: AgentTaskInput) -> dict[str, Any]:
     reply = await guarded(run_agent(
         prompt, [], provider, tools, system_prompt=agent.system_prompt,
         max_steps=agent.max_steps or ai.max_agent_steps, on_step=on_step,
-        model=data.model or agent.model,
+        model=data.model or agent.model, run_tool=durable_tools(ctx, approval),
     ))
     await ctx.progress(100)
     return {

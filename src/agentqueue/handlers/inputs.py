@@ -132,6 +132,24 @@ class EmbeddingsInput(JobInput):
         return [self.text] if self.text is not None else list(self.texts or [])
 
 
+# -- approval of tool calls (handlers.agent_steps) --------------------------------------------
+
+ToolName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
+MAX_APPROVAL_TIMEOUT_S = 30 * 24 * 3600
+
+
+class ApprovalOptions(BaseModel):
+    """Tool calls a person must approve before they run (the job parks meanwhile)."""
+
+    requireApproval: list[ToolName] | None = Field(
+        None, max_length=100, description="tools whose calls wait for a person's approval")
+    approvalTimeout: int | None = Field(
+        None, ge=1, le=MAX_APPROVAL_TIMEOUT_S,
+        description="seconds an approval may take (default 86400, or the agent's)")
+    onApprovalTimeout: Literal["fail", "deny"] | None = Field(
+        None, description="no decision in time: fail the job (default), or deny the call")
+
+
 # -- seed 000: the agent chat queue -------------------------------------------------------------
 
 # The message size limit is also enforced against MAX_MESSAGE_CHARS by the API; this is the
@@ -170,7 +188,7 @@ class Metadata(BaseModel):
     priority: Literal["high", "normal", "low"] | None = None
 
 
-class ChatInput(JobInput):
+class ChatInput(JobInput, ApprovalOptions):
     """A `chat` job: one message for the agent, in a session."""
 
     message: str = Field(min_length=1, max_length=MESSAGE_HARD_LIMIT)
@@ -218,7 +236,7 @@ class BatchInput(JobInput):
 # -- seed 002: agent tasks ----------------------------------------------------------------------
 
 
-class AgentTaskInput(JobInput):
+class AgentTaskInput(JobInput, ApprovalOptions):
     """An `agent-task`: an agent (by id) works on a title, description or prompt."""
 
     agent_id: str | None = Field(None, max_length=100)

@@ -3,24 +3,24 @@
 `MeteredProvider` wraps the provider a job uses:
 - every call that reaches the provider is written once to the job's usage ledger (tokens and
   cost), so the job's usage is the sum over all attempts without counting any call twice;
-- every reply the job accepted is remembered by the request that produced it, so a retried job
-  that makes the same request again gets the stored reply instead of paying for it a second time.
+- every call is a durable step of the job (`engine.steps`: `provider:chat`, `provider:chat#2`,
+  …, fingerprinted by its request), so a later run of the job that makes the same request at
+  the same point gets the stored reply instead of paying for it a second time.
 
-A reply counts as accepted once the job makes its next call: it went on with that reply. The last
-reply of a run is never remembered: either the run succeeds (nothing to retry), or it failed,
-perhaps because of that very reply (JSON that does not fit the schema, an empty answer), and then
-replaying it would fail every retry the same way. The price: a run that fails for another reason
-after its last reply (its worker killed, say) pays for that one call again on retry. Every call
-that reached the provider is counted, the rejected ones too: they were paid for.
+A reply counts as accepted once the job's next step begins: it went on with that reply. The
+last reply of a run is never kept: either the run succeeds (nothing to retry), or it failed,
+perhaps because of that very reply (JSON that does not fit the schema, an empty answer), and
+then replaying it would fail every retry the same way. The price: a run that fails for another
+reason after its last reply (its worker killed, say) pays for that one call again on retry.
+Every call that reached the provider is counted, the rejected ones too: they were paid for.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import time
-from collections import Counter
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -33,10 +33,10 @@ from agentqueue.ai.providers.base import Provider, TextCallback
 from agentqueue.ai.types import ChatMessage, EmbeddingResult, ProviderReply, ToolSpec, Usage
 from agentqueue.engine.channel import CommandChannel
 from agentqueue.engine.connection import transaction
+from agentqueue.engine.steps import StepLog, fingerprint
 from agentqueue.metrics.aggregate import MetricsRecorder
 
 LEDGER_TTL_S = 30 * 24 * 3600
-CACHE_TTL_S = 7 * 24 * 3600
 
 
 class CallRecord(BaseModel):
@@ -98,7 +98,7 @@ _RECORD_SHA = hashlib.sha1(_RECORD_SCRIPT.encode()).hexdigest()
 
 
 class JobMeter:
-    """The ledger and reply cache of one job, in Redis so any worker's retry sees them.
+    """The usage ledger of one job, in Redis so any worker's retry sees it.
 
     Given a `CommandChannel` (the metering middleware's), its commands share the socket writes
     of every job's in one event-loop turn, instead of a pooled connection each."""
@@ -109,7 +109,6 @@ class JobMeter:
         self.client = client
         self.channel = channel
         self.ledger_key = f"{base}:usage:{job_id}"
-        self.cache_key = f"{base}:calls:{job_id}"
         self._after_write: JobUsage | None = None
 
     async def record(self, call_id: str, record: CallRecord) -> None:
@@ -133,17 +132,6 @@ class JobMeter:
             return self._after_write.model_copy(deep=True)
         return _total(await self.client.hvals(self.ledger_key))
 
-    async def cached(self, key: str) -> str | None:
-        value = (await self.channel.execute("HGET", self.cache_key, key)
-                 if self.channel is not None else await self.client.hget(self.cache_key, key))
-        return None if value is None else str(value)
-
-    async def remember(self, key: str, value: str) -> None:
-        async with transaction(self.client, self.cache_key) as pipe:
-            pipe.hset(self.cache_key, key, value)
-            pipe.expire(self.cache_key, CACHE_TTL_S)
-            await pipe.execute()
-
 
 def _total(ledger: Sequence[str | bytes]) -> JobUsage:
     """The usage of a ledger's calls."""
@@ -161,16 +149,12 @@ def _total(ledger: Sequence[str | bytes]) -> JobUsage:
     return total
 
 
-def _digest(payload: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-
-
 class MeteredProvider:
     """A provider that meters and reuses calls for one attempt of one job."""
 
     def __init__(
         self, inner: Provider, meter: JobMeter, prices: PriceTable, *, attempt: int,
-        metrics: MetricsRecorder | None = None,
+        steps: StepLog, metrics: MetricsRecorder | None = None,
     ) -> None:
         self.inner = inner
         self.metrics = metrics
@@ -179,22 +163,18 @@ class MeteredProvider:
         self.attempt = attempt
         self.name = inner.name
         self.model = inner.model
+        self.steps = steps
         self._calls = 0
-        self._seen: Counter[str] = Counter()
-        # Replies of this run not yet accepted (see the module's docstring): (cache key, reply).
-        self._unaccepted: list[tuple[str, str]] = []
+        # Ledger ids are unique per run: a run resumed after an approval has the same attempt.
+        self._run = uuid.uuid4().hex[:8]
 
-    async def _accept_earlier_replies(self) -> None:
-        """A new call means the job went on with the replies it has: they may be replayed."""
-        while self._unaccepted:
-            key, value = self._unaccepted.pop(0)
-            await self.meter.remember(key, value)
-
-    def _cache_key(self, payload: dict[str, Any]) -> str:
-        digest = _digest({"provider": self.name, **payload})
-        # The same request made twice in one run is two calls: number the occurrences.
-        self._seen[digest] += 1
-        return f"{digest}#{self._seen[digest]}"
+    async def _replayed(self, kind: str, request: dict[str, Any]) -> tuple[str, str, Any]:
+        """This call's step name and fingerprint, and its stored result (None: none)."""
+        name = self.steps.name(f"provider:{kind}")
+        asked = fingerprint({"provider": self.name, "kind": kind, **request})
+        await self.steps.accept()  # a new call: the run went on with the replies it has
+        found = await self.steps.find(name, asked)
+        return name, asked, None if found is None else found["result"]
 
     @contextlib.asynccontextmanager
     async def _observed(self, kind: str, model: str | None) -> AsyncIterator[dict[str, str]]:
@@ -230,7 +210,7 @@ class MeteredProvider:
                                    {**labels, "direction": direction}, tokens)
             self.metrics.count("agentqueue_provider_cost_usd_total", labels, cost.usd)
         await self.meter.record(
-            f"attempt-{self.attempt}:call-{self._calls}",
+            f"attempt-{self.attempt}:{self._run}:call-{self._calls}",
             CallRecord(
                 provider=self.name, model=model, input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens, cost_usd=cost.usd, priced=cost.priced,
@@ -248,16 +228,14 @@ class MeteredProvider:
         json_schema: dict[str, Any] | None = None,
         on_text: TextCallback | None = None,
     ) -> ProviderReply:
-        key = self._cache_key({
-            "kind": "chat", "model": model or self.model,
+        name, asked, stored = await self._replayed("chat", {
+            "model": model or self.model,
             "messages": [m.model_dump() for m in messages],
             "tools": [t.model_dump() for t in tools],
             "max_tokens": max_tokens, "temperature": temperature, "json_schema": json_schema,
         })
-        await self._accept_earlier_replies()
-        stored = await self.meter.cached(key)
         if stored is not None:
-            reply = ProviderReply.model_validate_json(stored)
+            reply = ProviderReply.model_validate(stored)
             if on_text is not None and reply.content:
                 await on_text(reply.content)
             # Already paid for (and counted) by an earlier attempt.
@@ -269,22 +247,24 @@ class MeteredProvider:
             )
             answered["model"] = reply.model
         await self._record(reply.model, reply.usage)
-        self._unaccepted.append((key, reply.model_dump_json()))
+        await self.steps.record(name, reply.model_dump(mode="json"), kind="provider", asked=asked,
+                                accepted=False, provider=self.name, model=reply.model)
         return reply
 
     async def embed(self, texts: list[str], *, model: str | None = None) -> EmbeddingResult:
-        key = self._cache_key({"kind": "embed", "model": model or "", "texts": texts})
-        await self._accept_earlier_replies()
-        stored = await self.meter.cached(key)
+        name, asked, stored = await self._replayed("embed", {"model": model or "",
+                                                             "texts": texts})
         if stored is not None:
-            return EmbeddingResult.model_validate_json(stored).model_copy(
+            return EmbeddingResult.model_validate(stored).model_copy(
                 update={"usage": Usage()}
             )
         async with self._observed("embeddings", model) as answered:
             result = await self.inner.embed(texts, model=model)
             answered["model"] = result.model
         await self._record(result.model, result.usage)
-        self._unaccepted.append((key, result.model_dump_json()))
+        await self.steps.record(name, result.model_dump(mode="json"), kind="provider",
+                                asked=asked, accepted=False, provider=self.name,
+                                model=result.model)
         return result
 
     async def aclose(self) -> None:

@@ -71,8 +71,9 @@ class RepairService:
     async def run_once(self) -> RepairReport:
         report = RepairReport()
         before = datetime.now(UTC) - timedelta(seconds=self.settle_s)
-        for record in await self.records.in_status_since(["pending", "queued", "active"],
-                                                         before):
+        # `awaiting`: parked for a person's approval (core.approvals), a delayed job in Redis.
+        for record in await self.records.in_status_since(
+                ["pending", "queued", "active", "awaiting"], before):
             queue = self._queue(record.queue)
             if queue is not None:
                 await self._repair(record, queue, report)

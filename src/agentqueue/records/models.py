@@ -31,7 +31,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
-STATUSES: tuple[str, ...] = ("pending", "queued", "active", "completed", "failed", "cancelled")
+# `awaiting`: parked until a person approves a tool call (`core.approvals`).
+STATUSES: tuple[str, ...] = ("pending", "queued", "active", "awaiting", "completed", "failed",
+                             "cancelled")
 TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 
 # Names every constraint and index the same way in the models and in the migrations, so

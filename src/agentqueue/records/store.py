@@ -663,8 +663,9 @@ class Records:
         statement = (
             update(table)
             .where(table.c.queue == bindparam("q"), table.c.job_id == bindparam("j"),
-                   # not NOT IN: an expanding list cannot be used with executemany
-                   *(table.c.status != status for status in TERMINAL))
+                   # not NOT IN: an expanding list cannot be used with executemany; a job
+                   # parked for approval keeps the progress naming its pending call
+                   *(table.c.status != status for status in (*TERMINAL, "awaiting")))
             .values(progress=bindparam("p"), updated_at=bindparam("now"))
         )
         try:

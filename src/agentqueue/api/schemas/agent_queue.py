@@ -7,7 +7,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from agentqueue.api.schemas.common import STRICT_INPUT, Name
-from agentqueue.handlers.inputs import MESSAGE_HARD_LIMIT, HistoryEntry, Metadata
+from agentqueue.handlers.inputs import (
+    MESSAGE_HARD_LIMIT,
+    ApprovalOptions,
+    HistoryEntry,
+    Metadata,
+)
 
 
 class ProviderChoice(BaseModel):
@@ -19,7 +24,7 @@ class ProviderChoice(BaseModel):
     model: str | None = Field(None, max_length=200, description="the provider's default if unset")
 
 
-class ChatRequest(ProviderChoice):
+class ChatRequest(ProviderChoice, ApprovalOptions):
     message: str = Field(min_length=1, max_length=MESSAGE_HARD_LIMIT)
     sessionId: str | None = Field(None, max_length=200)
     conversationHistory: list[HistoryEntry] | None = None
@@ -53,7 +58,8 @@ class BatchQueuedResponse(QueuedResponse):
     messageCount: int
 
 
-SeedStatus = Literal["waiting", "active", "completed", "failed", "delayed", "paused"]
+SeedStatus = Literal["waiting", "active", "completed", "failed", "delayed", "paused",
+                     "awaiting_approval"]
 
 
 class JobOut(BaseModel):
@@ -71,6 +77,9 @@ class JobOut(BaseModel):
     finishedAt: str | None = None
     attemptsMade: int
     failedReason: str | None = None
+    approval: dict[str, Any] | None = Field(
+        None, description="awaiting_approval: the tool call waiting (tool, arguments, callId, "
+        "requestedAt, expiresAt, onTimeout)")
 
 
 class JobResponse(BaseModel):
