@@ -60,6 +60,8 @@ from agentqueue.ai.providers.builtin_routing import (
     Calculate,
     CategoryCompanies,
     CompanyDetails,
+    CompanySearch,
+    DatasetOverview,
     EmbeddingRouter,
     EntityIndex,
     Intent,
@@ -71,8 +73,10 @@ from agentqueue.ai.providers.builtin_routing import (
 from agentqueue.ai.tools.calculator import CALCULATOR
 from agentqueue.ai.tools.dataset import (
     DEFAULT_LIMIT,
+    DESCRIBE_DATASET,
     GET_COMPANY,
     MAX_LIMIT,
+    SEARCH_COMPANIES,
     SEARCH_COMPANIES_BY_CATEGORY,
     SEARCH_DEALS_BY_INVESTOR,
     Dataset,
@@ -186,6 +190,10 @@ def _tools_for(intent: Intent) -> list[str]:
         return [SEARCH_COMPANIES_BY_CATEGORY]
     if isinstance(intent, CompanyDetails):
         return [GET_COMPANY]
+    if isinstance(intent, CompanySearch):
+        return [SEARCH_COMPANIES]
+    if isinstance(intent, DatasetOverview):
+        return [DESCRIBE_DATASET]
     if isinstance(intent, NthOfListing):
         return _tools_for(intent.listing) + [GET_COMPANY]
     return []
@@ -228,6 +236,10 @@ def _next_call(intent: Intent, exchanges: list[Exchange]) -> ToolCall | None:
         wanted = _listing_call(intent, DEFAULT_LIMIT)
     elif isinstance(intent, CompanyDetails) and step == 0:
         wanted = GET_COMPANY, {"name": intent.name}
+    elif isinstance(intent, CompanySearch) and step == 0:
+        wanted = SEARCH_COMPANIES, dict(intent.arguments)
+    elif isinstance(intent, DatasetOverview) and step == 0:
+        wanted = DESCRIBE_DATASET, {}
     elif isinstance(intent, NthOfListing) and step == 0:
         limit = MAX_LIMIT if intent.index < 0 else max(DEFAULT_LIMIT, intent.index + 1)
         wanted = _listing_call(intent.listing, min(limit, MAX_LIMIT))

@@ -15,7 +15,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from agentqueue.ai.embeddings.minilm import EmbeddingModelUnavailable, embed_texts
-from agentqueue.ai.tools.dataset import Dataset, category_key
+from agentqueue.ai.providers.builtin_math import (
+    Calculate,
+    parse_arithmetic,
+    unsupported_math,
+    wants_calculation,
+)
+from agentqueue.ai.providers.builtin_query import (
+    CompanySearch,
+    DatasetOverview,
+    Found,
+    parse_query,
+)
+from agentqueue.ai.providers.builtin_smalltalk import SmallTalk, small_talk, strip_greeting
+from agentqueue.ai.tools.dataset import CATEGORY_ALIASES, Dataset, category_key
 from agentqueue.ai.types import ChatMessage
 
 if TYPE_CHECKING:
@@ -23,12 +36,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EntityKind = Literal["company", "investor", "category"]
+EntityKind = Literal["company", "investor", "category", "founder"]
 
-
-@dataclass(frozen=True)
-class Calculate:
-    expression: str
+__all__ = ["Calculate", "CompanySearch", "DatasetOverview", "SmallTalk"]
 
 
 @dataclass(frozen=True)
@@ -60,7 +70,15 @@ class Unanswerable:
 
 
 Intent = (
-    Calculate | InvestorDeals | CategoryCompanies | CompanyDetails | NthOfListing | Unanswerable
+    Calculate
+    | InvestorDeals
+    | CategoryCompanies
+    | CompanyDetails
+    | NthOfListing
+    | CompanySearch
+    | DatasetOverview
+    | SmallTalk
+    | Unanswerable
 )
 
 
@@ -97,6 +115,7 @@ class EntityIndex:
     categories: dict[str, str] = field(default_factory=dict)  # category_key -> name
     investors: list[str] = field(default_factory=list)
     profiles: list[CompanyProfile] = field(default_factory=list)  # for the embedding fallback
+    known: frozenset[str] = frozenset()  # category keys, for aliases ("tech" -> Technology)
 
     @classmethod
     def from_dataset(cls, dataset: Dataset | None) -> EntityIndex:
@@ -104,6 +123,7 @@ class EntityIndex:
         if dataset is None:
             return index
         index.categories = {category_key(c): c for c in dataset.categories}
+        index.known = frozenset(index.categories)
         index.investors = dataset.investors
         index.profiles = [
             CompanyProfile(
@@ -115,8 +135,15 @@ class EntityIndex:
         ]
         for category in dataset.categories:
             index._alias(category.casefold(), "category", category)  # multi-word categories
+        for alias in CATEGORY_ALIASES:
+            named = index.category(alias)
+            if " " in alias and named:
+                index._alias(alias, "category", named)  # "personal care", "food and beverage"
         index._add_companies(dataset.companies)
         index._add_investors(dataset.investors)
+        founders = [str(row["founder"]) for row in dataset.rows if row.get("founder")]
+        for founder in founders:
+            index._alias(founder.casefold(), "founder", founder)
         return index
 
     def _alias(self, alias: str, kind: EntityKind, name: str) -> None:
@@ -172,36 +199,28 @@ class EntityIndex:
         return chosen
 
     def category(self, word: str) -> str | None:
-        return self.categories.get(category_key(word))
+        return self.categories.get(category_key(word, self.known or None))
 
 
-# --- arithmetic -----------------------------------------------------------------------------
-
-_CALC_WORDS = re.compile(r"\b(calculate|calc|compute|evaluate|solve)\b", re.IGNORECASE)
-_EXPRESSION_RUN = re.compile(r"[-+(]*\d[\d\s.,+\-*/%()^×÷]*")
-_HAS_OPERATOR = re.compile(r"[\d)]\s*(\*\*|[-+*/%^×÷])\s*[-+(\s]*\d")
+# --- arithmetic (see builtin_math) ----------------------------------------------------------
 
 
-def _balance(expression: str) -> str:
-    text = expression.strip().rstrip(" .,?!")
-    while text.endswith(")") and text.count(")") > text.count("("):
-        text = text[:-1].rstrip()
-    while text.startswith("(") and text.count("(") > text.count(")"):
-        text = text[1:].lstrip()
-    return text
-
-
-def arithmetic_expression(message: str) -> str | None:
-    """The arithmetic in a message ("Calculate 100000 / 0.10" -> "100000 / 0.10"), if any."""
-    runs = [_balance(m.group(0)) for m in _EXPRESSION_RUN.finditer(message)]
-    runs = [r for r in runs if _HAS_OPERATOR.search(r)]
-    if runs:
-        return " ".join(max(runs, key=len).split())
-    keyword = _CALC_WORDS.search(message)
-    if keyword:
-        rest = message[keyword.end() :].strip(" :?.!")
-        if any(ch.isdigit() for ch in rest):
-            return rest  # let the calculator explain what it cannot evaluate
+def _arithmetic(message: str) -> Intent | None:
+    calc = parse_arithmetic(message)
+    if calc is not None:
+        return calc
+    unsupported = unsupported_math(message)
+    if unsupported:
+        return Unanswerable(
+            f"The calculator cannot do {unsupported}s: it knows + - * / ** % ( ), percentages, "
+            "square and cube roots and powers."
+            if not unsupported.endswith("s")
+            else f"The calculator cannot do {unsupported}: it knows + - * / ** % ( ), "
+            "percentages, square and cube roots and powers."
+        )
+    if wants_calculation(message) and any(ch.isdigit() for ch in message):
+        rest = re.split(r"(?i)\b(?:calculate|calc|compute|evaluate|work out|figure out)\b", message)
+        return Calculate(rest[-1].strip(" :?.!"))  # the calculator says what it cannot evaluate
     return None
 
 
@@ -307,23 +326,105 @@ def _explicit_category(message: str, entities: EntityIndex) -> str | None:
             known = entities.category(match.group("cat"))
             if known:
                 return known
+    if any(m.kind == "category" for m in entities.mentions(message)):
+        return None  # "list the companies in the fitness category": rule 7 finds Fitness
     show = _SHOW_CATEGORY.search(folded)
     if (
         show
         and re.search(_CATEGORY_NOUN, show.group(0))
         and show.group("cat") not in _NOT_CATEGORIES
+        and not re.fullmatch(_CATEGORY_NOUN, show.group("cat"))
     ):
         return show.group("cat")  # "show me robot companies": searched, honestly not found
     return None
 
 
+# What people ask about companies that the dataset does not record: said so, never guessed.
+_NOT_RECORDED: list[tuple[str, str]] = [
+    (r"\b(revenue|revenues|sales|turnover|income|profits?|profitable|margins?|earnings)\b",
+     "revenue or profits"),
+    (r"\b(valuation|valuations|valued|worth|net worth|market cap)\b", "valuations or net worth"),
+    (r"\b(websites?|urls?|e-?mails?|phone|phone numbers?|contact|address|social media)\b",
+     "contact details or websites"),
+    (r"\b(located|location|headquarter(?:s|ed)?|based in|which city|what city|which country|"
+     r"what country|where (?:is|are|was|were)\b.*\b(?:from|based))\b", "locations"),
+    (r"\b(employees|staff|headcount|team size)\b", "employee numbers"),
+    (r"\b(stock|share price|ipo|public|acquired|acquisition|bankrupt|still in business|"
+     r"out of business|still around|today)\b", "what happened to companies after the show"),
+    (r"\b(how old|age|born|birthday|gender|married|nationality)\b", "personal details of people"),
+    (r"\b(?:in|since|from|during|before|after|of|year)\s+(?:19|20)\d{2}\b|\b(what|which) year\b|"
+     r"\bwhen was\b.*\bfounded\b|\b(dates?|months?|air(?:ed)? date|years?)\b",
+     "years or dates (only season and episode numbers)"),
+    (r"\b(rating|ratings|reviews?|stars|customers|users|downloads)\b", "reviews or customers"),
+    (r"\b(prices?|costs?|how much does .* cost)\b", "product prices"),
+]  # fmt: skip
+_NOT_RECORDED_PATTERNS = [(re.compile(p), what) for p, what in _NOT_RECORDED]
+_DATASET_WORDS = re.compile(
+    r"\b(compan(?:y|ies)|startups?|business(?:es)?|brands?|deals?|investors?|sharks?|founders?|"
+    r"pitch(?:es)?|dataset|season|episode|entrepreneurs?)\b"
+)
+RECORDED = (
+    "For each company the dataset has its category, founder, ask (amount and equity offered), "
+    "deal (amount, equity and investors, or none), season, episode and a one-line pitch."
+)
+
+
+def not_recorded(message: str, mentions: list[Mention]) -> str | None:
+    """What a dataset question asks for that the dataset does not have, if anything."""
+    folded = message.casefold()
+    if not mentions and not _DATASET_WORDS.search(folded):
+        return None
+    for pattern, what in _NOT_RECORDED_PATTERNS:
+        if pattern.search(folded):
+            return f"The dataset does not record {what}. {RECORDED}"
+    return None
+
+
+_RANK_SUBJECT = re.compile(
+    r"\b(?:which|what)\s+(season|episode|founder|year|month)s?\b.*\b(most|least|fewest|biggest|"
+    r"largest|highest|lowest|best|worst)\b"
+)
+
+
+def _found(mentions: list[Mention]) -> Found:
+    def first(kind: EntityKind) -> str | None:
+        return next((m.name for m in mentions if m.kind == kind), None)
+
+    return Found(
+        category=first("category"),
+        investor=first("investor"),
+        founder=first("founder"),
+        company=first("company"),
+    )
+
+
 def _route_fresh(message: str, entities: EntityIndex) -> Intent:
     """Route a message on its own words, without looking at the conversation."""
-    expression = arithmetic_expression(message)
-    if expression:
-        return Calculate(expression)
+    talk = small_talk(message)
+    if talk is not None:
+        return talk
+    message = strip_greeting(message)
     mentions = entities.mentions(message)
+    missing = not_recorded(message, mentions)
+    if missing:
+        return Unanswerable(missing)
+    ranked = _RANK_SUBJECT.search(message.casefold())
+    if ranked:
+        return Unanswerable(
+            f"I cannot rank {ranked.group(1)}s: I can list and count companies (by category, "
+            "investor, deal, amounts, equity, season and episode) and rank companies by their "
+            "ask, deal or equity."
+        )
+    query = parse_query(message, _found(mentions))
+    if query is not None:
+        return query
+    arithmetic = _arithmetic(message)
+    if arithmetic is not None:
+        return arithmetic
     investors = [m.name for m in mentions if m.kind == "investor"]
+    companies = [m.name for m in mentions if m.kind == "company"]
+    if companies and investors:
+        return CompanyDetails(companies[0])  # "did Mark Cuban invest in Snoutly?": its record
     if investors:
         return InvestorDeals(investors[0])
     category = _explicit_category(message, entities)
@@ -332,7 +433,6 @@ def _route_fresh(message: str, entities: EntityIndex) -> Intent:
     explicit_investor = _explicit_investor(message)
     if explicit_investor:
         return InvestorDeals(explicit_investor)
-    companies = [m.name for m in mentions if m.kind == "company"]
     if companies:
         return CompanyDetails(companies[0])
     categories = [m.name for m in mentions if m.kind == "category"]
@@ -341,12 +441,22 @@ def _route_fresh(message: str, entities: EntityIndex) -> Intent:
     return Unanswerable()
 
 
+def _may_follow_up(intent: Intent) -> bool:
+    """A fresh reading that leaves room for "the first one" to mean an earlier answer's."""
+    if intent == Unanswerable():
+        return True
+    return isinstance(intent, CompanySearch) and intent.ask == "list" and not any(
+        key in intent.arguments for key in ("filters", "category", "investor", "founder")
+    )
+
+
 def route(message: str, history: list[ChatMessage], entities: EntityIndex) -> Intent:
     """What the latest user message asks for, resolving follow-ups against ``history``."""
+    fresh = _route_fresh(message, entities)
     index = followup_index(message)
-    if index is not None and not entities.mentions(message) and not arithmetic_expression(message):
+    if index is not None and not entities.mentions(message) and _may_follow_up(fresh):
         return _resolve_followup(index, history, entities)
-    return _route_fresh(message, entities)
+    return fresh
 
 
 # --- rule 9: the embedding fallback ---------------------------------------------------------
