@@ -203,8 +203,7 @@ async def test_paraphrased_category_questions_list_that_category(
     question: str,
     category: str,
 ) -> None:
-    assert rules_alone(question) == Unanswerable()  # no rule understands it
-
+    # Some of these the category aliases ("snacks" -> Food) read, the others rule 9.
     reply = await run_agent(question, [], builtin, tools)
 
     assert [(s.name, s.arguments["category"]) for s in reply.steps] == [
@@ -290,16 +289,16 @@ async def test_an_ambiguous_product_question_is_not_guessed(
 async def test_an_investor_question_without_an_investor_says_so(
     builtin: BuiltinProvider, tools: ToolRegistry
 ) -> None:
-    reply = await run_agent("Which shark invested in the most companies?", [], builtin, tools)
+    reply = await run_agent("Which startups did that shark back?", [], builtin, tools)
     assert reply.steps == []
     assert "names no investor" in reply.response
     assert "Mark Cuban" in reply.response and "Priya Halvorsen" in reply.response
 
 
-async def test_arithmetic_in_words_asks_for_an_expression(
+async def test_arithmetic_without_figures_asks_for_them(
     builtin: BuiltinProvider, tools: ToolRegistry
 ) -> None:
-    reply = await run_agent("What is fifteen percent of eighty?", [], builtin, tools)
+    reply = await run_agent("Add these numbers together.", [], builtin, tools)
     assert reply.steps == []
     assert "no expression to calculate" in reply.response
 

@@ -28,7 +28,12 @@ from agentqueue.ai.providers.builtin_query import (
     parse_query,
 )
 from agentqueue.ai.providers.builtin_smalltalk import SmallTalk, small_talk, strip_greeting
-from agentqueue.ai.tools.dataset import CATEGORY_ALIASES, Dataset, category_key
+from agentqueue.ai.tools.dataset import (
+    CATEGORY_ALIASES,
+    Dataset,
+    category_key,
+    plain_category_key,
+)
 from agentqueue.ai.types import ChatMessage
 
 if TYPE_CHECKING:
@@ -122,7 +127,7 @@ class EntityIndex:
         index = cls()
         if dataset is None:
             return index
-        index.categories = {category_key(c): c for c in dataset.categories}
+        index.categories = {plain_category_key(c): c for c in dataset.categories}
         index.known = frozenset(index.categories)
         index.investors = dataset.investors
         index.profiles = [
@@ -165,7 +170,7 @@ class EntityIndex:
                 len(names) == 1
                 and len(first) >= 4
                 and first not in _COMMON_WORDS
-                and category_key(first) not in self.categories
+                and self.category(first) is None
             )
             if usable:
                 self._alias(first, "company", names[0])

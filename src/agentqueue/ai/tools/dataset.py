@@ -101,6 +101,11 @@ def category_key(text: str, known: frozenset[str] | None = None) -> str:
     return target if known is None or target in known else key
 
 
+def plain_category_key(text: str) -> str:
+    """A category's own key (case and plurals ignored), aliases left out."""
+    return category_key(text, frozenset())
+
+
 def _parse_number(text: str) -> int | float | str:
     cleaned = text.replace(",", "").replace("$", "").replace("%", "").strip()
     try:
@@ -182,7 +187,7 @@ class Dataset:
         seen: dict[str, str] = {}
         for row in self.rows:
             if row.get("category"):
-                seen.setdefault(category_key(row["category"]), row["category"])
+                seen.setdefault(plain_category_key(row["category"]), row["category"])
         return list(seen.values())
 
     def deals_by_investor(self, investor: str) -> list[Row]:
@@ -197,11 +202,16 @@ class Dataset:
 
         return [row for row in self.rows if any(matches(n) for n in row["investors"])]
 
+    @property
+    def category_keys(self) -> frozenset[str]:
+        return frozenset(plain_category_key(c) for c in self.categories)
+
     def companies_by_category(self, category: str) -> list[Row]:
-        wanted = category_key(category)
+        keys = self.category_keys
+        wanted = category_key(category, keys)
         if not wanted:
             raise ToolError("category is empty")
-        return [row for row in self.rows if category_key(row.get("category") or "") == wanted]
+        return [r for r in self.rows if category_key(r.get("category") or "", keys) == wanted]
 
     def find_company(self, name: str) -> list[Row]:
         """Exact name match (ignoring case and punctuation), else names containing the query."""
@@ -218,9 +228,8 @@ class Dataset:
         """Rows meeting every criterion, in dataset order unless ``sort_by`` is given."""
         rows = list(self.rows)
         if criteria.category is not None:
-            keys = frozenset(category_key(c) for c in self.categories)
-            wanted = category_key(criteria.category, keys)
-            rows = [r for r in rows if category_key(r.get("category") or "", keys) == wanted]
+            named = {id(r) for r in self.companies_by_category(criteria.category)}
+            rows = [r for r in rows if id(r) in named]
         if criteria.investor is not None:
             named = {id(r) for r in self.deals_by_investor(criteria.investor)}
             rows = [r for r in rows if id(r) in named]
