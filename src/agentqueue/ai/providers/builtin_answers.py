@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from agentqueue.ai.providers.builtin_math import ARITHMETIC_EXAMPLES
 from agentqueue.ai.providers.builtin_routing import (
     Calculate,
     CategoryCompanies,
@@ -34,8 +35,8 @@ CAPABILITIES = (
 )
 WHAT_I_DO = (
     "I'm agentqueue's builtin agent: I run offline, without a language model, so I can do two "
-    "things. Arithmetic, as you would write it (\"subtract 17 from 250\", \"15% of 80\", "
-    "\"square root of 144\", \"3e4 / 12\"), through the calculator tool. And questions about the "
+    f"things. Arithmetic, as you would write it ({ARITHMETIC_EXAMPLES}), through the calculator "
+    "tool. And questions about the "
     "startup dataset: an investor's deals, the companies in a category, a company's record, "
     "companies with or without a deal, by amount, equity, season or episode, counts, the "
     "biggest deals, totals and averages. For anything else, set OPENAI_API_KEY to use a "

@@ -36,6 +36,9 @@ _M = rf"(?P<b>{_NUM})"
 _LIST = rf"(?P<list>{_NUM}(?:\s*(?:,\s*(?:and\s+)?|and\s+|&\s*|\+\s*){_NUM})+)"
 _PCT = r"\s*(?:%|percent\b|per\s*cent\b|pct\b)"
 
+# How the answers show what the calculator understands (every figure here is an example).
+ARITHMETIC_EXAMPLES = '"subtract 17 from 250", "15% of 80", "square root of 144", "3e4 / 12"'
+
 CALC_WORDS = re.compile(r"\b(calculate|calc|compute|evaluate|work out|figure out)\b")
 # Mathematics the calculator does not do: the answer says so instead of guessing.
 UNSUPPORTED = re.compile(
@@ -62,7 +65,7 @@ def _template(pattern: str, expression: Callable[[dict[str, str]], str], display
     _TEMPLATES.append((_t(pattern), expression, display, unit))
 
 
-_template(rf"(?:subtract|deduct|take away|take)\s+{_N}\s+(?:from|off)\s+{_M}",
+_template(rf"(?:subtract|deduct|take away|take)\s+{_N}\s+(?:away\s+)?(?:from|off)\s+{_M}",
           lambda g: f"{g['b']} - {g['a']}", "{b} - {a}")  # fmt: skip
 _template(rf"{_N}\s+(?:less than|fewer than|subtracted from|taken from)\s+{_M}",
           lambda g: f"{g['b']} - {g['a']}", "{b} - {a}")  # fmt: skip
@@ -174,11 +177,17 @@ def _prepare(message: str) -> str:
     text = message.casefold().replace("’", "'")
     text = re.sub(r"[−–]", "-", text)  # unicode minus / en dash used as minus
     text = re.sub(r"(?<=[a-z])-(?=[a-z])", " ", text)  # "twenty-five" -> "twenty five"
+    # "2.5 million" stays a figure with its magnitude (text2num would make it "2.5 1000000").
+    text = re.sub(r"(?<=\d)\s+(thousand|million|billion|trillion)\b", r"\1", text)
     if re.search(r"[a-z]", text):
         text = _digits_for_words(text)
     text = re.sub(r"\$\s*(?=[\d.])", "", text)  # amounts: "$250" -> "250"
     text = re.sub(r"(?<=\d)\s*(?:dollars|usd|euros|eur|pounds)\b", "", text)
-    text = re.sub(r"(?<=\d)(k|m|mn|bn|b)\b", lambda m: " " + _magnitude_word(m.group(1)), text)
+    text = re.sub(
+        r"(?<=\d)(k|m|mn|bn|b|thousand|million|billion|trillion)\b",
+        lambda m: " " + _magnitude_word(m.group(1)),
+        text,
+    )
     return " ".join(text.split())
 
 

@@ -128,7 +128,7 @@ def amount_filters(folded: str) -> list[dict[str, Any]]:
         if any(a <= start < b for a, b in taken) or _is_season(folded, start):
             return
         pct = bool(match.group(f"pct{suffix}"))
-        column = _column(folded, match.start(), end, pct)
+        column = _column(folded, start, end, pct)
         value = _number(match.group(f"n{suffix}"), match.group(f"mag{suffix}"))
         found.append((start, {"column": column, "op": op, "value": value}))
         taken.append((start, end))
@@ -351,7 +351,7 @@ def parse_query(message: str, found: Found) -> CompanySearch | DatasetOverview |
     if not about_dataset:
         return None
     topic = overview_topic(folded)
-    if topic is not None and not (set(arguments) - {"has_deal"}):
+    if topic is not None and not arguments:
         return DatasetOverview(topic)
 
     ask: Ask = "list"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 from agentqueue.ai.embeddings.minilm import EmbeddingModelUnavailable, embed_texts
 from agentqueue.ai.providers.builtin_math import (
+    ARITHMETIC_EXAMPLES,
     Calculate,
     parse_arithmetic,
     unsupported_math,
@@ -211,10 +212,10 @@ class EntityIndex:
 
 
 def _arithmetic(message: str) -> Intent | None:
-    calc = parse_arithmetic(message)
+    unsupported = unsupported_math(message)
+    calc = None if unsupported else parse_arithmetic(message)
     if calc is not None:
         return calc
-    unsupported = unsupported_math(message)
     if unsupported:
         return Unanswerable(
             f"The calculator cannot do {unsupported}s: it knows + - * / ** % ( ), percentages, "
@@ -606,7 +607,7 @@ class EmbeddingRouter:
         if kind == "calculator":
             return Unanswerable(
                 "That looks like arithmetic, but I found no expression to calculate: write it "
-                'with digits and operators, for example "Calculate 0.15 * 80".'
+                f"with its figures, for example {ARITHMETIC_EXAMPLES}."
             )
         if len(targets.companies):
             index, similarity, lead = _best_two(targets.company_vectors @ vector)
