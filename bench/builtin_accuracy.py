@@ -1,6 +1,6 @@
 """Accuracy of the builtin agent on its question set (tests/ai/builtin/questions.json).
 
-    python bench/builtin_accuracy.py [--show-failures]
+    python bench/builtin_accuracy.py [--show-failures] [--questions FILE] [--batch N]
 
 Asks every question through the provider/tool loop a chat job runs (builtin provider, default
 tools, shipped dataset) and prints the share answered correctly, overall and per kind.
@@ -26,10 +26,13 @@ from tests.ai.builtin.questions import (  # noqa: E402
 )
 
 
-async def run() -> list[Verdict]:
+async def run(path: Path | None, batch: int | None) -> list[Verdict]:
     provider, tools, companies = build_provider("builtin"), default_tools(None), company_names()
     verdicts = []
-    for item in load_questions():
+    items = load_questions(path) if path else load_questions()
+    for item in items:
+        if batch is not None and item.get("batch", 1) != batch:
+            continue
         verdicts.append(judge(item, await ask(item, provider, tools), companies))
     return verdicts
 
@@ -37,8 +40,10 @@ async def run() -> list[Verdict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--show-failures", action="store_true")
+    parser.add_argument("--questions", type=Path, help="another question file of the same form")
+    parser.add_argument("--batch", type=int, help="only the questions of this batch")
     args = parser.parse_args()
-    verdicts = asyncio.run(run())
+    verdicts = asyncio.run(run(args.questions, args.batch))
     asked, right = Counter[str](), Counter[str]()
     for verdict in verdicts:
         asked[verdict.item["kind"]] += 1

@@ -26,10 +26,9 @@ _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?", re.IGNORECASE)
 _LIST_NUMBER = re.compile(r"^\d+\. ", re.MULTILINE)
 
 
-def load_questions() -> list[dict[str, Any]]:
-    questions: list[dict[str, Any]] = json.loads(QUESTIONS_FILE.read_text(encoding="utf-8"))[
-        "questions"
-    ]
+def load_questions(path: Path = QUESTIONS_FILE) -> list[dict[str, Any]]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    questions: list[dict[str, Any]] = data["questions"] if isinstance(data, dict) else data
     return questions
 
 
@@ -70,11 +69,12 @@ def judge(item: dict[str, Any], reply: AgentReply, companies: list[str]) -> Verd
     problems: list[str] = []
     answer = reply.response
     called = [step.name for step in reply.steps]
+    tools = item["tool"] if isinstance(item["tool"], list) else [item["tool"]]  # any of them
     if item["tool"] is None:
         if called:
             problems.append(f"expected no tool call, got {called}")
-    elif not called or called[0] != item["tool"]:
-        problems.append(f"expected a {item['tool']} call first, got {called}")
+    elif not called or called[0] not in tools:
+        problems.append(f"expected a call of {' or '.join(tools)} first, got {called}")
     elif item.get("arguments"):
         arguments = reply.steps[0].arguments
         for key, value in item["arguments"].items():

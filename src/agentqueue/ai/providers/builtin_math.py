@@ -114,7 +114,7 @@ _template(rf"(?:decrease|reduce|lower)\s+{_N}\s+by\s+{_M}", lambda g: f"{g['a']}
 
 
 def _list_expression(kind: str, numbers: list[str]) -> tuple[str, str]:
-    if kind in ("sum", "total", "add"):
+    if kind in ("sum", "total", "add"):  # "add up 1, 2 and 3", "sum 5, 10 and 15"
         return " + ".join(numbers), " + ".join(numbers)
     if kind in ("product", "multiply"):
         return " * ".join(numbers), " * ".join(numbers)
@@ -128,7 +128,7 @@ def _and(items: list[str]) -> str:
 
 
 _LIST_PHRASE = _t(
-    rf"(?:(?:the\s+)?(?P<kind>sum|total|product|average|mean)\s+of|(?P<verb>add|multiply)"
+    rf"(?:(?:the\s+)?(?P<kind>sum|total|product|average|mean)\s+of|(?P<verb>add|multiply|sum|total)"
     rf"(?:\s+up|\s+together)?)\s+(?:the\s+numbers\s+)?{_LIST}(?:\s+together)?"
 )
 

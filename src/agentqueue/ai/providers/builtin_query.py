@@ -40,6 +40,7 @@ class Found:
 
     category: str | None = None
     investor: str | None = None
+    other_investors: tuple[str, ...] = ()  # "deals Mark Cuban and Priya Halvorsen made together"
     founder: str | None = None
     company: str | None = None
 
@@ -157,6 +158,7 @@ def amount_filters(folded: str) -> list[dict[str, Any]]:
 _ORDINAL_WORDS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6,
                   "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10}  # fmt: skip
 _ORD = r"(?:\d+|" + "|".join(_ORDINAL_WORDS) + r")(?:st|nd|rd|th)?"
+_ORD_STRICT = r"(?:\d+(?:st|nd|rd|th)|" + "|".join(_ORDINAL_WORDS) + r")"  # "3rd", "third"
 
 
 def _ordinal(text: str) -> int:
@@ -182,7 +184,7 @@ def season_filters(folded: str, unit: str) -> list[dict[str, Any]]:
         (rf"\b(?:before|earlier than|prior to)\s+(?:the\s+)?{plural}\s+(?P<a>{_ORD})\b", ["<"]),
         (rf"\b{plural}\s+(?P<a>{_ORD})\s+(?:or|and)\s+(?:earlier|before|below)\b", ["<="]),
         (rf"\b(?:the\s+)?first\s+(?P<a>\d+|two|three|four|five)\s+{unit}s\b", ["<="]),
-        (rf"\b(?:the\s+)?(?P<a>{_ORD})\s+{unit}\b", ["="]),
+        (rf"\b(?:the\s+)?(?P<a>{_ORD_STRICT})\s+{unit}\b", ["="]),
         (rf"\b{unit}\s*(?:number\s+|no\.?\s*|#\s*)?(?P<a>\d+)\b", ["="]),
     ]  # fmt: skip
     counts = {"two": 2, "three": 3, "four": 4, "five": 5}
@@ -203,12 +205,12 @@ def season_filters(folded: str, unit: str) -> list[dict[str, Any]]:
 _DATASET_NOUNS = re.compile(
     r"\b(compan(?:y|ies)|startups?|businesses|business|brands?|firms?|pitch(?:es)?|deals?|"
     r"investors?|sharks?|categor(?:y|ies)|founders?|entrepreneurs?|seasons?|episodes?|dataset|"
-    r"ones|who|which|any)\b"
+    r"ones|who|which|any|anyone|anybody|someone)\b"
 )
 _NO_DEAL = re.compile(
     r"\b(?:without|no|not|never|didn'?t|did not|don'?t|failed to|unable to|couldn'?t|could not|"
     r"missed out on|miss(?:ed)?)\b(?:\s+\w+){0,3}?\s+(?:an?\s+)?(?:deal|deals|investment|investor|"
-    r"investors|funding|offer|backing)\b|\b(?:unfunded|empty[- ]handed|walked away|dealless|"
+    r"investors|funding|offer|backing|funded|backed|invested|investing)\b|\b(?:unfunded|empty[- ]handed|walked away|dealless|"
     r"rejected|turned down|no-deal)\b"
 )
 _WITH_DEAL = re.compile(
@@ -223,6 +225,15 @@ _HOW_MUCH = re.compile(r"\bhow much\b")
 _TOP = re.compile(r"\b(biggest|largest|highest|most|top|greatest|maximum|max|richest|priciest|"
                   r"smallest|lowest|least|fewest|minimum|min|cheapest|tiniest)\b")  # fmt: skip
 _LOW = frozenset({"smallest", "lowest", "least", "fewest", "minimum", "min", "cheapest", "tiniest"})
+# Words naming a numeric column a ranking, a total or an average can be about.
+_COLUMN_WORDS = re.compile(
+    r"\b(deals?|ask|asks|asked|asking|sought|money|amounts?|dollars|cash|raised?|funding|"
+    r"invest(?:ed|ment|ments)?|equity|stakes?|share|percentage|ownership|offered|offer)\b"
+)
+# Of those, the ones only the dataset has (not "money" or "amount", which arithmetic has too).
+_SHOW_COLUMNS = re.compile(
+    r"\b(deals?|ask|asks|asked|asking|raised|funding|invest(?:ed|ment|ments)|equity|stakes?)\b"
+)
 _COMPARATORS = re.compile(rf"\b(?:{_OP_WORDS})\b|\bor (?:more|less)\b")
 _TOP_N = re.compile(r"\btop\s+(\d+)\b")
 
@@ -295,6 +306,8 @@ def _describe(arguments: dict[str, Any]) -> str:
     clauses = []
     if "investor" in arguments:
         clauses.append(f"backed by {arguments['investor']}")
+    if "investors" in arguments:
+        clauses.append(f"backed by {' and '.join(arguments['investors'])} together")
     if "founder" in arguments:
         clauses.append(f"founded by {arguments['founder']}")
     if arguments.get("has_deal") is True and not any(
@@ -332,6 +345,9 @@ def parse_query(message: str, found: Found) -> CompanySearch | DatasetOverview |
         value = getattr(found, key)
         if value is not None:
             arguments[key] = value
+    if found.other_investors:
+        arguments["investors"] = [found.investor, *found.other_investors]
+        del arguments["investor"]
     filters = (
         amount_filters(folded) + season_filters(folded, "season") + season_filters(folded, "episode")
     )
@@ -340,14 +356,16 @@ def parse_query(message: str, found: Found) -> CompanySearch | DatasetOverview |
     no_deal, with_deal = bool(_NO_DEAL.search(folded)), bool(_WITH_DEAL.search(folded))
     if no_deal:
         arguments["has_deal"] = False
-    elif with_deal and "investor" not in arguments:
+    elif with_deal and not {"investor", "investors"} & set(arguments):
         arguments["has_deal"] = True
     if any(f["column"].startswith("deal") for f in filters) and not no_deal:
         arguments["has_deal"] = True
 
     about_dataset = bool(_DATASET_NOUNS.search(folded)) or bool(
-        set(arguments) & {"category", "investor", "founder"}
+        set(arguments) & {"category", "investor", "investors", "founder"}
     )
+    if not about_dataset and (_AVERAGE.search(folded) or _SUM.search(folded) or _TOP.search(folded)):
+        about_dataset = bool(_SHOW_COLUMNS.search(folded))  # "what is the average ask?"
     if not about_dataset:
         return None
     topic = overview_topic(folded)
@@ -356,10 +374,10 @@ def parse_query(message: str, found: Found) -> CompanySearch | DatasetOverview |
 
     ask: Ask = "list"
     column = _target_column(folded)
-    if _AVERAGE.search(folded) or (_SUM.search(folded) and _HOW_MUCH.search(folded)) or (
-        _SUM.search(folded) and re.search(r"\b(amount|money|invested|raised|funding|equity)\b",
-                                          folded)  # fmt: skip
-    ):
+    summed = _SUM.search(folded) and (
+        _HOW_MUCH.search(folded) or _COLUMN_WORDS.search(folded)
+    )
+    if (_AVERAGE.search(folded) and _COLUMN_WORDS.search(folded)) or summed:
         ask = "aggregate"
         op = "average" if _AVERAGE.search(folded) else "sum"
         arguments["aggregate"] = {"column": column, "op": op}
@@ -373,6 +391,8 @@ def parse_query(message: str, found: Found) -> CompanySearch | DatasetOverview |
     elif (top := _TOP.search(_COMPARATORS.sub(" ", folded))) and not re.search(
         r"\bmost (recent|popular)\b", folded
     ):
+        if not _COLUMN_WORDS.search(folded):
+            return None  # "the most successful company": nothing to rank by (see not_recorded)
         ask = "top"
         arguments["sort_by"] = column
         arguments["descending"] = top.group(1) not in _LOW

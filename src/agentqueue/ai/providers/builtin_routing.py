@@ -350,6 +350,9 @@ _NOT_RECORDED: list[tuple[str, str]] = [
     (r"\b(revenue|revenues|sales|turnover|income|profits?|profitable|margins?|earnings)\b",
      "revenue or profits"),
     (r"\b(valuation|valuations|valued|worth|net worth|market cap)\b", "valuations or net worth"),
+    (r"\b(market share|competitors?|market size)\b", "market data"),
+    (r"\b(most successful|least successful|will|going to|predict|future|best|worst|should i|"
+     r"recommend|opinion|better|favou?rite)\b", "opinions or predictions, only facts from the show"),
     (r"\b(websites?|urls?|e-?mails?|phone|phone numbers?|contact|address|social media)\b",
      "contact details or websites"),
     (r"\b(located|location|headquarter(?:s|ed)?|based in|which city|what city|which country|"
@@ -359,7 +362,8 @@ _NOT_RECORDED: list[tuple[str, str]] = [
      r"out of business|still around|today)\b", "what happened to companies after the show"),
     (r"\b(how old|age|born|birthday|gender|married|nationality)\b", "personal details of people"),
     (r"\b(?:in|since|from|during|before|after|of|year)\s+(?:19|20)\d{2}\b|\b(what|which) year\b|"
-     r"\bwhen was\b.*\bfounded\b|\b(dates?|months?|air(?:ed)? date|years?)\b",
+     r"\bwhen (?:was|were|did|is)\b.*\b(?:founded|started|launch(?:ed)?|created|begin|began|"
+     r"incorporated|open(?:ed)?)\b|\b(dates?|months?|air(?:ed)? date|years?|launch(?:ed)?)\b",
      "years or dates (only season and episode numbers)"),
     (r"\b(rating|ratings|reviews?|stars|customers|users|downloads)\b", "reviews or customers"),
     (r"\b(prices?|costs?|how much does .* cost)\b", "product prices"),
@@ -396,9 +400,11 @@ def _found(mentions: list[Mention]) -> Found:
     def first(kind: EntityKind) -> str | None:
         return next((m.name for m in mentions if m.kind == kind), None)
 
+    investors = list(dict.fromkeys(m.name for m in mentions if m.kind == "investor"))
     return Found(
         category=first("category"),
-        investor=first("investor"),
+        investor=investors[0] if investors else None,
+        other_investors=tuple(investors[1:]),
         founder=first("founder"),
         company=first("company"),
     )
@@ -436,11 +442,11 @@ def _route_fresh(message: str, entities: EntityIndex) -> Intent:
     category = _explicit_category(message, entities)
     if category:
         return CategoryCompanies(category)
+    if companies:  # before "deals ... did <Name>": "what deal did Fetchmate get?"
+        return CompanyDetails(companies[0])
     explicit_investor = _explicit_investor(message)
     if explicit_investor:
         return InvestorDeals(explicit_investor)
-    if companies:
-        return CompanyDetails(companies[0])
     categories = [m.name for m in mentions if m.kind == "category"]
     if categories:
         return CategoryCompanies(categories[0])

@@ -230,9 +230,10 @@ class Dataset:
         if criteria.category is not None:
             named = {id(r) for r in self.companies_by_category(criteria.category)}
             rows = [r for r in rows if id(r) in named]
-        if criteria.investor is not None:
-            named = {id(r) for r in self.deals_by_investor(criteria.investor)}
-            rows = [r for r in rows if id(r) in named]
+        for investor in (criteria.investor, *criteria.investors):
+            if investor is not None:
+                named = {id(r) for r in self.deals_by_investor(investor)}
+                rows = [r for r in rows if id(r) in named]
         if criteria.founder is not None:
             wanted_founder = normalize_name(criteria.founder)
             rows = [r for r in rows if wanted_founder in normalize_name(r.get("founder") or "")]
@@ -300,6 +301,7 @@ class Condition:
 class SearchCriteria:
     category: str | None = None
     investor: str | None = None
+    investors: tuple[str, ...] = ()  # every one of them invested
     founder: str | None = None
     has_deal: bool | None = None
     filters: tuple[Condition, ...] = ()
@@ -331,12 +333,16 @@ def _criteria(args: dict[str, Any]) -> SearchCriteria:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ToolError("filter value must be a number")
         conditions.append(Condition(column, op, value))
+    together = args.get("investors") or []
+    if not isinstance(together, list) or not all(isinstance(n, str) and n.strip() for n in together):
+        raise ToolError("investors must be a list of names")
     sort_by = args.get("sort_by")
     if sort_by is not None and sort_by not in NUMERIC_COLUMNS:
         raise ToolError(f"sort_by must be one of {', '.join(sorted(NUMERIC_COLUMNS))}")
     return SearchCriteria(
         category=text("category"),
         investor=text("investor"),
+        investors=tuple(n.strip() for n in together),
         founder=text("founder"),
         has_deal=has_deal,
         filters=tuple(conditions),
@@ -466,6 +472,11 @@ def dataset_tools(dataset: Dataset) -> list[Tool]:
                 "properties": {
                     "category": {"type": "string"},
                     "investor": {"type": "string"},
+                    "investors": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "Companies every one of these investors invested in.",
+                    },
                     "founder": {"type": "string"},
                     "has_deal": {"type": "boolean"},
                     "filters": {
