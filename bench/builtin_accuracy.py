@@ -16,7 +16,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agentqueue.ai import build_provider, default_tools  # noqa: E402
 from tests.ai.builtin.questions import (  # noqa: E402
     Verdict,
     ask,
@@ -24,6 +23,8 @@ from tests.ai.builtin.questions import (  # noqa: E402
     judge,
     load_questions,
 )
+
+from agentqueue.ai import build_provider, default_tools  # noqa: E402
 
 
 async def run(path: Path | None, batch: int | None) -> list[Verdict]:

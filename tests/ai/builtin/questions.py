@@ -35,7 +35,8 @@ def load_questions(path: Path = QUESTIONS_FILE) -> list[dict[str, Any]]:
 def company_names() -> list[str]:
     """The shipped dataset's companies, read with nothing but the csv module."""
     with Path(default_dataset_path()).open(newline="", encoding="utf-8") as handle:
-        return [row["company"] for row in csv.DictReader(l for l in handle if l[0] != "#")]
+        lines = [line for line in handle if not line.startswith("#")]
+    return [row["company"] for row in csv.DictReader(lines)]
 
 
 async def ask(item: dict[str, Any], provider: Provider, tools: ToolRegistry) -> AgentReply:

@@ -8,7 +8,7 @@ import pytest
 
 from agentqueue.ai import ToolRegistry, build_provider
 from agentqueue.ai.providers.base import Provider
-from tests.ai.builtin.questions import company_names, judge, load_questions, ask
+from tests.ai.builtin.questions import ask, company_names, judge, load_questions
 
 QUESTIONS = load_questions()
 

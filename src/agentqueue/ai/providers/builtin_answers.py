@@ -255,7 +255,8 @@ def _row_summary(row: Row) -> str:
     asked = _terms(row.get("ask_amount"), row.get("ask_equity"))
     if asked:
         parts.append(f"asked {asked}")
-    parts.append(_deal(row).removesuffix(".").replace("Deal: ", "deal: ").replace("No deal", "no deal"))
+    deal = _deal(row).removesuffix(".")
+    parts.append(deal.replace("Deal: ", "deal: ").replace("No deal", "no deal"))
     if row.get("season") is not None:
         episode = f", episode {row['episode']}" if row.get("episode") is not None else ""
         parts.append(f"season {row['season']}{episode}")
@@ -280,10 +281,8 @@ def search_answer(intent: CompanySearch, data: dict[str, Any]) -> str:
         shown = (money if column.endswith("amount") else percent)(value)
         label = "total" if spec.get("op") == "sum" else "average"
         count = spec.get("count", total)
-        return (
-            f"The {label} {column} of the {_plural(int(count), what.replace('companies', 'company', 1), what)} "
-            f"is {shown}."
-        )
+        counted = _plural(int(count), what.replace("companies", "company", 1), what)
+        return f"The {label} {column} of the {counted} is {shown}."
     if intent.ask == "top":
         column = str(intent.arguments.get("sort_by"))
         best = rows[0].get(column)

@@ -91,7 +91,8 @@ _template(rf"(?:what|which)\s+(?:percent|percentage|%)\s+of\s+{_M}\s+is\s+{_N}",
           lambda g: f"{g['a']} / {g['b']} * 100", "{a} as a percentage of {b}", "%")  # fmt: skip
 _template(rf"{_N}\s+(?:is\s+)?(?:what|which)\s+(?:percent|percentage|%)\s+of\s+{_M}",
           lambda g: f"{g['a']} / {g['b']} * 100", "{a} as a percentage of {b}", "%")  # fmt: skip
-_template(rf"{_N}\s+(?:as\s+a\s+percent(?:age)?\s+of|out of)\s+{_M}(?:\s+as\s+a\s+percent(?:age)?)?",
+_template(rf"{_N}\s+(?:as\s+a\s+percent(?:age)?\s+of|out of)\s+{_M}"
+          r"(?:\s+as\s+a\s+percent(?:age)?)?",
           lambda g: f"{g['a']} / {g['b']} * 100", "{a} as a percentage of {b}", "%")  # fmt: skip
 _template(rf"(?:percent(?:age)?\s+(?:change|increase|decrease|difference))\s+from\s+{_N}\s+to\s+{_M}",
           lambda g: f"({g['b']} - {g['a']}) / {g['a']} * 100",
@@ -207,7 +208,9 @@ def _to_expression(display: str) -> str:
     return re.sub(r"\b(sqrt|cbrt)\s+(-?[\d.,]+(?:e[-+]?\d+)?)", r"\1(\2)", text)
 
 
-_ROOT_CALL = re.compile(r"\b(sqrt|cbrt)\s+(-?[\d.,]+(?:e[-+]?\d+)?(?:\s*(?:thousand|million|billion))?)")
+_ROOT_CALL = re.compile(
+    r"\b(sqrt|cbrt)\s+(-?[\d.,]+(?:e[-+]?\d+)?(?:\s*(?:thousand|million|billion))?)"
+)
 
 
 def _parses(expression: str) -> bool:

@@ -63,7 +63,9 @@ _OPS = [
 ]  # fmt: skip
 _OP_WORDS = "|".join(f"(?:{words})" for words, _ in _OPS)
 _COMPARED = re.compile(rf"(?P<cmp>{_OP_WORDS})\s+(?:of\s+)?{_AMOUNT}")
-_OR_MORE = re.compile(rf"{_AMOUNT}\s+or\s+(?P<dir>more|greater|higher|above|less|fewer|lower|below)")
+_OR_MORE = re.compile(
+    rf"{_AMOUNT}\s+or\s+(?P<dir>more|greater|higher|above|less|fewer|lower|below)"
+)
 _BETWEEN = re.compile(
     rf"between\s+{_AMOUNT}\s+and\s+"
     + _AMOUNT.replace("?P<cur>", "?P<cur2>").replace("?P<n>", "?P<n2>")
@@ -73,7 +75,9 @@ _ASKED_FOR = re.compile(
     rf"\b(?:ask(?:ed|ing)?|sought|seeking|want(?:ed|ing)?|request(?:ed|ing)?|offer(?:ed|ing)?)"
     rf"\s+(?:for\s+)?(?:only\s+)?{_AMOUNT}"
 )
-_GAVE_UP = re.compile(rf"\b(?:gave up|gave away|giving up|sold|for)\s+{_AMOUNT}(?=\s*(?:equity|stake|of))")
+_GAVE_UP = re.compile(
+    rf"\b(?:gave up|gave away|giving up|sold|for)\s+{_AMOUNT}(?=\s*(?:equity|stake|of))"
+)
 
 _ASK_WORDS = re.compile(
     r"\b(ask|asks|asked|asking|sought|seeking|seek|wanted|want|requested|request|pitched for|"
@@ -166,16 +170,19 @@ def _ordinal(text: str) -> int:
     return int(text) if text.isdigit() else _ORDINAL_WORDS[text]
 
 
+_SEASON_BEFORE = re.compile(r"\b(seasons?|episodes?|ep\.?)\s*(?:\d+\s*(?:,|and|or|to|-)\s*)*$")
+
+
 def _is_season(folded: str, start: int) -> bool:
-    return bool(re.search(r"\b(seasons?|episodes?|ep\.?)\s*(?:\d+\s*(?:,|and|or|to|-|through)\s*)*$",
-                          folded[:start]))  # fmt: skip
+    return bool(_SEASON_BEFORE.search(folded[:start]))
 
 
 def season_filters(folded: str, unit: str) -> list[dict[str, Any]]:
     """ "season 3", "seasons 1 to 3", "after season 2", "the first season", "episode 5"."""
     plural = rf"{unit}s?"
     patterns: list[tuple[str, list[str]]] = [
-        (rf"\b{plural}\s+(?P<a>{_ORD})\s*(?:-|–|to|through|thru|and)\s*(?P<b>{_ORD})\b", [">=", "<="]),
+        (rf"\b{plural}\s+(?P<a>{_ORD})\s*(?:-|–|to|through|thru|and)\s*(?P<b>{_ORD})\b",
+         [">=", "<="]),
         (rf"\bbetween\s+{plural}\s+(?P<a>{_ORD})\s+and\s+(?:{plural}\s+)?(?P<b>{_ORD})\b",
          [">=", "<="]),
         (rf"\b(?:after|later than|past)\s+(?:the\s+)?{plural}\s+(?P<a>{_ORD})\b", [">"]),
@@ -210,7 +217,8 @@ _DATASET_NOUNS = re.compile(
 _NO_DEAL = re.compile(
     r"\b(?:without|no|not|never|didn'?t|did not|don'?t|failed to|unable to|couldn'?t|could not|"
     r"missed out on|miss(?:ed)?)\b(?:\s+\w+){0,3}?\s+(?:an?\s+)?(?:deal|deals|investment|investor|"
-    r"investors|funding|offer|backing|funded|backed|invested|investing)\b|\b(?:unfunded|empty[- ]handed|walked away|dealless|"
+    r"investors|funding|offer|backing|funded|backed|invested|investing)\b|"
+    r"\b(?:unfunded|empty[- ]handed|walked away|dealless|"
     r"rejected|turned down|no-deal)\b"
 )
 _WITH_DEAL = re.compile(
@@ -322,7 +330,7 @@ def _describe(arguments: dict[str, Any]) -> str:
 
 def _target_column(folded: str) -> str:
     """The numeric column a superlative or an aggregate is about."""
-    equity = bool(re.search(r"\b(equity|stake|stakes|share|percentage|percent|ownership)\b", folded))
+    equity = bool(re.search(r"\b(equity|stakes?|share|percentage|percent|ownership)\b", folded))
     asks = [m.end() for m in _ASK_WORDS.finditer(folded)]
     deals = [m.end() for m in _DEAL_WORDS.finditer(folded)]
     side = "ask" if asks and max(asks) > max(deals, default=-1) else "deal"
@@ -348,9 +356,8 @@ def parse_query(message: str, found: Found) -> CompanySearch | DatasetOverview |
     if found.other_investors:
         arguments["investors"] = [found.investor, *found.other_investors]
         del arguments["investor"]
-    filters = (
-        amount_filters(folded) + season_filters(folded, "season") + season_filters(folded, "episode")
-    )
+    filters = amount_filters(folded)
+    filters += season_filters(folded, "season") + season_filters(folded, "episode")
     if filters:
         arguments["filters"] = filters
     no_deal, with_deal = bool(_NO_DEAL.search(folded)), bool(_WITH_DEAL.search(folded))
@@ -364,7 +371,8 @@ def parse_query(message: str, found: Found) -> CompanySearch | DatasetOverview |
     about_dataset = bool(_DATASET_NOUNS.search(folded)) or bool(
         set(arguments) & {"category", "investor", "investors", "founder"}
     )
-    if not about_dataset and (_AVERAGE.search(folded) or _SUM.search(folded) or _TOP.search(folded)):
+    ranks = _AVERAGE.search(folded) or _SUM.search(folded) or _TOP.search(folded)
+    if not about_dataset and ranks:
         about_dataset = bool(_SHOW_COLUMNS.search(folded))  # "what is the average ask?"
     if not about_dataset:
         return None

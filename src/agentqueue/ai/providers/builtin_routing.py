@@ -352,7 +352,8 @@ _NOT_RECORDED: list[tuple[str, str]] = [
     (r"\b(valuation|valuations|valued|worth|net worth|market cap)\b", "valuations or net worth"),
     (r"\b(market share|competitors?|market size)\b", "market data"),
     (r"\b(most successful|least successful|will|going to|predict|future|best|worst|should i|"
-     r"recommend|opinion|better|favou?rite)\b", "opinions or predictions, only facts from the show"),
+     r"recommend|opinion|better|favou?rite)\b",
+     "opinions or predictions, only facts from the show"),
     (r"\b(websites?|urls?|e-?mails?|phone|phone numbers?|contact|address|social media)\b",
      "contact details or websites"),
     (r"\b(located|location|headquarter(?:s|ed)?|based in|which city|what city|which country|"

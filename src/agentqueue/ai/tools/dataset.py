@@ -334,7 +334,7 @@ def _criteria(args: dict[str, Any]) -> SearchCriteria:
             raise ToolError("filter value must be a number")
         conditions.append(Condition(column, op, value))
     together = args.get("investors") or []
-    if not isinstance(together, list) or not all(isinstance(n, str) and n.strip() for n in together):
+    if not isinstance(together, list) or not all(_named(n) for n in together):
         raise ToolError("investors must be a list of names")
     sort_by = args.get("sort_by")
     if sort_by is not None and sort_by not in NUMERIC_COLUMNS:
@@ -349,6 +349,10 @@ def _criteria(args: dict[str, Any]) -> SearchCriteria:
         sort_by=sort_by,
         descending=bool(args.get("descending", False)),
     )
+
+
+def _named(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip())
 
 
 def _aggregate(rows: list[Row], args: dict[str, Any]) -> dict[str, Any] | None:
