@@ -351,8 +351,8 @@ _NOT_RECORDED: list[tuple[str, str]] = [
      "revenue or profits"),
     (r"\b(valuation|valuations|valued|worth|net worth|market cap)\b", "valuations or net worth"),
     (r"\b(market share|competitors?|market size)\b", "market data"),
-    (r"\b(most successful|least successful|will|going to|predict|future|best|worst|should i|"
-     r"recommend|opinion|better|favou?rite)\b",
+    (r"\b(most successful|least successful|will (?:be|succeed|fail|grow|make)|going to|predict|"
+     r"future|best|worst|should i|recommend|opinion|favou?rite)\b",
      "opinions or predictions, only facts from the show"),
     (r"\b(websites?|urls?|e-?mails?|phone|phone numbers?|contact|address|social media)\b",
      "contact details or websites"),
