@@ -219,8 +219,10 @@ def _exchanges(after_question: list[ChatMessage]) -> list[Exchange]:
 
 
 def _listing_call(
-    intent: InvestorDeals | CategoryCompanies, limit: int
+    intent: InvestorDeals | CategoryCompanies | CompanySearch, limit: int
 ) -> tuple[str, dict[str, object]]:
+    if isinstance(intent, CompanySearch):
+        return SEARCH_COMPANIES, {**intent.arguments, "limit": MAX_LIMIT}
     if isinstance(intent, InvestorDeals):
         return SEARCH_DEALS_BY_INVESTOR, {"investor": intent.investor, "limit": limit}
     return SEARCH_COMPANIES_BY_CATEGORY, {"category": intent.category, "limit": limit}

@@ -178,7 +178,9 @@ def _ordinal(index: int) -> str:
     return f"{number}{suffix}"
 
 
-def _describe(listing: InvestorDeals | CategoryCompanies) -> str:
+def _describe(listing: InvestorDeals | CategoryCompanies | CompanySearch) -> str:
+    if isinstance(listing, CompanySearch):
+        return listing.description
     if isinstance(listing, InvestorDeals):
         return f"{listing.investor}'s deals"
     return f"{listing.category} companies"

@@ -43,7 +43,9 @@ CALC_WORDS = re.compile(r"\b(calculate|calc|compute|evaluate|work out|figure out
 # Mathematics the calculator does not do: the answer says so instead of guessing.
 UNSUPPORTED = re.compile(
     r"\b(factorial|logarithm|log|ln|sine|sin|cosine|cos|tangent|tan|integral|integrate|"
-    r"derivative|differentiate|solve for|equation|matrix|prime|gcd|lcm|modular inverse)\b|"
+    r"derivative|differentiate|solve for|equation|matrix|prime|gcd|lcm|modular inverse|binary|"
+    r"hexadecimal|hex|octal|roman numerals?|in base \d+|convert|conversion|celsius|fahrenheit|"
+    r"unit conversion|exchange rate)\b|"
     r"\d\s*!(?!=)"
 )
 
@@ -97,6 +99,11 @@ _template(rf"{_N}\s+(?:as\s+a\s+percent(?:age)?\s+of|out of)\s+{_M}"
 _template(rf"(?:percent(?:age)?\s+(?:change|increase|decrease|difference))\s+from\s+{_N}\s+to\s+{_M}",
           lambda g: f"({g['b']} - {g['a']}) / {g['a']} * 100",
           "the percentage change from {a} to {b}", "%")  # fmt: skip
+_template(rf"{_N}{_PCT}\s+(?:tip|tax|vat|commission|interest|fee|service charge|discount)\s+"
+          rf"(?:on|of|for)\s+(?:a\s+|an\s+)?(?:bill\s+of\s+)?{_M}",
+          lambda g: f"{g['a']} / 100 * {g['b']}", "{a}% of {b}")  # fmt: skip
+_template(rf"(?:the\s+)?square\s+of\s+{_N}", lambda g: f"{g['a']} ** 2", "{a} ** 2")
+_template(rf"(?:the\s+)?cube\s+of\s+{_N}", lambda g: f"{g['a']} ** 3", "{a} ** 3")
 _template(rf"(?:increase|raise|grow|mark up|markup)\s+{_N}\s+by\s+{_M}{_PCT}",
           lambda g: f"{g['a']} * (1 + {g['b']} / 100)", "{a} increased by {b}%")  # fmt: skip
 _template(rf"(?:decrease|reduce|lower|cut|discount|mark down|markdown)\s+{_N}\s+by\s+{_M}{_PCT}",

@@ -66,7 +66,7 @@ class CompanyDetails:
 class NthOfListing:
     """A follow-up ("the first one") about a list the previous question asked for."""
 
-    listing: InvestorDeals | CategoryCompanies
+    listing: InvestorDeals | CategoryCompanies | CompanySearch
     index: int  # 0-based; -1 is the last
 
 
@@ -218,10 +218,7 @@ def _arithmetic(message: str) -> Intent | None:
         return calc
     if unsupported:
         return Unanswerable(
-            f"The calculator cannot do {unsupported}s: it knows + - * / ** % ( ), percentages, "
-            "square and cube roots and powers."
-            if not unsupported.endswith("s")
-            else f"The calculator cannot do {unsupported}: it knows + - * / ** % ( ), "
+            f"The calculator cannot do that ({unsupported}): it knows + - * / ** % ( ), "
             "percentages, square and cube roots and powers."
         )
     if wants_calculation(message) and any(ch.isdigit() for ch in message):
@@ -280,6 +277,8 @@ def _resolve_followup(index: int, history: list[ChatMessage], entities: EntityIn
         elif message.role == "user":
             previous = _route_fresh(message.content, entities)
             if isinstance(previous, InvestorDeals | CategoryCompanies):
+                return NthOfListing(previous, index)
+            if isinstance(previous, CompanySearch) and previous.ask in ("list", "top", "count"):
                 return NthOfListing(previous, index)
             if isinstance(previous, CompanyDetails) and index in (0, -1):
                 return previous
@@ -351,6 +350,7 @@ _NOT_RECORDED: list[tuple[str, str]] = [
      "revenue or profits"),
     (r"\b(valuation|valuations|valued|worth|net worth|market cap)\b", "valuations or net worth"),
     (r"\b(market share|competitors?|market size)\b", "market data"),
+    (r"\bwhy\b", "the reasons behind pitches and deals"),
     (r"\b(most successful|least successful|will (?:be|succeed|fail|grow|make)|going to|predict|"
      r"future|best|worst|should i|recommend|opinion|favou?rite)\b",
      "opinions or predictions, only facts from the show"),
@@ -361,7 +361,8 @@ _NOT_RECORDED: list[tuple[str, str]] = [
     (r"\b(employees|staff|headcount|team size)\b", "employee numbers"),
     (r"\b(stock|share price|ipo|public|acquired|acquisition|bankrupt|still in business|"
      r"out of business|still around|today)\b", "what happened to companies after the show"),
-    (r"\b(how old|age|born|birthday|gender|married|nationality)\b", "personal details of people"),
+    (r"\b(how old|age|born|birthday|gender|married|nationality|youngest|oldest)\b",
+     "personal details of people"),
     (r"\b(?:in|since|from|during|before|after|of|year)\s+(?:19|20)\d{2}\b|\b(what|which) year\b|"
      r"\bwhen (?:was|were|did|is)\b.*\b(?:founded|started|launch(?:ed)?|created|begin|began|"
      r"incorporated|open(?:ed)?)\b|\b(dates?|months?|air(?:ed)? date|years?|launch(?:ed)?)\b",
@@ -391,6 +392,17 @@ def not_recorded(message: str, mentions: list[Mention]) -> str | None:
     return None
 
 
+# Arithmetic whose operand is a dataset figure ("10% of Quillstack's ask").
+_DANGLING_ARITHMETIC = re.compile(
+    r"\d\s*(?:(?:%|percent)\s+of|(?:times|divided by|plus|minus|multiplied by)\b|[+*/×÷])\s*"
+    r"(?![\s\d(.$-])"
+)
+# Figures derived from the dataset's own ("what percentage of companies got a deal?", "more
+# than they asked for").
+_DERIVED = re.compile(
+    r"\b(?:what|which)\s+(percent|percentage|proportion|fraction|ratio|share)\s+of\b|"
+    r"\bthan\s+(?:they|it|what they|the ask|their ask|its ask|asked|requested|offered)\b"
+)
 _RANK_SUBJECT = re.compile(
     r"\b(?:which|what)\s+(season|episode|founder|year|month)s?\b.*\b(most|least|fewest|biggest|"
     r"largest|highest|lowest|best|worst)\b"
@@ -421,7 +433,21 @@ def _route_fresh(message: str, entities: EntityIndex) -> Intent:
     missing = not_recorded(message, mentions)
     if missing:
         return Unanswerable(missing)
-    ranked = _RANK_SUBJECT.search(message.casefold())
+    folded = message.casefold()
+    if mentions and _DANGLING_ARITHMETIC.search(folded):
+        return Unanswerable(
+            "I cannot do arithmetic with the dataset's figures in one step: ask for the figure "
+            "first (for example the company's record), then ask the calculation with it."
+        )
+    derived = _DERIVED.search(folded)
+    if derived and (mentions or _DATASET_WORDS.search(folded)):
+        return Unanswerable(
+            "I cannot compute "
+            + ("percentages or ratios of" if derived.group(1) else "comparisons between")
+            + " the dataset's own figures; I can list and count companies, and rank them by "
+            "their ask, deal or equity."
+        )
+    ranked = _RANK_SUBJECT.search(folded)
     if ranked:
         return Unanswerable(
             f"I cannot rank {ranked.group(1)}s: I can list and count companies (by category, "

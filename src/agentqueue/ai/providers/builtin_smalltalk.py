@@ -41,6 +41,7 @@ _KINDS: list[tuple[Kind, re.Pattern[str]]] = [
     ("thanks", re.compile(
         r"(?:thanks?|thank you|thx|ty|cheers|much appreciated|great|cool|nice|awesome|perfect|"
         r"ok(?:ay)?|got it)(?: (?:so much|a lot|very much|for (?:the|your) help|again))?"
+        r"(?: (?:that's|that is) (?:all|it|great|helpful|enough))?"
     )),
     ("farewell", re.compile(r"bye|goodbye|good bye|see you|see ya|later|good night|farewell")),
     ("greeting", re.compile(_GREETING)),
