@@ -397,3 +397,18 @@ async def test_what_can_you_do(builtin: BuiltinProvider, tools: ToolRegistry) ->
     assert "can only answer questions about the dataset" not in reply.response
     assert "Arithmetic" in reply.response and "dataset" in reply.response
     assert "OPENAI_API_KEY" in reply.response
+
+
+async def test_a_defect_in_the_rules_is_an_honest_answer_not_a_failed_job(
+    tools: ToolRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentqueue.ai.providers import builtin as builtin_module
+
+    def broken(*args: object) -> Intent:
+        raise IndexError("a rule's defect")
+
+    monkeypatch.setattr(builtin_module, "route", broken)
+    provider = BuiltinProvider(load_dataset(), embedding_routing=False)
+    reply = await run_agent("Anything at all", [], provider, tools)
+    assert reply.steps == []
+    assert reply.response.startswith("The builtin provider can only answer")

@@ -97,6 +97,7 @@ def judge(item: dict[str, Any], reply: AgentReply, companies: list[str]) -> Verd
         allowed |= _numbers(message["content"])
     for step in reply.steps:
         allowed |= _numbers(json.dumps(step.arguments)) | _numbers(step.output or "")
+        allowed |= _numbers(step.error or "")  # "exponent 387420489 is too large"
     invented = sorted(_numbers(_LIST_NUMBER.sub("", answer)) - allowed)
     if invented:
         problems.append(f"answer has figures no tool produced: {invented}")

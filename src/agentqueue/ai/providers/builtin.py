@@ -50,6 +50,7 @@ numpy (``agentqueue.ai.embeddings``), zero tokens.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from agentqueue.ai.embeddings.minilm import MODEL_NAME as EMBEDDING_MODEL
@@ -91,6 +92,7 @@ from agentqueue.ai.types import (
 )
 
 BUILTIN_MODEL = "builtin-rules"
+log = logging.getLogger(__name__)
 
 
 class BuiltinProvider:
@@ -128,7 +130,11 @@ class BuiltinProvider:
         if not users:
             return self._reply(content=compose(Unanswerable(), [], self._categories))
         last = users[-1]
-        intent = route(messages[last].content, messages[:last], self._entities)
+        try:
+            intent = route(messages[last].content, messages[:last], self._entities)
+        except Exception:  # a rule's defect must not fail the job: say it cannot
+            log.exception("builtin provider: routing failed")
+            intent = Unanswerable()
         if intent == Unanswerable() and self._router is not None:  # rule 9, then rule 8
             intent = await self._router.route(messages[last].content) or intent
         intent = _require_tools(intent, {t.name for t in tools})

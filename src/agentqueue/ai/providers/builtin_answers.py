@@ -287,20 +287,20 @@ def search_answer(intent: CompanySearch, data: dict[str, Any]) -> str:
         return f"The {label} {column} of the {counted} is {shown}."
     if intent.ask == "top":
         column = str(intent.arguments.get("sort_by"))
-        best = rows[0].get(column)
-        tied = [r for r in rows if r.get(column) == best]
-        wanted = intent.arguments.get("limit", 50)
-        if isinstance(wanted, int) and wanted < 50:
-            tied = rows[:wanted]
+        wanted = intent.top or 1
+        last = rows[min(wanted, len(rows)) - 1].get(column)
+        # the first ``wanted`` companies, and any tied with the last of them
+        ranked = rows[:wanted] + [r for r in rows[wanted:] if r.get(column) == last]
         word = "highest" if intent.arguments.get("descending") else "lowest"
         label = column.replace("_", " ")
-        value = (money if column.endswith("amount") else percent)(best)
+        value = (money if column.endswith("amount") else percent)(rows[0].get(column))
+        ties = f", {len(ranked)} with ties" if len(ranked) > wanted else ""
         head = (
             f"Among the {what}, the {word} {label} is {value}:"
-            if len(tied) == 1 or wanted >= 50
-            else f"The top {len(tied)} {what} by {label} ({word} first):"
+            if intent.top is None
+            else f"The top {wanted} {what} by {label} ({word} first{ties}):"
         )
-        lines = [head] + [f"{n}. {_row_summary(r)}" for n, r in enumerate(tied, start=1)]
+        lines = [head] + [f"{n}. {_row_summary(r)}" for n, r in enumerate(ranked, start=1)]
         return "\n".join(lines)
     lines = [f"The dataset has {_plural(total, what.replace('companies', 'company', 1), what)}:"]
     lines += [f"{n}. {_row_summary(r)}" for n, r in enumerate(rows, start=1)]

@@ -46,6 +46,8 @@ UNSUPPORTED = re.compile(
     r"derivative|differentiate|solve for|equation|matrix|prime|gcd|lcm|modular inverse|binary|"
     r"hexadecimal|hex|octal|roman numerals?|in base \d+|convert|conversion|celsius|fahrenheit|"
     r"unit conversion|exchange rate)\b|"
+    r"^\s*(?:is|are|was|were|does|do)\b.*\b(?P<comparison>more|less|greater|bigger|smaller|"
+    r"larger|higher|lower|equal|divisible)\b|"
     r"\d\s*!(?!=)"
 )
 
@@ -71,6 +73,10 @@ _template(rf"(?:subtract|deduct|take away|take)\s+{_N}\s+(?:away\s+)?(?:from|off
           lambda g: f"{g['b']} - {g['a']}", "{b} - {a}")  # fmt: skip
 _template(rf"{_N}\s+(?:less than|fewer than|subtracted from|taken from)\s+{_M}",
           lambda g: f"{g['b']} - {g['a']}", "{b} - {a}")  # fmt: skip
+_template(rf"{_N}{_PCT}\s+(?:more than|above|on top of)\s+{_M}",
+          lambda g: f"{g['b']} * (1 + {g['a']} / 100)", "{b} increased by {a}%")  # fmt: skip
+_template(rf"{_N}{_PCT}\s+(?:less than|below|under)\s+{_M}",
+          lambda g: f"{g['b']} * (1 - {g['a']} / 100)", "{b} decreased by {a}%")  # fmt: skip
 _template(rf"{_N}\s+(?:more than|added to|greater than)\s+{_M}",
           lambda g: f"{g['b']} + {g['a']}", "{b} + {a}")  # fmt: skip
 _template(rf"(?:divide)\s+{_N}\s+(?:by|over)\s+{_M}", lambda g: f"{g['a']} / {g['b']}",
@@ -185,6 +191,9 @@ def _prepare(message: str) -> str:
     text = message.casefold().replace("’", "'")
     text = re.sub(r"[−–]", "-", text)  # unicode minus / en dash used as minus
     text = re.sub(r"(?<=[a-z])-(?=[a-z])", " ", text)  # "twenty-five" -> "twenty five"
+    text = re.sub(r"\b(?:a|one)\s+(third|quarter|fifth)\s+of\b",
+                  lambda m: {"third": "1/3", "quarter": "1/4", "fifth": "1/5"}[m.group(1)] + " of",
+                  text)  # fmt: skip
     # "2.5 million" stays a figure with its magnitude (text2num would make it "2.5 1000000").
     text = re.sub(r"(?<=\d)\s+(thousand|million|billion|trillion)\b", r"\1", text)
     if re.search(r"[a-z]", text):
@@ -275,6 +284,8 @@ def parse_arithmetic(message: str) -> Calculate | None:
         rewritten = pattern.sub(replacement, rewritten)
     runs = [_balance(m.group(0)) for m in _RUN.finditer(rewritten)]
     runs = [r for r in runs if _OPERATOR.search(r.lstrip("-")) and not _DATE_LIKE.match(r)]
+    # An operation needs its operands: "12 apples plus 3" leaves "+ 3", which is not one.
+    runs = [r for r in runs if len(re.findall(_NUM, r)) >= 2 or re.search(r"sqrt|cbrt", r)]
     for run in sorted(runs, key=len, reverse=True):
         display = _spaced(run)
         for pattern, replacement in _DISPLAY_FIXES:
@@ -295,4 +306,6 @@ def unsupported_math(message: str) -> str | None:
     match = UNSUPPORTED.search(message.casefold())
     if not match:
         return None
+    if match.group("comparison"):
+        return "comparisons"
     return match.group(1) or "factorial"

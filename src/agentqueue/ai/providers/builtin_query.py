@@ -25,6 +25,7 @@ class CompanySearch:
     arguments: dict[str, Any] = field(default_factory=dict)
     ask: Ask = "list"
     description: str = "companies"
+    top: int | None = None  # "top 3": how many ranked companies to show (and any tied with them)
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,8 @@ _ASKED_FOR = re.compile(
     rf"\s+(?:for\s+)?(?:only\s+)?{_AMOUNT}"
 )
 _GAVE_UP = re.compile(
-    rf"\b(?:gave up|gave away|giving up|sold|for)\s+{_AMOUNT}(?=\s*(?:equity|stake|of))"
+    rf"\b(?:gave up|gave away|giving up|sold|for)\s+{_AMOUNT}"
+    r"(?=\s*(?:equity|stake|of|in (?:the|their) deal|[?.!,]|$))"
 )
 
 _ASK_WORDS = re.compile(
@@ -161,13 +163,21 @@ def amount_filters(folded: str) -> list[dict[str, Any]]:
 
 _ORDINAL_WORDS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6,
                   "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10}  # fmt: skip
-_ORD = r"(?:\d+|" + "|".join(_ORDINAL_WORDS) + r")(?:st|nd|rd|th)?"
+_CARDINAL_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+                   "eight": 8, "nine": 9, "ten": 10}  # fmt: skip
+_ORD = (
+    r"(?:\d+(?:st|nd|rd|th)?|"
+    + "|".join([*_ORDINAL_WORDS, *_CARDINAL_WORDS])
+    + r")"
+)
 _ORD_STRICT = r"(?:\d+(?:st|nd|rd|th)|" + "|".join(_ORDINAL_WORDS) + r")"  # "3rd", "third"
 
 
 def _ordinal(text: str) -> int:
     text = re.sub(r"(st|nd|rd|th)$", "", text) if text[0].isdigit() else text
-    return int(text) if text.isdigit() else _ORDINAL_WORDS[text]
+    if text.isdigit():
+        return int(text)
+    return _ORDINAL_WORDS.get(text) or _CARDINAL_WORDS[text]
 
 
 _SEASON_BEFORE = re.compile(r"\b(seasons?|episodes?|ep\.?)\s*(?:\d+\s*(?:,|and|or|to|-)\s*)*$")
@@ -192,7 +202,7 @@ def season_filters(folded: str, unit: str) -> list[dict[str, Any]]:
         (rf"\b{plural}\s+(?P<a>{_ORD})\s+(?:or|and)\s+(?:earlier|before|below)\b", ["<="]),
         (rf"\b(?:the\s+)?first\s+(?P<a>\d+|two|three|four|five)\s+{unit}s\b", ["<="]),
         (rf"\b(?:the\s+)?(?P<a>{_ORD_STRICT})\s+{unit}\b", ["="]),
-        (rf"\b{unit}\s*(?:number\s+|no\.?\s*|#\s*)?(?P<a>\d+)\b", ["="]),
+        (rf"\b{unit}\s*(?:number\s+|no\.?\s*|#\s*)?(?P<a>{_ORD})\b", ["="]),
     ]  # fmt: skip
     counts = {"two": 2, "three": 3, "four": 4, "five": 5}
     for pattern, ops in patterns:
@@ -205,6 +215,32 @@ def season_filters(folded: str, unit: str) -> list[dict[str, Any]]:
             values.append(counts[text] if text in counts else _ordinal(text))
         return [{"column": unit, "op": op, "value": v} for op, v in zip(ops, values, strict=True)]
     return []
+
+
+_COUNTS = {"one": 1, "two": 2, "three": 3, "four": 4, "several": 2, "multiple": 2}
+_INVESTOR_COUNT = re.compile(
+    r"\b(?:(?P<more>more than one|several|multiple)|(?P<n>\d+|one|two|three|four))\s+"
+    r"(?:different\s+)?(?:investors|sharks|backers)\b|"
+    r"\b(?P<single>a single|just one|only one|one)\s+(?:investor|shark|backer)\b"
+)
+
+
+def investor_count_filters(folded: str) -> list[dict[str, Any]]:
+    """ "a deal from two investors", "more than one shark", "a single investor"."""
+    match = _INVESTOR_COUNT.search(folded)
+    if not match:
+        return []
+    if match.group("more"):
+        return [{"column": "investor_count", "op": ">=", "value": 2}]
+    if match.group("single"):
+        return [{"column": "investor_count", "op": "=", "value": 1}]
+    text = match.group("n")
+    value = int(text) if text.isdigit() else _COUNTS[text]
+    return [{"column": "investor_count", "op": "=", "value": value}]
+
+
+_COUNTED = re.compile(r"\b(compan(?:y|ies)|startups?|business(?:es)?|brands?|pitch(?:es)?|deals?|"
+                      r"entries|rows|records)\b")  # fmt: skip
 
 
 # --- the question ----------------------------------------------------------------------------
@@ -243,7 +279,10 @@ _SHOW_COLUMNS = re.compile(
     r"\b(deals?|ask|asks|asked|asking|raised|funding|invest(?:ed|ment|ments)|equity|stakes?)\b"
 )
 _COMPARATORS = re.compile(rf"\b(?:{_OP_WORDS})\b|\bor (?:more|less)\b")
-_TOP_N = re.compile(r"\btop\s+(\d+)\b")
+_TOP_N = re.compile(
+    r"\btop\s+(\d+)\b|\b(\d+)\s+(?:biggest|largest|highest|smallest|lowest|cheapest|"
+    r"richest|greatest)\b"
+)
 
 _CATEGORIES_Q = re.compile(
     r"\b(what|which|list|show|name)\b.*\b(categories|category|sectors|industries|kinds of "
@@ -296,6 +335,8 @@ def _money(value: int | float) -> str:
 def describe_condition(condition: dict[str, Any]) -> str:
     column, op, value = condition["column"], condition["op"], condition["value"]
     label = _OP_LABEL[op]
+    if column == "investor_count":
+        return f"with {label} {value} investor{'s' if value != 1 else ''}"
     if column == "ask_amount":
         return f"asking for {label} {_money(value)}"
     if column == "deal_amount":
@@ -307,6 +348,15 @@ def describe_condition(condition: dict[str, Any]) -> str:
     words = {">": "after", ">=": "from", "<": "before", "<=": "up to", "=": "in",
              "!=": "not in"}  # fmt: skip
     return f"{words[op]} {column} {value}"
+
+
+def describe_between(low: dict[str, Any], high: dict[str, Any]) -> str:
+    text = describe_condition(low).replace(" at least ", " between ", 1)
+    if low["column"].endswith("amount"):
+        return f"{text} and {_money(high['value'])}"
+    if low["column"].endswith("equity"):
+        return text.replace("% equity", f"% and {high['value']}% equity")
+    return f"{text.replace('from ', 'from ', 1)} to {high['value']}"
 
 
 def _describe(arguments: dict[str, Any]) -> str:
@@ -324,7 +374,21 @@ def _describe(arguments: dict[str, Any]) -> str:
         clauses.append("that got a deal")
     elif arguments.get("has_deal") is False:
         clauses.append("that got no deal")
-    clauses.extend(describe_condition(f) for f in arguments.get("filters", []))
+    filters = list(arguments.get("filters", []))
+    for index, condition in enumerate(filters):
+        if not condition:
+            continue
+        following = filters[index + 1] if index + 1 < len(filters) else None
+        if (
+            condition["op"] == ">="
+            and following
+            and following["column"] == condition["column"]
+            and following["op"] == "<="
+        ):
+            clauses.append(describe_between(condition, following))
+            filters[index + 1] = {}  # described with this one
+        else:
+            clauses.append(describe_condition(condition))
     return " ".join([subject, *clauses])
 
 
@@ -358,6 +422,7 @@ def parse_query(message: str, found: Found) -> CompanySearch | DatasetOverview |
         del arguments["investor"]
     filters = amount_filters(folded)
     filters += season_filters(folded, "season") + season_filters(folded, "episode")
+    filters += investor_count_filters(folded)
     if filters:
         arguments["filters"] = filters
     no_deal, with_deal = bool(_NO_DEAL.search(folded)), bool(_WITH_DEAL.search(folded))
@@ -379,8 +444,12 @@ def parse_query(message: str, found: Found) -> CompanySearch | DatasetOverview |
     topic = overview_topic(folded)
     if topic is not None and not arguments:
         return DatasetOverview(topic)
+    implied = not {"has_deal", "investor"} & set(arguments)
+    if re.search(r"\bdeals\b", folded) and arguments and implied:
+        arguments["has_deal"] = True  # "the deals in season 3" are the companies that got one
 
     ask: Ask = "list"
+    top: int | None = None
     column = _target_column(folded)
     summed = _SUM.search(folded) and (
         _HOW_MUCH.search(folded) or _COLUMN_WORDS.search(folded)
@@ -396,23 +465,26 @@ def parse_query(message: str, found: Found) -> CompanySearch | DatasetOverview |
         arguments["aggregate"] = {"column": "deal_amount", "op": "sum"}
     elif _HOW_MANY.search(folded):
         ask = "count"
-    elif (top := _TOP.search(_COMPARATORS.sub(" ", folded))) and not re.search(
+    elif (superlative := _TOP.search(_COMPARATORS.sub(" ", folded))) and not re.search(
         r"\bmost (recent|popular)\b", folded
     ):
         if not _COLUMN_WORDS.search(folded):
             return None  # "the most successful company": nothing to rank by (see not_recorded)
         ask = "top"
         arguments["sort_by"] = column
-        arguments["descending"] = top.group(1) not in _LOW
+        arguments["descending"] = superlative.group(1) not in _LOW
         if column.startswith("deal"):
             arguments["has_deal"] = True
         top_n = _TOP_N.search(folded)
-        arguments["limit"] = int(top_n.group(1)) if top_n else 50
+        top = int(top_n.group(1) or top_n.group(2)) if top_n else None
+        arguments["limit"] = 50
     simple = set(arguments) <= {"category"} or set(arguments) <= {"investor"}
     if ask == "list" and simple:
         return None  # the narrow tools answer these (and "the first one" follows up on them)
     if not arguments and ask == "list":
         return None
+    if ask == "count" and not arguments and not _COUNTED.search(folded):
+        return None  # "how many episodes ...?": not a count of companies
     if ask in ("list", "count"):
         arguments.setdefault("limit", 50)
-    return CompanySearch(arguments, ask, _describe(arguments))
+    return CompanySearch(arguments, ask, _describe(arguments), top)

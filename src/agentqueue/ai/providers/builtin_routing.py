@@ -106,6 +106,14 @@ _COMMON_WORDS = frozenset(
 )  # fmt: skip
 
 
+# First names that are also everyday words, so never taken for an investor on their own.
+_WORD_NAMES = frozenset(
+    {"mark", "will", "bill", "grace", "rose", "may", "june", "april", "august", "art", "pat",
+     "sue", "faith", "hope", "joy", "max", "rich", "dawn", "amber", "jack", "frank", "earnest",
+     "summer", "sunny", "chase", "hunter", "miles", "page", "gene", "ray", "sky", "star"}
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class CompanyProfile:
     name: str
@@ -178,13 +186,19 @@ class EntityIndex:
 
     def _add_investors(self, investors: list[str]) -> None:
         last_names: dict[str, list[str]] = {}
+        first_names: dict[str, list[str]] = {}
         for name in investors:
             self._alias(name.casefold(), "investor", name)
-            last = name.casefold().split()[-1]
-            last_names.setdefault(last, []).append(name)
+            words = name.casefold().split()
+            last_names.setdefault(words[-1], []).append(name)
+            if len(words) > 1:
+                first_names.setdefault(words[0], []).append(name)
         for last, names in last_names.items():
             if len(names) == 1 and len(last) >= 4 and last != names[0].casefold():
                 self._alias(last, "investor", names[0])
+        for first, names in first_names.items():  # "Tobias's deals"; not "mark", a word
+            if len(names) == 1 and len(first) >= 4 and first not in _WORD_NAMES:
+                self._alias(first, "investor", names[0])
 
     def mentions(self, text: str) -> list[Mention]:
         """Entities named in ``text``, in order of appearance, longest match winning overlaps."""
@@ -405,8 +419,29 @@ _DERIVED = re.compile(
 )
 _RANK_SUBJECT = re.compile(
     r"\b(?:which|what)\s+(season|episode|founder|year|month)s?\b.*\b(most|least|fewest|biggest|"
-    r"largest|highest|lowest|best|worst)\b"
+    r"largest|highest|lowest|best|worst)\b|"
+    r"\b(?:which|what)\s+(categor)(?:y|ies)\b.*\b(most|least|biggest|largest|highest|lowest)\b"
+    r".*\b(money|raised|funding|invested|investment|deal amount|amount|dollars|equity|asked)\b"
 )
+_POSSESSIVE = re.compile(r"\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)'s\b")
+_NOT_NAMES = frozenset(
+    {"what", "who", "that", "it", "there", "here", "let", "where", "how", "when", "today",
+     "one", "he", "she", "this", "everyone", "nobody", "somebody", "someone", "anyone", "which"}
+)  # fmt: skip
+
+
+def _unknown_name(message: str, mentions: list[Mention]) -> str | None:
+    """A capitalised name with a possessive ("Tobias's deals") that the dataset does not have."""
+    folded = message.casefold()
+    for match in _POSSESSIVE.finditer(message):
+        name = match.group(1)
+        if name.casefold() in _NOT_NAMES or name.split()[0].casefold() in _NOT_NAMES:
+            continue
+        start = match.start(1)
+        inside = any(m.start <= start < m.end for m in mentions)
+        if not inside and folded[start : start + len(name)] == name.casefold():
+            return name
+    return None
 
 
 def _found(mentions: list[Mention]) -> Found:
@@ -447,10 +482,22 @@ def _route_fresh(message: str, entities: EntityIndex) -> Intent:
             + " the dataset's own figures; I can list and count companies, and rank them by "
             "their ask, deal or equity."
         )
+    unknown = _unknown_name(message, mentions)
+    if unknown:
+        return Unanswerable(
+            f"I do not know {unknown} from the dataset. Its investors are: "
+            f"{', '.join(entities.investors)}."
+        )
+    if re.search(r"\bhow many episodes\b", folded):
+        return Unanswerable(
+            "The dataset gives each pitch's season and episode number, not how many episodes "
+            "there were."
+        )
     ranked = _RANK_SUBJECT.search(folded)
     if ranked:
+        what = f"{ranked.group(1)}s" if ranked.group(1) else "categories"
         return Unanswerable(
-            f"I cannot rank {ranked.group(1)}s: I can list and count companies (by category, "
+            f"I cannot rank {what}: I can list and count companies (by category, "
             "investor, deal, amounts, equity, season and episode) and rank companies by their "
             "ask, deal or equity."
         )

@@ -33,6 +33,8 @@ REQUIRED_COLUMNS = ("company", "category", "investors")
 NUMERIC_COLUMNS = frozenset(
     {"ask_amount", "ask_equity", "deal_amount", "deal_equity", "season", "episode"}
 )
+# What search_companies can filter on: the numeric columns and how many investors a deal had.
+FILTER_COLUMNS = NUMERIC_COLUMNS | {"investor_count"}
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 50
 
@@ -293,7 +295,7 @@ class Condition:
     value: int | float
 
     def holds(self, row: Row) -> bool:
-        value = row.get(self.column)
+        value = len(row["investors"]) if self.column == "investor_count" else row.get(self.column)
         return isinstance(value, int | float) and bool(COMPARISONS[self.op](value, self.value))
 
 
@@ -326,8 +328,8 @@ def _criteria(args: dict[str, Any]) -> SearchCriteria:
         if not isinstance(item, dict):
             raise ToolError("each filter needs column, op and value")
         column, op, value = item.get("column"), item.get("op"), item.get("value")
-        if column not in NUMERIC_COLUMNS:
-            raise ToolError(f"filter column must be one of {', '.join(sorted(NUMERIC_COLUMNS))}")
+        if column not in FILTER_COLUMNS:
+            raise ToolError(f"filter column must be one of {', '.join(sorted(FILTER_COLUMNS))}")
         if op not in COMPARISONS:
             raise ToolError(f"filter op must be one of {' '.join(COMPARISONS)}")
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -468,7 +470,8 @@ def dataset_tools(dataset: Dataset) -> list[Tool]:
             description=(
                 "Find companies by any mix of: category, investor, founder, whether they got a "
                 "deal, and numeric conditions on ask_amount/deal_amount (dollars), "
-                "ask_equity/deal_equity (percent), season and episode; optionally sorted, and "
+                "ask_equity/deal_equity (percent), season, episode and investor_count; "
+                "optionally sorted, and "
                 "with the sum or average of a numeric column over all matches."
             ),
             parameters={
@@ -488,7 +491,7 @@ def dataset_tools(dataset: Dataset) -> list[Tool]:
                         "items": {
                             "type": "object",
                             "properties": {
-                                "column": {"type": "string", "enum": numeric},
+                                "column": {"type": "string", "enum": sorted(FILTER_COLUMNS)},
                                 "op": {"type": "string", "enum": list(COMPARISONS)},
                                 "value": {"type": "number"},
                             },
