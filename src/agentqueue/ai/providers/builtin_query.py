@@ -36,12 +36,20 @@ class DatasetOverview:
 
 
 @dataclass(frozen=True)
+class CannotAnswer:
+    """A dataset question understood well enough to know the tools cannot answer it."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Found:
     """The dataset entities a question names (from ``EntityIndex.mentions``)."""
 
     category: str | None = None
     investor: str | None = None
     other_investors: tuple[str, ...] = ()  # "deals Mark Cuban and Priya Halvorsen made together"
+    other_categories: tuple[str, ...] = ()  # "pets and kids companies": either category
     founder: str | None = None
     company: str | None = None
 
@@ -239,6 +247,9 @@ def investor_count_filters(folded: str) -> list[dict[str, Any]]:
     return [{"column": "investor_count", "op": "=", "value": value}]
 
 
+_EVERY_COMPANY = re.compile(
+    r"\b(?:all|every|each)\b(?:\s+(?:the|of the))?\s+(?:compan(?:y|ies)|startups?|businesses)\b"
+)
 _COUNTED = re.compile(r"\b(compan(?:y|ies)|startups?|business(?:es)?|brands?|pitch(?:es)?|deals?|"
                       r"entries|rows|records)\b")  # fmt: skip
 
@@ -361,7 +372,9 @@ def describe_between(low: dict[str, Any], high: dict[str, Any]) -> str:
 
 def _describe(arguments: dict[str, Any]) -> str:
     subject = f"{arguments['category']} companies" if "category" in arguments else "companies"
-    clauses = []
+    if "categories" in arguments:
+        subject = f"{' and '.join(arguments['categories'])} companies"
+    clauses: list[str] = []
     if "investor" in arguments:
         clauses.append(f"backed by {arguments['investor']}")
     if "investors" in arguments:
@@ -388,7 +401,8 @@ def _describe(arguments: dict[str, Any]) -> str:
             clauses.append(describe_between(condition, following))
             filters[index + 1] = {}  # described with this one
         else:
-            clauses.append(describe_condition(condition))
+            clauses.append(("and " if clauses and clauses[-1][0] in "aow" else "")
+                           + describe_condition(condition))  # fmt: skip
     return " ".join([subject, *clauses])
 
 
@@ -403,7 +417,9 @@ def _target_column(folded: str) -> str:
     return f"{side}_{'equity' if equity else 'amount'}"
 
 
-def parse_query(message: str, found: Found) -> CompanySearch | DatasetOverview | None:
+def parse_query(
+    message: str, found: Found
+) -> CompanySearch | DatasetOverview | CannotAnswer | None:
     """The ``search_companies`` or ``describe_dataset`` call a question needs, if it needs one.
 
     None when the question is a plain lookup the narrower tools answer (one investor's deals,
@@ -417,6 +433,8 @@ def parse_query(message: str, found: Found) -> CompanySearch | DatasetOverview |
         value = getattr(found, key)
         if value is not None:
             arguments[key] = value
+    if found.other_categories:
+        arguments["categories"] = [arguments.pop("category"), *found.other_categories]
     if found.other_investors:
         arguments["investors"] = [found.investor, *found.other_investors]
         del arguments["investor"]
@@ -457,6 +475,11 @@ def parse_query(message: str, found: Found) -> CompanySearch | DatasetOverview |
     if (_AVERAGE.search(folded) and _COLUMN_WORDS.search(folded)) or summed:
         ask = "aggregate"
         op = "average" if _AVERAGE.search(folded) else "sum"
+        if op == "sum" and column.endswith("equity"):
+            return CannotAnswer(
+                "Equity percentages of different companies do not add up to anything; I can give "
+                "their average (\"What is the average deal equity?\")."
+            )
         arguments["aggregate"] = {"column": column, "op": op}
         if column.startswith("deal"):
             arguments.setdefault("has_deal", True)
@@ -478,6 +501,8 @@ def parse_query(message: str, found: Found) -> CompanySearch | DatasetOverview |
         top_n = _TOP_N.search(folded)
         top = int(top_n.group(1) or top_n.group(2)) if top_n else None
         arguments["limit"] = 50
+    if not arguments and ask == "list" and _EVERY_COMPANY.search(folded):
+        return CompanySearch({"limit": 50}, "list", "companies")  # "list all companies"
     simple = set(arguments) <= {"category"} or set(arguments) <= {"investor"}
     if ask == "list" and simple:
         return None  # the narrow tools answer these (and "the first one" follows up on them)

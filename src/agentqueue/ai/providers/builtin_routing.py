@@ -23,6 +23,7 @@ from agentqueue.ai.providers.builtin_math import (
     wants_calculation,
 )
 from agentqueue.ai.providers.builtin_query import (
+    CannotAnswer,
     CompanySearch,
     DatasetOverview,
     Found,
@@ -423,6 +424,11 @@ _RANK_SUBJECT = re.compile(
     r"\b(?:which|what)\s+(categor)(?:y|ies)\b.*\b(most|least|biggest|largest|highest|lowest)\b"
     r".*\b(money|raised|funding|invested|investment|deal amount|amount|dollars|equity|asked)\b"
 )
+# Money per investor: joint deals are not split between their investors, so no total is honest.
+_MONEY_PER_INVESTOR = re.compile(
+    r"\b(?:who|which (?:investor|shark|backer))\b.*\b(?:most|least|more|less)\b.*"
+    r"\b(?:money|dollars|cash|amount|capital)\b"
+)
 _POSSESSIVE = re.compile(r"\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)'s\b")
 _NOT_NAMES = frozenset(
     {"what", "who", "that", "it", "there", "here", "let", "where", "how", "when", "today",
@@ -449,8 +455,10 @@ def _found(mentions: list[Mention]) -> Found:
         return next((m.name for m in mentions if m.kind == kind), None)
 
     investors = list(dict.fromkeys(m.name for m in mentions if m.kind == "investor"))
+    categories = list(dict.fromkeys(m.name for m in mentions if m.kind == "category"))
     return Found(
         category=first("category"),
+        other_categories=tuple(categories[1:]),
         investor=investors[0] if investors else None,
         other_investors=tuple(investors[1:]),
         founder=first("founder"),
@@ -493,6 +501,11 @@ def _route_fresh(message: str, entities: EntityIndex) -> Intent:
             "The dataset gives each pitch's season and episode number, not how many episodes "
             "there were."
         )
+    if _MONEY_PER_INVESTOR.search(folded):
+        return Unanswerable(
+            "I cannot rank investors by money: the dataset gives a deal's amount, not each "
+            "investor's share of a joint deal. I can rank them by number of deals."
+        )
     ranked = _RANK_SUBJECT.search(folded)
     if ranked:
         what = f"{ranked.group(1)}s" if ranked.group(1) else "categories"
@@ -502,6 +515,8 @@ def _route_fresh(message: str, entities: EntityIndex) -> Intent:
             "ask, deal or equity."
         )
     query = parse_query(message, _found(mentions))
+    if isinstance(query, CannotAnswer):
+        return Unanswerable(query.reason)
     if query is not None:
         return query
     arithmetic = _arithmetic(message)

@@ -232,6 +232,9 @@ class Dataset:
         if criteria.category is not None:
             named = {id(r) for r in self.companies_by_category(criteria.category)}
             rows = [r for r in rows if id(r) in named]
+        if criteria.categories:
+            either = {id(r) for c in criteria.categories for r in self.companies_by_category(c)}
+            rows = [r for r in rows if id(r) in either]
         for investor in (criteria.investor, *criteria.investors):
             if investor is not None:
                 named = {id(r) for r in self.deals_by_investor(investor)}
@@ -304,6 +307,7 @@ class SearchCriteria:
     category: str | None = None
     investor: str | None = None
     investors: tuple[str, ...] = ()  # every one of them invested
+    categories: tuple[str, ...] = ()  # in any of them
     founder: str | None = None
     has_deal: bool | None = None
     filters: tuple[Condition, ...] = ()
@@ -335,6 +339,9 @@ def _criteria(args: dict[str, Any]) -> SearchCriteria:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ToolError("filter value must be a number")
         conditions.append(Condition(column, op, value))
+    either = args.get("categories") or []
+    if not isinstance(either, list) or not all(_named(n) for n in either):
+        raise ToolError("categories must be a list of names")
     together = args.get("investors") or []
     if not isinstance(together, list) or not all(_named(n) for n in together):
         raise ToolError("investors must be a list of names")
@@ -345,6 +352,7 @@ def _criteria(args: dict[str, Any]) -> SearchCriteria:
         category=text("category"),
         investor=text("investor"),
         investors=tuple(n.strip() for n in together),
+        categories=tuple(n.strip() for n in either),
         founder=text("founder"),
         has_deal=has_deal,
         filters=tuple(conditions),
@@ -479,6 +487,11 @@ def dataset_tools(dataset: Dataset) -> list[Tool]:
                 "properties": {
                     "category": {"type": "string"},
                     "investor": {"type": "string"},
+                    "categories": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "Companies in any of these categories.",
+                    },
                     "investors": {
                         "type": "array",
                         "items": {"type": "string"},
