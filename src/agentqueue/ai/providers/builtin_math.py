@@ -45,7 +45,7 @@ UNSUPPORTED = re.compile(
     r"\b(factorial|logarithm|log|ln|sine|sin|cosine|cos|tangent|tan|integral|integrate|"
     r"derivative|differentiate|solve for|equation|matrix|prime|gcd|lcm|modular inverse|binary|"
     r"hexadecimal|hex|octal|roman numerals?|in base \d+|convert|conversion|celsius|fahrenheit|"
-    r"unit conversion|exchange rate)\b|"
+    r"unit conversion|exchange rate|round|rounded|rounding|nearest|decimal places)\b|"
     r"^\s*(?:is|are|was|were|does|do)\b.*\b(?P<comparison>more|less|greater|bigger|smaller|"
     r"larger|higher|lower|equal|divisible)\b|"
     r"\d\s*!(?!=)"

@@ -528,11 +528,11 @@ def _route_fresh(message: str, entities: EntityIndex) -> Intent:
         return CompanyDetails(companies[0])  # "did Mark Cuban invest in Snoutly?": its record
     if investors:
         return InvestorDeals(investors[0])
+    if companies:  # before "deals ... did <Name>" and "the pet company Snoutly"
+        return CompanyDetails(companies[0])
     category = _explicit_category(message, entities)
     if category:
         return CategoryCompanies(category)
-    if companies:  # before "deals ... did <Name>": "what deal did Fetchmate get?"
-        return CompanyDetails(companies[0])
     explicit_investor = _explicit_investor(message)
     if explicit_investor:
         return InvestorDeals(explicit_investor)
