@@ -99,3 +99,36 @@ def test_evaluate_raises_tool_error() -> None:
 def test_format_number(value: float, plain: str, grouped: str) -> None:
     assert format_number(value) == plain
     assert format_number(value, thousands=True) == grouped
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("3e4 / 12", "2500"),
+        ("2.5e3 * 4", "10000"),
+        ("1.5E-3 * 2", "0.003"),
+        ("sqrt(144)", "12"),
+        ("sqrt(2)", "1.41421356237"),
+        ("cbrt(27)", "3"),
+        ("cbrt(-8)", "-2"),
+        ("√16 + 1", "5"),
+        ("−5 + 2", "-3"),
+    ],
+)
+async def test_scientific_notation_and_roots(expression: str, expected: str) -> None:
+    assert await calculate(expression) == (expected, None)
+
+
+@pytest.mark.parametrize(
+    "expression", ["abs(-1)", "sqrt(1, 2)", "sqrt(x=4)", "e", "3e", "pow(2, 3)"]
+)
+async def test_no_other_names_or_calls(expression: str) -> None:
+    output, error = await calculate(expression)
+    assert output is None and error
+
+
+async def test_square_root_of_a_negative_number_is_explained() -> None:
+    assert await calculate("sqrt(-4)") == (
+        None,
+        "the square root of a negative number is not a real number",
+    )

@@ -37,7 +37,9 @@ def test_unknown_provider_is_named_in_the_error() -> None:
 def test_default_tools() -> None:
     assert sorted(default_tools(None).names()) == [
         "calculator",
+        "describe_dataset",
         "get_company",
+        "search_companies",
         "search_companies_by_category",
         "search_deals_by_investor",
     ]

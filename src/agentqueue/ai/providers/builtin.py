@@ -50,6 +50,7 @@ numpy (``agentqueue.ai.embeddings``), zero tokens.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from agentqueue.ai.embeddings.minilm import MODEL_NAME as EMBEDDING_MODEL
@@ -60,6 +61,8 @@ from agentqueue.ai.providers.builtin_routing import (
     Calculate,
     CategoryCompanies,
     CompanyDetails,
+    CompanySearch,
+    DatasetOverview,
     EmbeddingRouter,
     EntityIndex,
     Intent,
@@ -71,8 +74,10 @@ from agentqueue.ai.providers.builtin_routing import (
 from agentqueue.ai.tools.calculator import CALCULATOR
 from agentqueue.ai.tools.dataset import (
     DEFAULT_LIMIT,
+    DESCRIBE_DATASET,
     GET_COMPANY,
     MAX_LIMIT,
+    SEARCH_COMPANIES,
     SEARCH_COMPANIES_BY_CATEGORY,
     SEARCH_DEALS_BY_INVESTOR,
     Dataset,
@@ -87,6 +92,7 @@ from agentqueue.ai.types import (
 )
 
 BUILTIN_MODEL = "builtin-rules"
+log = logging.getLogger(__name__)
 
 
 class BuiltinProvider:
@@ -124,7 +130,11 @@ class BuiltinProvider:
         if not users:
             return self._reply(content=compose(Unanswerable(), [], self._categories))
         last = users[-1]
-        intent = route(messages[last].content, messages[:last], self._entities)
+        try:
+            intent = route(messages[last].content, messages[:last], self._entities)
+        except Exception:  # a rule's defect must not fail the job: say it cannot
+            log.exception("builtin provider: routing failed")
+            intent = Unanswerable()
         if intent == Unanswerable() and self._router is not None:  # rule 9, then rule 8
             intent = await self._router.route(messages[last].content) or intent
         intent = _require_tools(intent, {t.name for t in tools})
@@ -186,6 +196,10 @@ def _tools_for(intent: Intent) -> list[str]:
         return [SEARCH_COMPANIES_BY_CATEGORY]
     if isinstance(intent, CompanyDetails):
         return [GET_COMPANY]
+    if isinstance(intent, CompanySearch):
+        return [SEARCH_COMPANIES]
+    if isinstance(intent, DatasetOverview):
+        return [DESCRIBE_DATASET]
     if isinstance(intent, NthOfListing):
         return _tools_for(intent.listing) + [GET_COMPANY]
     return []
@@ -211,8 +225,10 @@ def _exchanges(after_question: list[ChatMessage]) -> list[Exchange]:
 
 
 def _listing_call(
-    intent: InvestorDeals | CategoryCompanies, limit: int
+    intent: InvestorDeals | CategoryCompanies | CompanySearch, limit: int
 ) -> tuple[str, dict[str, object]]:
+    if isinstance(intent, CompanySearch):
+        return SEARCH_COMPANIES, {**intent.arguments, "limit": MAX_LIMIT}
     if isinstance(intent, InvestorDeals):
         return SEARCH_DEALS_BY_INVESTOR, {"investor": intent.investor, "limit": limit}
     return SEARCH_COMPANIES_BY_CATEGORY, {"category": intent.category, "limit": limit}
@@ -228,6 +244,10 @@ def _next_call(intent: Intent, exchanges: list[Exchange]) -> ToolCall | None:
         wanted = _listing_call(intent, DEFAULT_LIMIT)
     elif isinstance(intent, CompanyDetails) and step == 0:
         wanted = GET_COMPANY, {"name": intent.name}
+    elif isinstance(intent, CompanySearch) and step == 0:
+        wanted = SEARCH_COMPANIES, dict(intent.arguments)
+    elif isinstance(intent, DatasetOverview) and step == 0:
+        wanted = DESCRIBE_DATASET, {}
     elif isinstance(intent, NthOfListing) and step == 0:
         limit = MAX_LIMIT if intent.index < 0 else max(DEFAULT_LIMIT, intent.index + 1)
         wanted = _listing_call(intent.listing, min(limit, MAX_LIMIT))

@@ -10,13 +10,17 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from agentqueue.ai.providers.builtin_math import ARITHMETIC_EXAMPLES
 from agentqueue.ai.providers.builtin_routing import (
     Calculate,
     CategoryCompanies,
     CompanyDetails,
+    CompanySearch,
+    DatasetOverview,
     Intent,
     InvestorDeals,
     NthOfListing,
+    SmallTalk,
     Unanswerable,
 )
 from agentqueue.ai.tools.calculator import format_number
@@ -24,10 +28,28 @@ from agentqueue.ai.types import ToolCall
 
 CAPABILITIES = (
     "The builtin provider can only answer questions about the dataset (the deals an investor "
-    "made, the companies in a category, a company's details) and arithmetic, because it runs "
-    "without a language model. Set OPENAI_API_KEY (and optionally OPENAI_BASE_URL and "
-    "OPENAI_MODEL) to answer other questions with a language model."
+    "made, the companies in a category, a company's details, companies filtered by deal, "
+    "amount, equity, season or episode) and arithmetic, because it runs without a language "
+    "model. Set OPENAI_API_KEY (and optionally OPENAI_BASE_URL and OPENAI_MODEL) to answer "
+    "other questions with a language model."
 )
+WHAT_I_DO = (
+    "I'm agentqueue's builtin agent: I run offline, without a language model, so I can do two "
+    f"things. Arithmetic, as you would write it ({ARITHMETIC_EXAMPLES}), through the calculator "
+    "tool. And questions about the "
+    "startup dataset: an investor's deals, the companies in a category, a company's record, "
+    "companies with or without a deal, by amount, equity, season or episode, counts, the "
+    "biggest deals, totals and averages. For anything else, set OPENAI_API_KEY to use a "
+    "language model."
+)
+SMALL_TALK = {
+    "greeting": "Hello! " + WHAT_I_DO,
+    "capabilities": WHAT_I_DO,
+    "who_are_you": WHAT_I_DO,
+    "how_are_you": "I'm a set of rules, so always the same, thanks. " + WHAT_I_DO,
+    "thanks": "You're welcome. Ask me another calculation or a question about the dataset.",
+    "farewell": "Goodbye!",
+}
 
 Row = dict[str, Any]
 
@@ -156,7 +178,9 @@ def _ordinal(index: int) -> str:
     return f"{number}{suffix}"
 
 
-def _describe(listing: InvestorDeals | CategoryCompanies) -> str:
+def _describe(listing: InvestorDeals | CategoryCompanies | CompanySearch) -> str:
+    if isinstance(listing, CompanySearch):
+        return listing.description
     if isinstance(listing, InvestorDeals):
         return f"{listing.investor}'s deals"
     return f"{listing.category} companies"
@@ -164,17 +188,24 @@ def _describe(listing: InvestorDeals | CategoryCompanies) -> str:
 
 def compose(intent: Intent, exchanges: list[Exchange], categories: list[str]) -> str:
     """The final answer for ``intent`` once its tool calls in ``exchanges`` have run."""
+    if isinstance(intent, SmallTalk):
+        return SMALL_TALK[intent.kind]
     if isinstance(intent, Unanswerable):
         return f"{intent.reason} {CAPABILITIES}" if intent.reason else CAPABILITIES
     if not exchanges:
         return CAPABILITIES
     first = exchanges[0]
     if isinstance(intent, Calculate):
+        shown = intent.display or intent.expression
         if first.is_error:
-            return f"I could not calculate {intent.expression}: {first.error}."
-        return f"{intent.expression} = {_format_result(first.content)}"
+            return f"I could not calculate {shown}: {first.error}."
+        return f"{shown} = {_format_result(first.content)}{intent.unit}"
     if first.is_error:
         return f"I could not search the dataset: {first.error}."
+    if isinstance(intent, DatasetOverview):
+        return overview_answer(intent, json.loads(first.content))
+    if isinstance(intent, CompanySearch):
+        return search_answer(intent, json.loads(first.content))
     total, rows = first.listing()
     if isinstance(intent, InvestorDeals):
         return investor_deals_answer(intent.investor, total, rows)
@@ -219,3 +250,85 @@ def nth_company(exchange: Exchange, index: int) -> str | None:
     if not rows or index >= len(rows):
         return None
     return str(rows[index]["company"])
+
+
+def _row_summary(row: Row) -> str:
+    parts = [f"{row['company']} ({row.get('category')})"]
+    asked = _terms(row.get("ask_amount"), row.get("ask_equity"))
+    if asked:
+        parts.append(f"asked {asked}")
+    deal = _deal(row).removesuffix(".")
+    parts.append(deal.replace("Deal: ", "deal: ").replace("No deal", "no deal"))
+    if row.get("season") is not None:
+        episode = f", episode {row['episode']}" if row.get("episode") is not None else ""
+        parts.append(f"season {row['season']}{episode}")
+    return "; ".join(parts)
+
+
+def search_answer(intent: CompanySearch, data: dict[str, Any]) -> str:
+    total, rows = int(data["total"]), list(data["results"])
+    what = intent.description
+    if total == 0:
+        return f"The dataset has no {what}."
+    if intent.ask == "count":
+        names = _and([str(r["company"]) for r in rows])
+        return (
+            f"The dataset has {_plural(total, what.replace('companies', 'company', 1), what)}: "
+            f"{names}.{_shown_note(total, len(rows))}"
+        )
+    if intent.ask == "aggregate":
+        spec = data.get("aggregate") or {}
+        column = str(spec.get("column", "")).replace("_", " ")
+        value = spec.get("value")
+        shown = (money if column.endswith("amount") else percent)(value)
+        label = "total" if spec.get("op") == "sum" else "average"
+        count = spec.get("count", total)
+        counted = _plural(int(count), what.replace("companies", "company", 1), what)
+        return f"The {label} {column} of the {counted} is {shown}."
+    if intent.ask == "top":
+        column = str(intent.arguments.get("sort_by"))
+        wanted = intent.top or 1
+        last = rows[min(wanted, len(rows)) - 1].get(column)
+        # the first ``wanted`` companies, and any tied with the last of them
+        ranked = rows[:wanted] + [r for r in rows[wanted:] if r.get(column) == last]
+        word = "highest" if intent.arguments.get("descending") else "lowest"
+        label = column.replace("_", " ")
+        value = (money if column.endswith("amount") else percent)(rows[0].get(column))
+        ties = f", {len(ranked)} with ties" if len(ranked) > wanted else ""
+        head = (
+            f"Among the {what}, the {word} {label} is {value}:"
+            if intent.top is None
+            else f"The top {wanted} {what} by {label} ({word} first{ties}):"
+        )
+        lines = [head] + [f"{n}. {_row_summary(r)}" for n, r in enumerate(ranked, start=1)]
+        return "\n".join(lines)
+    lines = [f"The dataset has {_plural(total, what.replace('companies', 'company', 1), what)}:"]
+    lines += [f"{n}. {_row_summary(r)}" for n, r in enumerate(rows, start=1)]
+    return "\n".join(lines) + _shown_note(total, len(rows))
+
+
+def overview_answer(intent: DatasetOverview, data: dict[str, Any]) -> str:
+    categories: dict[str, int] = data.get("categories", {})
+    investors: dict[str, int] = data.get("deals_by_investor", {})
+    if intent.topic == "categories":
+        listed = ", ".join(f"{name} ({count})" for name, count in categories.items())
+        return f"The dataset's categories, with their number of companies: {listed}."
+    if intent.topic == "investors":
+        listed = ", ".join(f"{name} ({count})" for name, count in investors.items())
+        return f"The dataset's investors, with their number of deals: {listed}."
+    if intent.topic == "top_investor":
+        if not investors:
+            return "The dataset records no deals."
+        most = max(investors.values())
+        names = [name for name, count in investors.items() if count == most]
+        return f"{_and(names)} made the most deals: {_plural(most, 'deal')}."
+    if intent.topic == "seasons":
+        seasons = [str(s) for s in data.get("seasons", [])]
+        return f"The dataset covers seasons {_and(seasons)}."
+    if intent.topic == "columns":
+        return f"The dataset's columns: {', '.join(data.get('columns', []))}."
+    return (
+        f"The dataset has {_plural(int(data['companies']), 'company', 'companies')}, "
+        f"{data.get('companies_with_a_deal')} of which got a deal."
+    )
+

@@ -15,7 +15,27 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from agentqueue.ai.embeddings.minilm import EmbeddingModelUnavailable, embed_texts
-from agentqueue.ai.tools.dataset import Dataset, category_key
+from agentqueue.ai.providers.builtin_math import (
+    ARITHMETIC_EXAMPLES,
+    Calculate,
+    parse_arithmetic,
+    unsupported_math,
+    wants_calculation,
+)
+from agentqueue.ai.providers.builtin_query import (
+    CannotAnswer,
+    CompanySearch,
+    DatasetOverview,
+    Found,
+    parse_query,
+)
+from agentqueue.ai.providers.builtin_smalltalk import SmallTalk, small_talk, strip_greeting
+from agentqueue.ai.tools.dataset import (
+    CATEGORY_ALIASES,
+    Dataset,
+    category_key,
+    plain_category_key,
+)
 from agentqueue.ai.types import ChatMessage
 
 if TYPE_CHECKING:
@@ -23,12 +43,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EntityKind = Literal["company", "investor", "category"]
+EntityKind = Literal["company", "investor", "category", "founder"]
 
-
-@dataclass(frozen=True)
-class Calculate:
-    expression: str
+__all__ = ["Calculate", "CompanySearch", "DatasetOverview", "SmallTalk"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +67,7 @@ class CompanyDetails:
 class NthOfListing:
     """A follow-up ("the first one") about a list the previous question asked for."""
 
-    listing: InvestorDeals | CategoryCompanies
+    listing: InvestorDeals | CategoryCompanies | CompanySearch
     index: int  # 0-based; -1 is the last
 
 
@@ -60,7 +77,15 @@ class Unanswerable:
 
 
 Intent = (
-    Calculate | InvestorDeals | CategoryCompanies | CompanyDetails | NthOfListing | Unanswerable
+    Calculate
+    | InvestorDeals
+    | CategoryCompanies
+    | CompanyDetails
+    | NthOfListing
+    | CompanySearch
+    | DatasetOverview
+    | SmallTalk
+    | Unanswerable
 )
 
 
@@ -82,6 +107,14 @@ _COMMON_WORDS = frozenset(
 )  # fmt: skip
 
 
+# First names that are also everyday words, so never taken for an investor on their own.
+_WORD_NAMES = frozenset(
+    {"mark", "will", "bill", "grace", "rose", "may", "june", "april", "august", "art", "pat",
+     "sue", "faith", "hope", "joy", "max", "rich", "dawn", "amber", "jack", "frank", "earnest",
+     "summer", "sunny", "chase", "hunter", "miles", "page", "gene", "ray", "sky", "star"}
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class CompanyProfile:
     name: str
@@ -97,13 +130,15 @@ class EntityIndex:
     categories: dict[str, str] = field(default_factory=dict)  # category_key -> name
     investors: list[str] = field(default_factory=list)
     profiles: list[CompanyProfile] = field(default_factory=list)  # for the embedding fallback
+    known: frozenset[str] = frozenset()  # category keys, for aliases ("tech" -> Technology)
 
     @classmethod
     def from_dataset(cls, dataset: Dataset | None) -> EntityIndex:
         index = cls()
         if dataset is None:
             return index
-        index.categories = {category_key(c): c for c in dataset.categories}
+        index.categories = {plain_category_key(c): c for c in dataset.categories}
+        index.known = frozenset(index.categories)
         index.investors = dataset.investors
         index.profiles = [
             CompanyProfile(
@@ -115,8 +150,15 @@ class EntityIndex:
         ]
         for category in dataset.categories:
             index._alias(category.casefold(), "category", category)  # multi-word categories
+        for alias in CATEGORY_ALIASES:
+            named = index.category(alias)
+            if " " in alias and named:
+                index._alias(alias, "category", named)  # "personal care", "food and beverage"
         index._add_companies(dataset.companies)
         index._add_investors(dataset.investors)
+        founders = [str(row["founder"]) for row in dataset.rows if row.get("founder")]
+        for founder in founders:
+            index._alias(founder.casefold(), "founder", founder)
         return index
 
     def _alias(self, alias: str, kind: EntityKind, name: str) -> None:
@@ -138,20 +180,26 @@ class EntityIndex:
                 len(names) == 1
                 and len(first) >= 4
                 and first not in _COMMON_WORDS
-                and category_key(first) not in self.categories
+                and self.category(first) is None
             )
             if usable:
                 self._alias(first, "company", names[0])
 
     def _add_investors(self, investors: list[str]) -> None:
         last_names: dict[str, list[str]] = {}
+        first_names: dict[str, list[str]] = {}
         for name in investors:
             self._alias(name.casefold(), "investor", name)
-            last = name.casefold().split()[-1]
-            last_names.setdefault(last, []).append(name)
+            words = name.casefold().split()
+            last_names.setdefault(words[-1], []).append(name)
+            if len(words) > 1:
+                first_names.setdefault(words[0], []).append(name)
         for last, names in last_names.items():
             if len(names) == 1 and len(last) >= 4 and last != names[0].casefold():
                 self._alias(last, "investor", names[0])
+        for first, names in first_names.items():  # "Tobias's deals"; not "mark", a word
+            if len(names) == 1 and len(first) >= 4 and first not in _WORD_NAMES:
+                self._alias(first, "investor", names[0])
 
     def mentions(self, text: str) -> list[Mention]:
         """Entities named in ``text``, in order of appearance, longest match winning overlaps."""
@@ -172,36 +220,25 @@ class EntityIndex:
         return chosen
 
     def category(self, word: str) -> str | None:
-        return self.categories.get(category_key(word))
+        return self.categories.get(category_key(word, self.known or None))
 
 
-# --- arithmetic -----------------------------------------------------------------------------
-
-_CALC_WORDS = re.compile(r"\b(calculate|calc|compute|evaluate|solve)\b", re.IGNORECASE)
-_EXPRESSION_RUN = re.compile(r"[-+(]*\d[\d\s.,+\-*/%()^×÷]*")
-_HAS_OPERATOR = re.compile(r"[\d)]\s*(\*\*|[-+*/%^×÷])\s*[-+(\s]*\d")
+# --- arithmetic (see builtin_math) ----------------------------------------------------------
 
 
-def _balance(expression: str) -> str:
-    text = expression.strip().rstrip(" .,?!")
-    while text.endswith(")") and text.count(")") > text.count("("):
-        text = text[:-1].rstrip()
-    while text.startswith("(") and text.count("(") > text.count(")"):
-        text = text[1:].lstrip()
-    return text
-
-
-def arithmetic_expression(message: str) -> str | None:
-    """The arithmetic in a message ("Calculate 100000 / 0.10" -> "100000 / 0.10"), if any."""
-    runs = [_balance(m.group(0)) for m in _EXPRESSION_RUN.finditer(message)]
-    runs = [r for r in runs if _HAS_OPERATOR.search(r)]
-    if runs:
-        return " ".join(max(runs, key=len).split())
-    keyword = _CALC_WORDS.search(message)
-    if keyword:
-        rest = message[keyword.end() :].strip(" :?.!")
-        if any(ch.isdigit() for ch in rest):
-            return rest  # let the calculator explain what it cannot evaluate
+def _arithmetic(message: str) -> Intent | None:
+    unsupported = unsupported_math(message)
+    calc = None if unsupported else parse_arithmetic(message)
+    if calc is not None:
+        return calc
+    if unsupported:
+        return Unanswerable(
+            f"The calculator cannot do that ({unsupported}): it knows + - * / ** % ( ), "
+            "percentages, square and cube roots and powers."
+        )
+    if wants_calculation(message) and any(ch.isdigit() for ch in message):
+        rest = re.split(r"(?i)\b(?:calculate|calc|compute|evaluate|work out|figure out)\b", message)
+        return Calculate(rest[-1].strip(" :?.!"))  # the calculator says what it cannot evaluate
     return None
 
 
@@ -256,6 +293,8 @@ def _resolve_followup(index: int, history: list[ChatMessage], entities: EntityIn
             previous = _route_fresh(message.content, entities)
             if isinstance(previous, InvestorDeals | CategoryCompanies):
                 return NthOfListing(previous, index)
+            if isinstance(previous, CompanySearch) and previous.ask in ("list", "top", "count"):
+                return NthOfListing(previous, index)
             if isinstance(previous, CompanyDetails) and index in (0, -1):
                 return previous
     return Unanswerable(
@@ -307,46 +346,218 @@ def _explicit_category(message: str, entities: EntityIndex) -> str | None:
             known = entities.category(match.group("cat"))
             if known:
                 return known
+    if any(m.kind == "category" for m in entities.mentions(message)):
+        return None  # "list the companies in the fitness category": rule 7 finds Fitness
     show = _SHOW_CATEGORY.search(folded)
     if (
         show
         and re.search(_CATEGORY_NOUN, show.group(0))
         and show.group("cat") not in _NOT_CATEGORIES
+        and not re.fullmatch(_CATEGORY_NOUN, show.group("cat"))
     ):
         return show.group("cat")  # "show me robot companies": searched, honestly not found
     return None
 
 
+# What people ask about companies that the dataset does not record: said so, never guessed.
+_NOT_RECORDED: list[tuple[str, str]] = [
+    (r"\b(revenue|revenues|sales|turnover|income|profits?|profitable|margins?|earnings)\b",
+     "revenue or profits"),
+    (r"\b(valuation|valuations|valued|worth|net worth|market cap)\b", "valuations or net worth"),
+    (r"\b(market share|competitors?|market size)\b", "market data"),
+    (r"\bwhy\b", "the reasons behind pitches and deals"),
+    (r"\b(most successful|least successful|will (?:be|succeed|fail|grow|make)|going to|predict|"
+     r"future|best|worst|should i|recommend|opinion|favou?rite)\b",
+     "opinions or predictions, only facts from the show"),
+    (r"\b(websites?|urls?|e-?mails?|phone|phone numbers?|contact|address|social media)\b",
+     "contact details or websites"),
+    (r"\b(located|location|headquarter(?:s|ed)?|based in|which city|what city|which country|"
+     r"what country|where (?:is|are|was|were)\b.*\b(?:from|based))\b", "locations"),
+    (r"\b(employees|staff|headcount|team size)\b", "employee numbers"),
+    (r"\b(stock|share price|ipo|public|acquired|acquisition|bankrupt|still in business|"
+     r"out of business|still around|today)\b", "what happened to companies after the show"),
+    (r"\b(how old|age|born|birthday|gender|married|nationality|youngest|oldest)\b",
+     "personal details of people"),
+    (r"\b(?:in|since|from|during|before|after|of|year)\s+(?:19|20)\d{2}\b|\b(what|which) year\b|"
+     r"\bwhen (?:was|were|did|is)\b.*\b(?:founded|started|launch(?:ed)?|created|begin|began|"
+     r"incorporated|open(?:ed)?)\b|\b(dates?|months?|air(?:ed)? date|years?|launch(?:ed)?)\b",
+     "years or dates (only season and episode numbers)"),
+    (r"\b(rating|ratings|reviews?|stars|customers|users|downloads)\b", "reviews or customers"),
+    (r"\b(prices?|costs?|how much does .* cost)\b", "product prices"),
+]  # fmt: skip
+_NOT_RECORDED_PATTERNS = [(re.compile(p), what) for p, what in _NOT_RECORDED]
+_DATASET_WORDS = re.compile(
+    r"\b(compan(?:y|ies)|startups?|business(?:es)?|brands?|deals?|investors?|sharks?|founders?|"
+    r"pitch(?:es)?|dataset|season|episode|entrepreneurs?)\b"
+)
+RECORDED = (
+    "For each company the dataset has its category, founder, ask (amount and equity offered), "
+    "deal (amount, equity and investors, or none), season, episode and a one-line pitch."
+)
+
+
+def not_recorded(message: str, mentions: list[Mention]) -> str | None:
+    """What a dataset question asks for that the dataset does not have, if anything."""
+    folded = message.casefold()
+    if not mentions and not _DATASET_WORDS.search(folded):
+        return None
+    for pattern, what in _NOT_RECORDED_PATTERNS:
+        if pattern.search(folded):
+            return f"The dataset does not record {what}. {RECORDED}"
+    return None
+
+
+# Arithmetic whose operand is a dataset figure ("10% of Quillstack's ask").
+_DANGLING_ARITHMETIC = re.compile(
+    r"\d\s*(?:(?:%|percent)\s+of|(?:times|divided by|plus|minus|multiplied by)\b|[+*/×÷])\s*"
+    r"(?![\s\d(.$-])"
+)
+# Figures derived from the dataset's own ("what percentage of companies got a deal?", "more
+# than they asked for").
+_DERIVED = re.compile(
+    r"\b(?:what|which)\s+(percent|percentage|proportion|fraction|ratio|share)\s+of\b|"
+    r"\bthan\s+(?:they|it|what they|the ask|their ask|its ask|asked|requested|offered)\b"
+)
+_RANK_SUBJECT = re.compile(
+    r"\b(?:which|what)\s+(season|episode|founder|year|month)s?\b.*\b(most|least|fewest|biggest|"
+    r"largest|highest|lowest|best|worst)\b|"
+    r"\b(?:which|what)\s+(categor)(?:y|ies)\b.*\b(most|least|biggest|largest|highest|lowest)\b"
+    r".*\b(money|raised|funding|invested|investment|deal amount|amount|dollars|equity|asked)\b"
+)
+# Money per investor: joint deals are not split between their investors, so no total is honest.
+_MONEY_PER_INVESTOR = re.compile(
+    r"\b(?:who|which (?:investor|shark|backer))\b.*\b(?:most|least|more|less)\b.*"
+    r"\b(?:money|dollars|cash|amount|capital)\b"
+)
+_POSSESSIVE = re.compile(r"\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)'s\b")
+_NOT_NAMES = frozenset(
+    {"what", "who", "that", "it", "there", "here", "let", "where", "how", "when", "today",
+     "one", "he", "she", "this", "everyone", "nobody", "somebody", "someone", "anyone", "which"}
+)  # fmt: skip
+
+
+def _unknown_name(message: str, mentions: list[Mention]) -> str | None:
+    """A capitalised name with a possessive ("Tobias's deals") that the dataset does not have."""
+    folded = message.casefold()
+    for match in _POSSESSIVE.finditer(message):
+        name = match.group(1)
+        if name.casefold() in _NOT_NAMES or name.split()[0].casefold() in _NOT_NAMES:
+            continue
+        start = match.start(1)
+        inside = any(m.start <= start < m.end for m in mentions)
+        if not inside and folded[start : start + len(name)] == name.casefold():
+            return name
+    return None
+
+
+def _found(mentions: list[Mention]) -> Found:
+    def first(kind: EntityKind) -> str | None:
+        return next((m.name for m in mentions if m.kind == kind), None)
+
+    investors = list(dict.fromkeys(m.name for m in mentions if m.kind == "investor"))
+    categories = list(dict.fromkeys(m.name for m in mentions if m.kind == "category"))
+    return Found(
+        category=first("category"),
+        other_categories=tuple(categories[1:]),
+        investor=investors[0] if investors else None,
+        other_investors=tuple(investors[1:]),
+        founder=first("founder"),
+        company=first("company"),
+    )
+
+
 def _route_fresh(message: str, entities: EntityIndex) -> Intent:
     """Route a message on its own words, without looking at the conversation."""
-    expression = arithmetic_expression(message)
-    if expression:
-        return Calculate(expression)
+    talk = small_talk(message)
+    if talk is not None:
+        return talk
+    message = strip_greeting(message)
     mentions = entities.mentions(message)
+    missing = not_recorded(message, mentions)
+    if missing:
+        return Unanswerable(missing)
+    folded = message.casefold()
+    if mentions and _DANGLING_ARITHMETIC.search(folded):
+        return Unanswerable(
+            "I cannot do arithmetic with the dataset's figures in one step: ask for the figure "
+            "first (for example the company's record), then ask the calculation with it."
+        )
+    derived = _DERIVED.search(folded)
+    if derived and (mentions or _DATASET_WORDS.search(folded)):
+        return Unanswerable(
+            "I cannot compute "
+            + ("percentages or ratios of" if derived.group(1) else "comparisons between")
+            + " the dataset's own figures; I can list and count companies, and rank them by "
+            "their ask, deal or equity."
+        )
+    unknown = _unknown_name(message, mentions)
+    if unknown:
+        return Unanswerable(
+            f"I do not know {unknown} from the dataset. Its investors are: "
+            f"{', '.join(entities.investors)}."
+        )
+    if re.search(r"\bhow many episodes\b", folded):
+        return Unanswerable(
+            "The dataset gives each pitch's season and episode number, not how many episodes "
+            "there were."
+        )
+    if _MONEY_PER_INVESTOR.search(folded):
+        return Unanswerable(
+            "I cannot rank investors by money: the dataset gives a deal's amount, not each "
+            "investor's share of a joint deal. I can rank them by number of deals."
+        )
+    ranked = _RANK_SUBJECT.search(folded)
+    if ranked:
+        what = f"{ranked.group(1)}s" if ranked.group(1) else "categories"
+        return Unanswerable(
+            f"I cannot rank {what}: I can list and count companies (by category, "
+            "investor, deal, amounts, equity, season and episode) and rank companies by their "
+            "ask, deal or equity."
+        )
+    query = parse_query(message, _found(mentions))
+    if isinstance(query, CannotAnswer):
+        return Unanswerable(query.reason)
+    if query is not None:
+        return query
+    arithmetic = _arithmetic(message)
+    if arithmetic is not None:
+        return arithmetic
     investors = [m.name for m in mentions if m.kind == "investor"]
+    companies = [m.name for m in mentions if m.kind == "company"]
+    if companies and investors:
+        return CompanyDetails(companies[0])  # "did Mark Cuban invest in Snoutly?": its record
     if investors:
         return InvestorDeals(investors[0])
+    if companies:  # before "deals ... did <Name>" and "the pet company Snoutly"
+        return CompanyDetails(companies[0])
     category = _explicit_category(message, entities)
     if category:
         return CategoryCompanies(category)
     explicit_investor = _explicit_investor(message)
     if explicit_investor:
         return InvestorDeals(explicit_investor)
-    companies = [m.name for m in mentions if m.kind == "company"]
-    if companies:
-        return CompanyDetails(companies[0])
     categories = [m.name for m in mentions if m.kind == "category"]
     if categories:
         return CategoryCompanies(categories[0])
     return Unanswerable()
 
 
+def _may_follow_up(intent: Intent) -> bool:
+    """A fresh reading that leaves room for "the first one" to mean an earlier answer's."""
+    if intent == Unanswerable():
+        return True
+    return isinstance(intent, CompanySearch) and intent.ask == "list" and not any(
+        key in intent.arguments for key in ("filters", "category", "investor", "founder")
+    )
+
+
 def route(message: str, history: list[ChatMessage], entities: EntityIndex) -> Intent:
     """What the latest user message asks for, resolving follow-ups against ``history``."""
+    fresh = _route_fresh(message, entities)
     index = followup_index(message)
-    if index is not None and not entities.mentions(message) and not arithmetic_expression(message):
+    if index is not None and not entities.mentions(message) and _may_follow_up(fresh):
         return _resolve_followup(index, history, entities)
-    return _route_fresh(message, entities)
+    return fresh
 
 
 # --- rule 9: the embedding fallback ---------------------------------------------------------
@@ -491,7 +702,7 @@ class EmbeddingRouter:
         if kind == "calculator":
             return Unanswerable(
                 "That looks like arithmetic, but I found no expression to calculate: write it "
-                'with digits and operators, for example "Calculate 0.15 * 80".'
+                f"with its figures, for example {ARITHMETIC_EXAMPLES}."
             )
         if len(targets.companies):
             index, similarity, lead = _best_two(targets.company_vectors @ vector)

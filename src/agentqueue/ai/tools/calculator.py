@@ -1,8 +1,10 @@
 """A calculator tool: arithmetic evaluated safely with ``simpleeval`` (never ``eval``).
 
-Accepted: numbers (decimals, commas as thousands separators such as ``100,000``), ``+ - * / //
-** % ( )``, and ``^ × ÷`` as spellings of ``** * /``. Anything else (names, calls, strings) is
-refused before parsing, and again by an evaluator that only knows numbers and these operators.
+Accepted: numbers (decimals, scientific notation such as ``3e4``, commas as thousands separators
+such as ``100,000``), ``+ - * / // ** % ( )``, ``^ × ÷ −`` as spellings of ``** * / -``, and the
+functions ``sqrt(x)`` and ``cbrt(x)`` (also written ``√x``). Anything else (names, other calls,
+strings) is refused before parsing, and again by an evaluator that only knows numbers, these
+operators and these two functions.
 """
 
 from __future__ import annotations
@@ -25,8 +27,13 @@ MAX_RESULT_DIGITS = 1000
 
 Number = int | float
 
-_ALLOWED_CHARS = re.compile(r"^[0-9\s.,+\-*/%()^×÷]+$")
+# One token of an accepted expression; the whole text must be a sequence of these.
+_TOKEN = re.compile(
+    r"\s*(?:(?:\d[\d,]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|sqrt|cbrt|√|\*\*|//|[-+*/%()^×÷−])",
+    re.IGNORECASE,
+)
 _THOUSANDS = re.compile(r"(?<![\d.])\d{1,3}(?:,\d{3})+(?![\d,])")
+_ROOT_SIGN = re.compile(r"√\s*(\((?:[^()]|\([^()]*\))*\)|[\d.,]+(?:[eE][-+]?\d+)?)")
 
 
 def _power(base: Number, exponent: Number) -> Number:
@@ -40,6 +47,21 @@ def _power(base: Number, exponent: Number) -> Number:
         raise ToolError("the result is not a real number")
     return result
 
+
+def _sqrt(value: Number) -> Number:
+    if value < 0:
+        raise ToolError("the square root of a negative number is not a real number")
+    root = math.sqrt(value)
+    return int(root) if root.is_integer() and abs(root) < 2**53 else root
+
+
+def _cbrt(value: Number) -> Number:
+    root = math.cbrt(value)
+    nearest = round(root)
+    return nearest if nearest**3 == value else root  # 27 -> 3, not 3.0000000000000004
+
+
+FUNCTIONS: dict[str, Callable[[Number], Number]] = {"sqrt": _sqrt, "cbrt": _cbrt}
 
 _OPERATORS: dict[type[ast.AST], Callable[..., Any]] = {
     ast.Add: operator.add,
@@ -55,16 +77,24 @@ _OPERATORS: dict[type[ast.AST], Callable[..., Any]] = {
 
 
 class _ArithmeticEval(SimpleEval):
-    """A SimpleEval that knows numbers and arithmetic operators, nothing else."""
+    """A SimpleEval that knows numbers, arithmetic operators and ``FUNCTIONS``, nothing else."""
 
     def __init__(self) -> None:
-        super().__init__(operators=_OPERATORS, functions={}, names={})
+        super().__init__(operators=_OPERATORS, functions=dict(FUNCTIONS), names={})
         self.nodes = {
             ast.Expr: self._eval_expr,
             ast.UnaryOp: self._eval_unaryop,
             ast.BinOp: self._eval_binop,
             ast.Constant: self._eval_number,
+            ast.Call: self._eval_function,
         }
+
+    def _eval_function(self, node: ast.Call) -> Number:
+        name = node.func.id if isinstance(node.func, ast.Name) else None
+        if name not in FUNCTIONS or len(node.args) != 1 or node.keywords:
+            raise ToolError("only sqrt(x) and cbrt(x) may be called")
+        value = self._eval(node.args[0])
+        return FUNCTIONS[name](value)
 
     @staticmethod
     def _eval_number(node: ast.Constant) -> Number:
@@ -80,12 +110,20 @@ def normalize_expression(expression: str) -> str:
         raise ToolError("the expression is empty")
     if len(text) > MAX_EXPRESSION_LENGTH:
         raise ToolError(f"the expression is longer than {MAX_EXPRESSION_LENGTH} characters")
-    if not _ALLOWED_CHARS.match(text):
-        raise ToolError("only numbers and the operators + - * / ** % ( ) are allowed")
+    position = 0
+    for match in _TOKEN.finditer(text):
+        if match.start() != position:
+            break
+        position = match.end()
+    if text[position:].strip():
+        raise ToolError(
+            "only numbers, the operators + - * / ** % ( ) and sqrt( ) / cbrt( ) are allowed"
+        )
     text = _THOUSANDS.sub(lambda m: m.group(0).replace(",", ""), text)
     if "," in text:
         raise ToolError("commas are only allowed as thousands separators, as in 100,000")
-    return text.replace("^", "**").replace("×", "*").replace("÷", "/")
+    text = _ROOT_SIGN.sub(r"sqrt(\1)", text).casefold()
+    return text.replace("^", "**").replace("×", "*").replace("÷", "/").replace("−", "-")
 
 
 def evaluate(expression: str) -> Number:
@@ -129,8 +167,9 @@ def calculator_tool() -> Tool:
     return Tool(
         name=CALCULATOR,
         description=(
-            "Evaluate an arithmetic expression exactly. Supports + - * / // ** % and "
-            "parentheses; numbers may use commas as thousands separators (100,000)."
+            "Evaluate an arithmetic expression exactly. Supports + - * / // ** % , "
+            "parentheses, sqrt(x) and cbrt(x); numbers may use scientific notation (3e4) and "
+            "commas as thousands separators (100,000)."
         ),
         parameters={
             "type": "object",

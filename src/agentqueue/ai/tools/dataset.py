@@ -26,16 +26,38 @@ from agentqueue.ai.tools.base import Tool, ToolError
 SEARCH_DEALS_BY_INVESTOR = "search_deals_by_investor"
 SEARCH_COMPANIES_BY_CATEGORY = "search_companies_by_category"
 GET_COMPANY = "get_company"
+SEARCH_COMPANIES = "search_companies"
+DESCRIBE_DATASET = "describe_dataset"
 
 REQUIRED_COLUMNS = ("company", "category", "investors")
 NUMERIC_COLUMNS = frozenset(
     {"ask_amount", "ask_equity", "deal_amount", "deal_equity", "season", "episode"}
 )
+# What search_companies can filter on: the numeric columns and how many investors a deal had.
+FILTER_COLUMNS = NUMERIC_COLUMNS | {"investor_count"}
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 50
 
-# Words people use for a category that do not reduce to its name by singularising.
-CATEGORY_ALIASES = {"tech": "technology", "children": "kids"}
+# Words people use for a category that do not reduce to its name by singularising. An alias is
+# only used when the dataset has the category it points to.
+CATEGORY_ALIASES = {
+    "tech": "technology", "gadget": "technology", "electronic": "technology",
+    "software": "technology", "app": "technology", "hardware": "technology",
+    "consumer electronic": "technology",
+    "children": "kids", "child": "kids", "kid": "kids", "baby": "kids", "toy": "kids",
+    "food & beverage": "food", "food and beverage": "food", "f&b": "food", "snack": "food",
+    "grocery": "food", "groceries": "food", "drink": "food", "beverage": "food",
+    "health & wellness": "health", "wellness": "health", "healthcare": "health",
+    "health care": "health", "medical": "health",
+    "exercise": "fitness", "sport": "fitness", "workout": "fitness", "gym": "fitness",
+    "pet": "pets", "pet product": "pets", "pet care": "pets", "animal": "pets",
+    "apparel": "fashion", "clothing": "fashion", "clothe": "fashion", "clothes": "fashion",
+    "style": "fashion",
+    "household": "home", "home good": "home", "housewares": "home", "houseware": "home",
+    "home improvement": "home",
+    "cosmetic": "beauty", "skincare": "beauty", "skin care": "beauty", "makeup": "beauty",
+    "personal care": "beauty",
+}  # fmt: skip
 
 Row = dict[str, Any]
 
@@ -64,11 +86,26 @@ def singular(word: str) -> str:
     return word
 
 
-def category_key(text: str) -> str:
+def category_key(text: str, known: frozenset[str] | None = None) -> str:
+    """A category compared ignoring case, plurals and the aliases above.
+
+    With ``known`` (the keys of the dataset's categories) an alias counts only when it points to
+    one of them, so a dataset that has its own "Software" category keeps it.
+    """
     words = re.sub(r"[^0-9a-z&]+", " ", text.casefold()).split()
     key = " ".join(singular(w) for w in words)
-    alias = CATEGORY_ALIASES.get(key)
-    return singular(alias) if alias else key
+    if known is not None and key in known:
+        return key
+    alias = CATEGORY_ALIASES.get(key) or CATEGORY_ALIASES.get(" ".join(words))
+    if alias is None:
+        return key
+    target = " ".join(singular(w) for w in alias.split())
+    return target if known is None or target in known else key
+
+
+def plain_category_key(text: str) -> str:
+    """A category's own key (case and plurals ignored), aliases left out."""
+    return category_key(text, frozenset())
 
 
 def _parse_number(text: str) -> int | float | str:
@@ -152,7 +189,7 @@ class Dataset:
         seen: dict[str, str] = {}
         for row in self.rows:
             if row.get("category"):
-                seen.setdefault(category_key(row["category"]), row["category"])
+                seen.setdefault(plain_category_key(row["category"]), row["category"])
         return list(seen.values())
 
     def deals_by_investor(self, investor: str) -> list[Row]:
@@ -167,11 +204,16 @@ class Dataset:
 
         return [row for row in self.rows if any(matches(n) for n in row["investors"])]
 
+    @property
+    def category_keys(self) -> frozenset[str]:
+        return frozenset(plain_category_key(c) for c in self.categories)
+
     def companies_by_category(self, category: str) -> list[Row]:
-        wanted = category_key(category)
+        keys = self.category_keys
+        wanted = category_key(category, keys)
         if not wanted:
             raise ToolError("category is empty")
-        return [row for row in self.rows if category_key(row.get("category") or "") == wanted]
+        return [r for r in self.rows if category_key(r.get("category") or "", keys) == wanted]
 
     def find_company(self, name: str) -> list[Row]:
         """Exact name match (ignoring case and punctuation), else names containing the query."""
@@ -182,6 +224,162 @@ class Dataset:
         if exact:
             return exact
         return [row for row in self.rows if wanted in normalize_name(row["company"])]
+
+
+    def search(self, criteria: SearchCriteria) -> list[Row]:
+        """Rows meeting every criterion, in dataset order unless ``sort_by`` is given."""
+        rows = list(self.rows)
+        if criteria.category is not None:
+            named = {id(r) for r in self.companies_by_category(criteria.category)}
+            rows = [r for r in rows if id(r) in named]
+        if criteria.categories:
+            either = {id(r) for c in criteria.categories for r in self.companies_by_category(c)}
+            rows = [r for r in rows if id(r) in either]
+        for investor in (criteria.investor, *criteria.investors):
+            if investor is not None:
+                named = {id(r) for r in self.deals_by_investor(investor)}
+                rows = [r for r in rows if id(r) in named]
+        if criteria.founder is not None:
+            wanted_founder = normalize_name(criteria.founder)
+            rows = [r for r in rows if wanted_founder in normalize_name(r.get("founder") or "")]
+        if criteria.has_deal is not None:
+            rows = [r for r in rows if _has_deal(r) == criteria.has_deal]
+        for condition in criteria.filters:
+            rows = [r for r in rows if condition.holds(r)]
+        if criteria.sort_by is not None:
+            column = criteria.sort_by
+            rows = [r for r in rows if isinstance(r.get(column), int | float)]
+            rows.sort(key=lambda r: r[column], reverse=criteria.descending)
+        return rows
+
+    def describe(self) -> dict[str, Any]:
+        """What the dataset holds: its columns, and counts by category, investor and season."""
+        by_category: dict[str, int] = {}
+        by_investor: dict[str, int] = {}
+        seasons: set[Any] = set()
+        for row in self.rows:
+            if row.get("category"):
+                by_category[row["category"]] = by_category.get(row["category"], 0) + 1
+            for name in row["investors"]:
+                by_investor[name] = by_investor.get(name, 0) + 1
+            if row.get("season") is not None:
+                seasons.add(row["season"])
+        columns = sorted({key for row in self.rows for key in row})
+        return {
+            "companies": len(self.rows),
+            "companies_with_a_deal": sum(1 for r in self.rows if _has_deal(r)),
+            "columns": columns,
+            "categories": dict(sorted(by_category.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "deals_by_investor": dict(sorted(by_investor.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "seasons": sorted(seasons, key=str),
+        }
+
+
+def _has_deal(row: Row) -> bool:
+    return bool(row.get("investors")) or row.get("deal_amount") is not None
+
+
+COMPARISONS = {
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``column op value`` on a numeric column; a row without a value never matches."""
+
+    column: str
+    op: str
+    value: int | float
+
+    def holds(self, row: Row) -> bool:
+        value = len(row["investors"]) if self.column == "investor_count" else row.get(self.column)
+        return isinstance(value, int | float) and bool(COMPARISONS[self.op](value, self.value))
+
+
+@dataclass(frozen=True)
+class SearchCriteria:
+    category: str | None = None
+    investor: str | None = None
+    investors: tuple[str, ...] = ()  # every one of them invested
+    categories: tuple[str, ...] = ()  # in any of them
+    founder: str | None = None
+    has_deal: bool | None = None
+    filters: tuple[Condition, ...] = ()
+    sort_by: str | None = None
+    descending: bool = False
+
+
+def _criteria(args: dict[str, Any]) -> SearchCriteria:
+    def text(key: str) -> str | None:
+        value = args.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise ToolError(f"{key} must be a non-empty string")
+        return value.strip()
+
+    has_deal = args.get("has_deal")
+    if has_deal is not None and not isinstance(has_deal, bool):
+        raise ToolError("has_deal must be true or false")
+    conditions = []
+    for item in args.get("filters") or []:
+        if not isinstance(item, dict):
+            raise ToolError("each filter needs column, op and value")
+        column, op, value = item.get("column"), item.get("op"), item.get("value")
+        if column not in FILTER_COLUMNS:
+            raise ToolError(f"filter column must be one of {', '.join(sorted(FILTER_COLUMNS))}")
+        if op not in COMPARISONS:
+            raise ToolError(f"filter op must be one of {' '.join(COMPARISONS)}")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ToolError("filter value must be a number")
+        conditions.append(Condition(column, op, value))
+    either = args.get("categories") or []
+    if not isinstance(either, list) or not all(_named(n) for n in either):
+        raise ToolError("categories must be a list of names")
+    together = args.get("investors") or []
+    if not isinstance(together, list) or not all(_named(n) for n in together):
+        raise ToolError("investors must be a list of names")
+    sort_by = args.get("sort_by")
+    if sort_by is not None and sort_by not in NUMERIC_COLUMNS:
+        raise ToolError(f"sort_by must be one of {', '.join(sorted(NUMERIC_COLUMNS))}")
+    return SearchCriteria(
+        category=text("category"),
+        investor=text("investor"),
+        investors=tuple(n.strip() for n in together),
+        categories=tuple(n.strip() for n in either),
+        founder=text("founder"),
+        has_deal=has_deal,
+        filters=tuple(conditions),
+        sort_by=sort_by,
+        descending=bool(args.get("descending", False)),
+    )
+
+
+def _named(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _aggregate(rows: list[Row], args: dict[str, Any]) -> dict[str, Any] | None:
+    spec = args.get("aggregate")
+    if spec is None:
+        return None
+    if not isinstance(spec, dict) or spec.get("column") not in NUMERIC_COLUMNS:
+        raise ToolError(f"aggregate.column must be one of {', '.join(sorted(NUMERIC_COLUMNS))}")
+    op, column = spec.get("op"), spec["column"]
+    values = [r[column] for r in rows if isinstance(r.get(column), int | float)]
+    if op == "sum":
+        result: int | float | None = sum(values)
+    elif op == "average":
+        result = round(sum(values) / len(values), 2) if values else None
+    else:
+        raise ToolError("aggregate.op must be sum or average")
+    return {"column": column, "op": op, "value": result, "count": len(values)}
 
 
 @lru_cache(maxsize=8)
@@ -217,7 +415,7 @@ _LIMIT_SCHEMA = {
 
 
 def dataset_tools(dataset: Dataset) -> list[Tool]:
-    """The three search tools, bound to one dataset."""
+    """The dataset tools, bound to one dataset."""
 
     def deals(args: dict[str, Any]) -> str:
         return listing(dataset.deals_by_investor(args["investor"]), _limit(args))
@@ -227,6 +425,19 @@ def dataset_tools(dataset: Dataset) -> list[Tool]:
 
     def company(args: dict[str, Any]) -> str:
         return listing(dataset.find_company(args["name"]), _limit(args))
+
+    def search_companies(args: dict[str, Any]) -> str:
+        rows = dataset.search(_criteria(args))
+        data = json.loads(listing(rows, _limit(args)))
+        aggregate = _aggregate(rows, args)
+        if aggregate is not None:
+            data["aggregate"] = aggregate
+        return json.dumps(data, ensure_ascii=False)
+
+    def describe(args: dict[str, Any]) -> str:
+        return json.dumps(dataset.describe(), ensure_ascii=False)
+
+    numeric = sorted(NUMERIC_COLUMNS)
 
     def schema(key: str, description: str) -> dict[str, Any]:
         return {
@@ -261,5 +472,70 @@ def dataset_tools(dataset: Dataset) -> list[Tool]:
             description="Get the full record of a company: founder, ask, deal, investors, pitch.",
             parameters=schema("name", "The company's name or the start of it."),
             func=company,
+        ),
+        Tool(
+            name=SEARCH_COMPANIES,
+            description=(
+                "Find companies by any mix of: category, investor, founder, whether they got a "
+                "deal, and numeric conditions on ask_amount/deal_amount (dollars), "
+                "ask_equity/deal_equity (percent), season, episode and investor_count; "
+                "optionally sorted, and "
+                "with the sum or average of a numeric column over all matches."
+            ),
+            parameters={
+                "type": "object",
+                "properties": {
+                    "category": {"type": "string"},
+                    "investor": {"type": "string"},
+                    "categories": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "Companies in any of these categories.",
+                    },
+                    "investors": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "Companies every one of these investors invested in.",
+                    },
+                    "founder": {"type": "string"},
+                    "has_deal": {"type": "boolean"},
+                    "filters": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "column": {"type": "string", "enum": sorted(FILTER_COLUMNS)},
+                                "op": {"type": "string", "enum": list(COMPARISONS)},
+                                "value": {"type": "number"},
+                            },
+                            "required": ["column", "op", "value"],
+                            "additionalProperties": False,
+                        },
+                    },
+                    "sort_by": {"type": "string", "enum": numeric},
+                    "descending": {"type": "boolean"},
+                    "aggregate": {
+                        "type": "object",
+                        "properties": {
+                            "column": {"type": "string", "enum": numeric},
+                            "op": {"type": "string", "enum": ["sum", "average"]},
+                        },
+                        "required": ["column", "op"],
+                        "additionalProperties": False,
+                    },
+                    "limit": _LIMIT_SCHEMA,
+                },
+                "additionalProperties": False,
+            },
+            func=search_companies,
+        ),
+        Tool(
+            name=DESCRIBE_DATASET,
+            description=(
+                "What the dataset holds: number of companies and of deals, its columns, "
+                "companies per category, deals per investor, and the seasons."
+            ),
+            parameters={"type": "object", "properties": {}, "additionalProperties": False},
+            func=describe,
         ),
     ]
