@@ -6,6 +6,9 @@ Seed 002's tasks name an agent by `agent_id`. Definitions come from a JSON file
     [{"id": "analyst", "name": "Deal analyst", "systemPrompt": "...",
       "provider": "openai", "model": "gpt-4o-mini", "tools": ["calculator"]}]
 
+`models` lists models to ask in order instead (model fallbacks, `ai.providers.fallback`):
+`"models": [{"provider": "openai"}, {"provider": "anthropic"}, {"provider": "builtin"}]`.
+
 The agent `default` always exists: every tool, the default provider.
 """
 
@@ -15,6 +18,8 @@ import json
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from agentqueue.ai.providers.fallback import ModelChoice, unconfigured
 
 DEFAULT_AGENT_ID = "default"
 DEFAULT_SYSTEM_PROMPT = (
@@ -31,6 +36,8 @@ class AgentDefinition(BaseModel):
     system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT, alias="systemPrompt", max_length=20_000)
     provider: str | None = None
     model: str | None = None
+    # Model fallbacks: asked in order (wins over provider/model).
+    models: list[ModelChoice] | None = Field(None, min_length=1, max_length=10)
     # None: every tool; a list: only these.
     tools: list[str] | None = None
     max_steps: int | None = Field(None, alias="maxSteps", ge=1, le=50)
@@ -47,7 +54,10 @@ class AgentRegistry:
             self._agents[agent.id] = agent
 
     @classmethod
-    def load(cls, path: Path | None, known_tools: list[str]) -> AgentRegistry:
+    def load(cls, path: Path | None, known_tools: list[str],
+             providers: list[str] | None = None) -> AgentRegistry:
+        """The agents of `path`; their tools must be among `known_tools` and the providers of
+        their `models` among `providers` (when given: those configured)."""
         if path is None:
             return cls([])
         try:
@@ -61,6 +71,10 @@ class AgentRegistry:
                 raise AgentConfigError(
                     f"agent {agent.id!r} names unknown tools {unknown}; known: {known_tools}"
                 )
+            problem = (unconfigured(agent.models, providers)
+                       if agent.models and providers is not None else None)
+            if problem is not None:
+                raise AgentConfigError(f"agent {agent.id!r} {problem}")
         return cls(agents)
 
     def get(self, agent_id: str) -> AgentDefinition | None:

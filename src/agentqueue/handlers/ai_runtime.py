@@ -57,6 +57,9 @@ class AiRuntime:
     provider_limits: ProviderLimits | None = None
     # This process's metrics: provider calls, latency, tokens and cost (None: not counted).
     metrics: MetricsRecorder | None = None
+    # How long a model of a fallback chain (not the last) waits for its rate limits or a 429
+    # before the chain moves on (MODEL_FALLBACK_MAX_WAIT_SECONDS).
+    fallback_max_wait_s: float = 5.0
 
     async def owner_of(self, ctx: JobContext) -> JobOwner | None:
         """The owner the API recorded for this job; None for a job added to Redis directly
@@ -90,12 +93,16 @@ async def guarded(call: Awaitable[T]) -> T:
 
 
 def usage_fields(usage: JobUsage) -> dict[str, Any]:
-    """Usage as every AI job result carries it (seed 003's `tokenUsed`, `costCents` included)."""
-    return {
+    """Usage as every AI job result carries it (seed 003's `tokenUsed`, `costCents` included),
+    and `modelsTried` when a model failed or more than one answered (model fallbacks)."""
+    fields: dict[str, Any] = {
         "usage": usage.to_result(),
         "tokenUsed": usage.total_tokens,
         "costCents": usage.cost_cents,
     }
+    if usage.fell_back:
+        fields["modelsTried"] = [t.model_dump() for t in usage.tried]
+    return fields
 
 
 def task_result(out: TaskOutput, usage: JobUsage) -> dict[str, Any]:

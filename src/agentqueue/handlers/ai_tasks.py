@@ -151,7 +151,7 @@ async def agent_task(ctx: Context, data: AgentTaskInput) -> dict[str, Any]:
     agent = ai.agents.get(data.agent)
     assert agent is not None  # the input model checked it against the same registry
     prompt = _task_prompt(ctx.data or {})
-    provider = ai.provider(data.provider or agent.provider)
+    provider = ai.provider(data.provider or agent.provider, models=agent.models)
     tools = ai.tools if agent.tools is None else ai.tools.only(agent.tools)
     await ctx.progress(10)
     steps = 0

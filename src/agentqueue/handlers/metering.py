@@ -46,6 +46,19 @@ class CallRecord(BaseModel):
     output_tokens: int
     cost_usd: float
     priced: bool
+    # A model of a fallback chain that failed (no tokens): what went wrong, and when, so a
+    # result can list the models in the order they were tried.
+    error: str | None = None
+    at: float = 0.0
+
+
+class ModelTried(BaseModel):
+    """One model a job asked: how many calls it answered, and its last failure."""
+
+    provider: str
+    model: str
+    answered: int = 0
+    error: str | None = None
 
 
 class JobUsage(BaseModel):
@@ -56,6 +69,13 @@ class JobUsage(BaseModel):
     cost_usd: float = 0.0
     calls: int = 0
     unpriced_models: list[str] = []
+    # Every model asked, in the order first asked (failures of fallback chains included).
+    tried: list[ModelTried] = []
+
+    @property
+    def fell_back(self) -> bool:
+        """Whether some model failed, or more than one answered: worth showing the list."""
+        return len(self.tried) > 1 or any(t.error for t in self.tried)
 
     @property
     def total_tokens(self) -> int:
@@ -126,6 +146,12 @@ class JobMeter:
         # The job's usage from now on (`usage()`) needs no read of its own.
         self._after_write = _total(ledger)
 
+    async def record_failure(self, call_id: str, provider: str, model: str, error: str) -> None:
+        """A model of a fallback chain failed: no tokens, but the attempt is in the ledger."""
+        await self.record(call_id, CallRecord(
+            provider=provider, model=model, input_tokens=0, output_tokens=0, cost_usd=0.0,
+            priced=True, error=error, at=time.time()))
+
     async def usage(self) -> JobUsage:
         """The job's usage over all its attempts: as this run's last write left the ledger
         (nothing else writes it while the run holds the job), else read from it."""
@@ -149,8 +175,16 @@ def _total(ledger: Sequence[str | bytes]) -> JobUsage:
     """The usage of a ledger's calls."""
     total = JobUsage()
     unpriced: set[str] = set()
-    for item in ledger:
-        call = CallRecord.model_validate_json(item)
+    calls = sorted((CallRecord.model_validate_json(item) for item in ledger),
+                   key=lambda call: call.at)
+    tried: dict[tuple[str, str], ModelTried] = {}
+    for call in calls:
+        model = tried.setdefault((call.provider, call.model),
+                                 ModelTried(provider=call.provider, model=call.model))
+        if call.error is not None:
+            model.error = call.error
+            continue
+        model.answered += 1
         total.input_tokens += call.input_tokens
         total.output_tokens += call.output_tokens
         total.cost_usd += call.cost_usd
@@ -158,6 +192,7 @@ def _total(ledger: Sequence[str | bytes]) -> JobUsage:
         if not call.priced:
             unpriced.add(call.model)
     total.unpriced_models = sorted(unpriced)
+    total.tried = list(tried.values())
     return total
 
 
@@ -212,18 +247,19 @@ class MeteredProvider:
                 outcome = "ok"
             finally:
                 if self.metrics is not None:
-                    labels = {"provider": self.name, "model": answered["model"],
+                    labels = {"provider": self.inner.name, "model": answered["model"],
                               "outcome": outcome}
                     self.metrics.count("agentqueue_provider_calls_total", labels)
                     self.metrics.observe("agentqueue_provider_call_seconds",
-                                         {"provider": self.name, "model": labels["model"]},
+                                         {"provider": self.inner.name, "model": labels["model"]},
                                          time.monotonic() - started)
 
     async def _record(self, model: str, usage: Usage) -> None:
         self._calls += 1
         cost = self.prices.cost(model, usage)
         if self.metrics is not None:
-            labels = {"provider": self.name, "model": model}
+            # The provider that answered: a fallback chain's changes from call to call.
+            labels = {"provider": self.inner.name, "model": model}
             for direction, tokens in (("input", usage.input_tokens),
                                       ("output", usage.output_tokens)):
                 self.metrics.count("agentqueue_provider_tokens_total",
@@ -232,8 +268,9 @@ class MeteredProvider:
         await self.meter.record(
             f"attempt-{self.attempt}:call-{self._calls}",
             CallRecord(
-                provider=self.name, model=model, input_tokens=usage.input_tokens,
+                provider=self.inner.name, model=model, input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens, cost_usd=cost.usd, priced=cost.priced,
+                at=time.time(),
             ),
         )
 
