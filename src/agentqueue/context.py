@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, TypeVar
 
-from agentqueue.ai.agents import AgentRegistry
+from agentqueue.ai.agents import AgentDefinition, AgentRegistry
 from agentqueue.ai.providers.base import Provider, ProviderError
 from agentqueue.ai.providers.fallback import FallbackProvider, ModelChoice, ModelLink
 from agentqueue.ai.tools.base import ToolRegistry
@@ -183,6 +183,20 @@ class JobAi:
     @property
     def agents(self) -> AgentRegistry:
         return self._runtime.agents
+
+    async def agent_tools(self, agent: AgentDefinition) -> ToolRegistry:
+        """The tools `agent` may use: the built-in ones its `tools` allow, and its MCP
+        servers' (connected once per worker; one that cannot be reached is left out, and the
+        job's log says so)."""
+        allowed = agent.tools
+        builtin = [name for name in allowed if name in self.tools] if allowed is not None \
+            else None
+        tools = self.tools if builtin is None else self.tools.only(builtin)
+        if not agent.mcp_servers:
+            return tools
+        offered = await self._runtime.mcp.tools(agent.id, agent.mcp_servers, allowed,
+                                                report=self._ctx.log)
+        return ToolRegistry([*tools, *offered])
 
     @property
     def sessions(self) -> SessionStore:

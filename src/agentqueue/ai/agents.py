@@ -6,6 +6,10 @@ Seed 002's tasks name an agent by `agent_id`. Definitions come from a JSON file
     [{"id": "analyst", "name": "Deal analyst", "systemPrompt": "...",
       "provider": "openai", "model": "gpt-4o-mini", "tools": ["calculator"]}]
 
+`mcpServers` names Model Context Protocol servers whose tools it may use (`<server>__<tool>`
+in `tools`, or `<server>__*`; see `ai.tools.mcp_servers`):
+`"mcpServers": [{"name": "orders", "command": "python", "args": ["orders.py"]}]`.
+
 `models` lists models to ask in order instead (model fallbacks, `ai.providers.fallback`):
 `"models": [{"provider": "openai"}, {"provider": "anthropic"}, {"provider": "builtin"}]`.
 
@@ -20,6 +24,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from agentqueue.ai.providers.fallback import ModelChoice, unconfigured
+from agentqueue.ai.tools.mcp_servers import McpServer, names_a_server
 
 DEFAULT_AGENT_ID = "default"
 DEFAULT_SYSTEM_PROMPT = (
@@ -38,8 +43,10 @@ class AgentDefinition(BaseModel):
     model: str | None = None
     # Model fallbacks: asked in order (wins over provider/model).
     models: list[ModelChoice] | None = Field(None, min_length=1, max_length=10)
-    # None: every tool; a list: only these.
+    # None: every tool (the MCP servers' too); a list: only these.
     tools: list[str] | None = None
+    mcp_servers: list[McpServer] = Field(default_factory=list, alias="mcpServers",
+                                         max_length=20)
     max_steps: int | None = Field(None, alias="maxSteps", ge=1, le=50)
 
 
@@ -66,7 +73,11 @@ class AgentRegistry:
         except (OSError, json.JSONDecodeError, ValidationError) as exc:
             raise AgentConfigError(f"cannot load agents from {path}: {exc}") from exc
         for agent in agents:
-            unknown = sorted(set(agent.tools or []) - set(known_tools))
+            servers = [server.name for server in agent.mcp_servers]
+            if len(set(servers)) != len(servers):
+                raise AgentConfigError(f"agent {agent.id!r} names an MCP server twice: {servers}")
+            unknown = sorted(tool for tool in set(agent.tools or []) - set(known_tools)
+                             if not names_a_server(tool, agent.mcp_servers))
             if unknown:
                 raise AgentConfigError(
                     f"agent {agent.id!r} names unknown tools {unknown}; known: {known_tools}"

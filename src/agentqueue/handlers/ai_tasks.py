@@ -152,7 +152,7 @@ async def agent_task(ctx: Context, data: AgentTaskInput) -> dict[str, Any]:
     assert agent is not None  # the input model checked it against the same registry
     prompt = _task_prompt(ctx.data or {})
     provider = ai.provider(data.provider or agent.provider, models=agent.models)
-    tools = ai.tools if agent.tools is None else ai.tools.only(agent.tools)
+    tools = await ai.agent_tools(agent)
     await ctx.progress(10)
     steps = 0
 

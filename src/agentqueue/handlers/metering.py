@@ -212,12 +212,18 @@ class MeteredProvider:
         self.meter = meter
         self.prices = prices
         self.attempt = attempt
-        self.name = inner.name
+        # The name its replies are remembered under: a fallback chain's `name` changes.
+        self._cache_name = inner.name
         self.model = inner.model
         self._calls = 0
         self._seen: Counter[str] = Counter()
         # Replies of this run not yet accepted (see the module's docstring): (cache key, reply).
         self._unaccepted: list[tuple[str, str]] = []
+
+    @property
+    def name(self) -> str:
+        """The provider that answered (a fallback chain's changes from call to call)."""
+        return self.inner.name
 
     async def _accept_earlier_replies(self) -> None:
         """A new call means the job went on with the replies it has: they may be replayed."""
@@ -226,7 +232,7 @@ class MeteredProvider:
             await self.meter.remember(key, value)
 
     def _cache_key(self, payload: dict[str, Any]) -> str:
-        digest = _digest({"provider": self.name, **payload})
+        digest = _digest({"provider": self._cache_name, **payload})
         # The same request made twice in one run is two calls: number the occurrences.
         self._seen[digest] += 1
         return f"{digest}#{self._seen[digest]}"
