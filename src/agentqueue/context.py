@@ -110,10 +110,8 @@ class JobAi:
         chain = self._chain(name, models)
         key: Any = name if chain is None else tuple(chain)
         if key not in self._providers:
-            if chain is None:
-                provider = self._limited(self._get(name))
-            else:
-                provider = self._fallback(chain)
+            provider = (self._limited(self._get(name)) if chain is None
+                        else self._fallback(chain))
             if provider.name != "builtin" or chain is not None:
                 # The builtin one alone has no tokens to pay for twice.
                 provider = MeteredProvider(provider, self.meter, self._runtime.prices,

@@ -104,7 +104,7 @@ class FallbackProvider:
         self._answered = links[0].provider.name
 
     @property
-    def name(self) -> str:  # type: ignore[override]
+    def name(self) -> str:
         """The provider that answered the latest call (before any: the first one's)."""
         return self._answered
 
