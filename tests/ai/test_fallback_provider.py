@@ -184,3 +184,21 @@ async def test_a_stream_that_broke_after_text_is_not_replaced(
         await gpt.aclose()
     assert streamed == ["Half an "]
     assert anthropic_fake.count() == 0
+
+
+async def test_a_text_task_through_a_chain_starting_with_builtin_asks_the_language_model(
+    openai_fake: FakeOpenAI,
+) -> None:
+    """A summary's chain [builtin, openai]: the builtin provider cannot write one through chat,
+    so the chain, named for its language model, sends the task to openai."""
+    from agentqueue.ai import tasks
+
+    openai_fake.script(text_completion("A short summary.", model="gpt-4o-mini"))
+    gpt = await openai_at(openai_fake.base_url)
+    chain = FallbackProvider([ModelLink(BuiltinProvider(), "builtin-rules"),
+                              ModelLink(gpt, "gpt-4o-mini")])
+    try:
+        out = await tasks.summarize("One sentence. Another one.", chain)
+    finally:
+        await gpt.aclose()
+    assert (out.output["summary"], out.provider) == ("A short summary.", "openai")

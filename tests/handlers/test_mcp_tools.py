@@ -13,12 +13,18 @@ from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as redis
 
 from tests.support.app_api import in_process_api
 from tests.support.fake_openai import FakeOpenAI, completion, function_call, text_completion
 from tests.support.mcp_server import HttpMcpServer, stdio_server
 from tests.support.processes import free_port
 from tests.support.waiting import eventually
+
+
+@pytest.fixture(autouse=True)
+def _keys_removed_after(client: redis.Redis) -> None:
+    """The `client` fixture deletes the test's keys when it ends."""
 
 
 @pytest.fixture

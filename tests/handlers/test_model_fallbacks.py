@@ -27,6 +27,11 @@ CHAIN = [{"provider": "openai", "model": GPT}, {"provider": "anthropic", "model"
          {"provider": "builtin"}]
 
 
+@pytest.fixture(autouse=True)
+def _keys_removed_after(client: redis.Redis) -> None:
+    """The `client` fixture deletes the test's keys when it ends."""
+
+
 @pytest.fixture
 def gpt() -> Iterator[FakeOpenAI]:
     with FakeOpenAI().running() as server:
@@ -212,3 +217,33 @@ def test_an_agent_naming_an_unconfigured_provider_is_refused_at_load(tmp_path: P
                        match=r"agent 'a' models\[1\]: .*not configured \(set ANTHROPIC_API_KEY\)"):
         AgentRegistry.load(agents, ["calculator"], ["builtin", "openai"])
     assert AgentRegistry.load(agents, ["calculator"], ["builtin", "openai", "anthropic"]).get("a")
+
+
+async def test_in_python_an_app_enqueues_a_chain_and_a_worker_falls_back(
+    redis_url: str, prefix: str, tmp_path: Path, claude: FakeAnthropic,
+) -> None:
+    import agentqueue
+    from agentqueue.config import Settings
+    from agentqueue.services import build_workers
+
+    env = provider_env(f"http://127.0.0.1:{closed_port()}/v1", claude)
+    settings = Settings(_env_file=None, REDIS_URL=redis_url, QUEUE_PREFIX=prefix,  # type: ignore[call-arg]
+                        AGENTQUEUE_DATA_DIR=str(tmp_path / "data"), **env)
+    app = agentqueue.App(settings=settings)
+    try:
+        with pytest.raises(agentqueue.InvalidJobInput, match="provider 'gemini'|Input should be"):
+            await app.enqueue("generate-completion",
+                              {"message": "hi", "models": [{"provider": "gemini"}]})
+        backend = await app._backend()
+        group = build_workers(settings, redis_url, records=backend.records, registry=app.types())
+        await group.start()
+        try:
+            job = await app.enqueue("generate-completion", {"message": "hi", "models": CHAIN})
+            result = await job.wait(timeout=60)
+        finally:
+            await group.stop(5)
+    finally:
+        await app.close()
+    assert (result["content"], result["provider"], result["model"]) == (
+        "Claude here.", "anthropic", CLAUDE)
+    assert [t["provider"] for t in result["modelsTried"]] == ["openai", "anthropic"]

@@ -101,11 +101,15 @@ class FallbackProvider:
         self.links = links
         self.on_failure = on_failure
         self.model = links[0].model
-        self._answered = links[0].provider.name
+        # Before any answer: the first language model's name, so a text task (which takes the
+        # builtin provider's own path when `name` is "builtin") asks the chain, whose builtin
+        # link answers only agent turns.
+        self._answered = next((link.provider.name for link in links
+                               if link.provider.name != BUILTIN), BUILTIN)
 
     @property
     def name(self) -> str:
-        """The provider that answered the latest call (before any: the first one's)."""
+        """The provider that answered the latest call."""
         return self._answered
 
     def __repr__(self) -> str:
