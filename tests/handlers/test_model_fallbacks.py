@@ -171,6 +171,24 @@ async def test_a_429_longer_than_a_fallback_waits_pauses_the_model_and_moves_on(
         assert gpt.count() == 1  # the paused model was not asked again
 
 
+async def test_a_model_whose_rate_limit_is_spent_is_skipped_for_the_next(
+    redis_url: str, prefix: str, tmp_path: Path, gpt: FakeOpenAI, claude: FakeAnthropic,
+) -> None:
+    """MODEL_RATE_LIMITS: one request a minute to gpt-4o-mini. The second job would wait most
+    of a minute for it: past the fallback's wait, it goes to the next model at once."""
+    gpt.reply = lambda _request: text_completion("GPT here.", model=GPT)
+    env = provider_env(gpt, claude, MODEL_FALLBACK_MAX_WAIT_SECONDS="1",
+                       MODEL_RATE_LIMITS={f"openai/{GPT}": {"rpm": 1}})
+    async with service(redis_url, prefix, tmp_path, **env) as (http, _):
+        first = await submit(http, "generate-completion", {"message": "hi", "models": CHAIN})
+        assert (await finished(http, first))["result"]["provider"] == "openai"
+        second = await submit(http, "generate-completion", {"message": "hi", "models": CHAIN})
+        result = (await finished(http, second))["result"]
+    assert (result["content"], result["provider"]) == ("Claude here.", "anthropic")
+    assert "rate limited" in result["modelsTried"][0]["error"]
+    assert gpt.count() == 1
+
+
 async def test_a_429_within_the_wait_is_waited_for_on_the_same_model(
     redis_url: str, prefix: str, tmp_path: Path, gpt: FakeOpenAI, claude: FakeAnthropic,
 ) -> None:
