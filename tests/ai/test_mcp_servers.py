@@ -133,3 +133,11 @@ def test_an_agent_may_allow_its_servers_tools_and_no_others(tmp_path: Path) -> N
     agents.write_text(json.dumps([{"id": "a", "mcpServers": [{"name": "x"}]}]))
     with pytest.raises(AgentConfigError, match="give `command` \\(stdio\\) or `url`"):
         AgentRegistry.load(agents, ["calculator"])
+
+
+async def test_a_url_server_with_headers_is_reached_through_a_client_of_its_own(
+    pool: McpPool, http_server: HttpMcpServer,
+) -> None:
+    server = definition("http", http_server, headers={"Authorization": "Bearer t0ken"})
+    tools = ToolRegistry(await pool.tools("agent", [server], ["orders__add"]))
+    assert (await tools.call("orders__add", {"a": 2, "b": 3})).output == "5"
