@@ -163,6 +163,14 @@ class Settings(BaseSettings):
     # httpx (the SDKs' own default); see agentqueue.ai.providers.http_client.
     ai_http_client: Literal["aiohttp", "httpx"] = Field("aiohttp",
                                                         validation_alias="AI_HTTP_CLIENT")
+    # Each provider call's timeout, and the SDK's own retries before a call fails (and a
+    # fallback chain moves on to its next model).
+    ai_timeout_s: float = Field(60.0, gt=0, validation_alias="AI_TIMEOUT_SECONDS")
+    ai_max_retries: int = Field(2, ge=0, le=10, validation_alias="AI_MAX_RETRIES")
+    # How long a model of a fallback chain (not its last) waits for a rate limit or a 429's
+    # Retry-After before the chain asks its next model.
+    model_fallback_max_wait_s: float = Field(5.0, ge=0,
+                                             validation_alias="MODEL_FALLBACK_MAX_WAIT_SECONDS")
     prices_file: Path | None = Field(None, validation_alias="AGENTQUEUE_PRICES_FILE")
     prices_inline: str | None = Field(None, validation_alias="AGENTQUEUE_PRICES")
     agents_file: Path | None = Field(None, validation_alias="AGENTQUEUE_AGENTS_FILE")

@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, TypeVar
 
-from agentqueue.ai.agents import AgentRegistry
+from agentqueue.ai.agents import AgentDefinition, AgentRegistry
 from agentqueue.ai.providers.base import Provider, ProviderError
+from agentqueue.ai.providers.fallback import FallbackProvider, ModelChoice, ModelLink
 from agentqueue.ai.tools.base import ToolRegistry
 from agentqueue.config import Settings
 from agentqueue.core.approvals import ApprovalGate
@@ -90,7 +91,8 @@ class JobAi:
     def __init__(self, ctx: JobContext, runtime: AiRuntime) -> None:
         self._ctx = ctx
         self._runtime = runtime
-        self._providers: dict[str | None, Provider] = {}
+        self._providers: dict[Any, Provider] = {}
+        self._fallbacks = 0  # failed models of this attempt, numbered for the ledger
 
     @property
     def meter(self) -> JobMeter:
@@ -124,26 +126,74 @@ class JobAi:
     def records(self) -> Records | None:
         return self._runtime.records
 
-    def provider(self, name: str | None = None) -> Provider:
+    def provider(self, name: str | None = None, *,
+                 models: list[ModelChoice] | None = None) -> Provider:
         """The provider called `name` (None: AI_PROVIDER's), metered for this job; one that is
-        not configured fails the job at once."""
-        if name not in self._providers:
-            try:
-                provider = self._runtime.providers.get(name)
-            except ProviderError as exc:
-                raise PermanentJobError(str(exc)) from exc
-            if provider.name != "builtin":  # the builtin one has no tokens to pay for twice
-                limits = self._runtime.provider_limits
-                if limits is not None:  # inside the meter: a replayed reply is not limited
-                    provider = LimitedProvider(
-                        provider, limits=limits.limits, counters=limits.counters,
-                        budgets=limits.budgets, prices=self._runtime.prices,
-                        org_of=self._org)
+        not configured fails the job at once.
+
+        Model fallbacks: the job's data `models` (or `provider`/`model` then `fallbacks`), else
+        `models` (an agent's, say), make it a chain that asks each model in order."""
+        chain = self._chain(name, models)
+        key: Any = name if chain is None else tuple(chain)
+        if key not in self._providers:
+            provider = (self._limited(self._get(name)) if chain is None
+                        else self._fallback(chain))
+            if provider.name != "builtin" or chain is not None:
+                # The builtin one alone has no tokens to pay for twice.
                 provider = MeteredProvider(provider, self.meter, self._runtime.prices,
                                            attempt=self._ctx.attempt, steps=self.steps,
                                            metrics=self._runtime.metrics)
-            self._providers[name] = provider
-        return self._providers[name]
+            self._providers[key] = provider
+        return self._providers[key]
+
+    def _get(self, name: str | None) -> Provider:
+        try:
+            return self._runtime.providers.get(name)
+        except ProviderError as exc:
+            raise PermanentJobError(str(exc)) from exc
+
+    def _limited(self, provider: Provider, max_wait_s: float | None = None) -> Provider:
+        limits = self._runtime.provider_limits
+        if provider.name == "builtin" or limits is None:
+            return provider
+        # Inside the meter: a replayed reply is not limited.
+        return LimitedProvider(provider, limits=limits.limits, counters=limits.counters,
+                               budgets=limits.budgets, prices=self._runtime.prices,
+                               org_of=self._org, max_wait_s=max_wait_s)
+
+    def _chain(self, name: str | None, models: list[ModelChoice] | None
+               ) -> list[tuple[str, str | None]] | None:
+        """(provider, model) in order, or None for one provider without fallbacks."""
+        data = self._ctx.data if isinstance(self._ctx.data, dict) else {}
+        listed = _choices(data.get("models"))
+        if listed:
+            return [(c.provider, c.model) for c in listed]
+        extra = _choices(data.get("fallbacks"))
+        if extra:
+            first = self._get(name or data.get("provider"))
+            model = data.get("model")
+            return [(first.name, model if isinstance(model, str) else None),
+                    *((c.provider, c.model) for c in extra)]
+        # An agent's models, unless the job chose its provider or model itself.
+        if models and not (data.get("provider") or data.get("model")):
+            return [(c.provider, c.model) for c in models]
+        return None
+
+    def _fallback(self, chain: list[tuple[str, str | None]]) -> Provider:
+        wait = self._runtime.fallback_max_wait_s
+        links = []
+        for index, (name, model) in enumerate(chain):
+            provider = self._get(name)
+            last = index == len(chain) - 1
+            links.append(ModelLink(self._limited(provider, None if last else wait),
+                                   model or provider.model))
+        return FallbackProvider(links, on_failure=self._model_failed)
+
+    async def _model_failed(self, provider: str, model: str, error: ProviderError) -> None:
+        self._fallbacks += 1
+        await self.meter.record_failure(
+            f"attempt-{self._ctx.attempt}:fallback-{self._fallbacks}", provider, model,
+            str(error))
 
     async def _org(self) -> str | None:
         owner_of = getattr(self._ctx, "owner", None)
@@ -158,6 +208,20 @@ class JobAi:
     def agents(self) -> AgentRegistry:
         return self._runtime.agents
 
+    async def agent_tools(self, agent: AgentDefinition) -> ToolRegistry:
+        """The tools `agent` may use: the built-in ones its `tools` allow, and its MCP
+        servers' (connected once per worker; one that cannot be reached is left out, and the
+        job's log says so)."""
+        allowed = agent.tools
+        builtin = [name for name in allowed if name in self.tools] if allowed is not None \
+            else None
+        tools = self.tools if builtin is None else self.tools.only(builtin)
+        if not agent.mcp_servers:
+            return tools
+        offered = await self._runtime.mcp.tools(agent.id, agent.mcp_servers, allowed,
+                                                report=self._ctx.log)
+        return ToolRegistry([*tools, *offered])
+
     @property
     def sessions(self) -> SessionStore:
         """Chat sessions' memory (seed 000), per owner."""
@@ -171,6 +235,16 @@ class JobAi:
     @property
     def max_agent_steps(self) -> int:
         return self._runtime.max_agent_steps
+
+
+def _choices(raw: Any) -> list[ModelChoice] | None:
+    """A job's `models`/`fallbacks` (its input model checked them; other data is ignored)."""
+    if not isinstance(raw, list) or not raw:
+        return None
+    try:
+        return [ModelChoice.model_validate(item) for item in raw]
+    except ValueError:
+        return None
 
 
 class Context(JobContext):

@@ -140,10 +140,7 @@ class Services:
     @property
     def provider_names(self) -> list[str]:
         """Providers a job may ask for, given the keys configured."""
-        return available_provider_names(
-            openai_api_key=self.settings.secret("openai_api_key"),
-            anthropic_api_key=self.settings.secret("anthropic_api_key"),
-        )
+        return configured_providers(self.settings)
 
     async def start_workers(self) -> None:
         self.workers = build_workers(self.settings, self.redis_url, records=self.records,
@@ -267,7 +264,8 @@ def build_ai_runtime(
         providers=ProviderPool(settings),
         prices=PriceTable.load(file=settings.prices_file, inline=settings.prices_inline),
         tools=tools,
-        agents=AgentRegistry.load(settings.agents_file, tools.names()),
+        agents=AgentRegistry.load(settings.agents_file, tools.names(),
+                                  configured_providers(settings)),
         client=client,
         sessions=memory(kind="session"),
         conversations=memory(kind="conversation"),
@@ -275,6 +273,7 @@ def build_ai_runtime(
         max_agent_steps=settings.agent_max_steps,
         records=records,
         provider_limits=limits,
+        fallback_max_wait_s=settings.model_fallback_max_wait_s,
     )
 
 
@@ -288,7 +287,16 @@ def load_agents(settings: Settings) -> AgentRegistry:
     if settings.agents_file is None:
         return AgentRegistry([])
     dataset = str(settings.agent_dataset) if settings.agent_dataset else None
-    return AgentRegistry.load(settings.agents_file, default_tools(dataset).names())
+    return AgentRegistry.load(settings.agents_file, default_tools(dataset).names(),
+                              configured_providers(settings))
+
+
+def configured_providers(settings: Settings) -> list[str]:
+    """The providers a job or agent may name, given the keys configured."""
+    return available_provider_names(
+        openai_api_key=settings.secret("openai_api_key"),
+        anthropic_api_key=settings.secret("anthropic_api_key"),
+    )
 
 
 def queue_names(settings: Settings, registry: JobRegistry | None = None) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import redis.asyncio as redis
@@ -16,6 +16,7 @@ from agentqueue.ai.pricing import PriceTable
 from agentqueue.ai.providers.base import ProviderError
 from agentqueue.ai.tasks import TaskInputError, TaskOutput
 from agentqueue.ai.tools.base import ToolRegistry
+from agentqueue.ai.tools.mcp_servers import McpPool
 from agentqueue.core.budgets import Budgets
 from agentqueue.core.limits import LimitStore
 from agentqueue.engine.rate_limit import WindowCounters
@@ -57,6 +58,11 @@ class AiRuntime:
     provider_limits: ProviderLimits | None = None
     # This process's metrics: provider calls, latency, tokens and cost (None: not counted).
     metrics: MetricsRecorder | None = None
+    # How long a model of a fallback chain (not the last) waits for its rate limits or a 429
+    # before the chain moves on (MODEL_FALLBACK_MAX_WAIT_SECONDS).
+    fallback_max_wait_s: float = 5.0
+    # The agents' MCP server connections, kept for every job of this worker.
+    mcp: McpPool = field(default_factory=McpPool)
 
     async def owner_of(self, ctx: JobContext) -> JobOwner | None:
         """The owner the API recorded for this job; None for a job added to Redis directly
@@ -72,6 +78,7 @@ class AiRuntime:
         return record.owner
 
     async def aclose(self) -> None:
+        await self.mcp.aclose()
         await self.providers.aclose()
 
 
@@ -90,12 +97,16 @@ async def guarded(call: Awaitable[T]) -> T:
 
 
 def usage_fields(usage: JobUsage) -> dict[str, Any]:
-    """Usage as every AI job result carries it (seed 003's `tokenUsed`, `costCents` included)."""
-    return {
+    """Usage as every AI job result carries it (seed 003's `tokenUsed`, `costCents` included),
+    and `modelsTried` when a model failed or more than one answered (model fallbacks)."""
+    fields: dict[str, Any] = {
         "usage": usage.to_result(),
         "tokenUsed": usage.total_tokens,
         "costCents": usage.cost_cents,
     }
+    if usage.fell_back:
+        fields["modelsTried"] = [t.model_dump() for t in usage.tried]
+    return fields
 
 
 def task_result(out: TaskOutput, usage: JobUsage) -> dict[str, Any]:

@@ -158,8 +158,8 @@ async def agent_task(ctx: Context, data: AgentTaskInput) -> dict[str, Any]:
     agent = ai.agents.get(data.agent)
     assert agent is not None  # the input model checked it against the same registry
     prompt = _task_prompt(ctx.data or {})
-    provider = ai.provider(data.provider or agent.provider)
-    tools = ai.tools if agent.tools is None else ai.tools.only(agent.tools)
+    provider = ai.provider(data.provider or agent.provider, models=agent.models)
+    tools = await ai.agent_tools(agent)
     approval = approval_policy(
         [*agent.approval_required, *(data.requireApproval or [])],
         data.approvalTimeout or agent.approval_timeout,

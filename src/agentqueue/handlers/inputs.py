@@ -15,6 +15,8 @@ from pydantic import (
     model_validator,
 )
 
+from agentqueue.ai.factory import available_provider_names
+from agentqueue.ai.providers.fallback import ModelChoice, unconfigured
 from agentqueue.ai.tasks import TaskInputError, check_schema
 
 MAX_TEXT = 200_000
@@ -33,8 +35,30 @@ class JobInput(BaseModel):
 
     provider: Name | None = Field(None, description="openai, anthropic or builtin; default: env")
     model: str | None = Field(None, max_length=200)
+    models: list[ModelChoice] | None = Field(
+        None, min_length=1, max_length=10,
+        description="models to ask in order (model fallbacks): the first that answers wins")
+    fallbacks: list[ModelChoice] | None = Field(
+        None, min_length=1, max_length=10,
+        description="models to ask, in order, when `provider`/`model` fails")
     userId: str | None = Field(None, max_length=200)
     organizationId: str | None = Field(None, max_length=200)
+
+    @model_validator(mode="after")
+    def _one_chain_of_configured_models(self, info: ValidationInfo) -> JobInput:
+        if self.models is not None and (self.provider or self.model or self.fallbacks):
+            raise ValueError("give `models` alone, or `provider`/`model` with `fallbacks`")
+        chain = self.models or self.fallbacks
+        settings = (info.context or {}).get("settings")
+        if chain and settings is not None:  # the worker checks again with its own settings
+            available = available_provider_names(
+                openai_api_key=settings.secret("openai_api_key"),
+                anthropic_api_key=settings.secret("anthropic_api_key"))
+            problem = unconfigured(chain, available)
+            if problem is not None:
+                field = "models" if self.models else "fallbacks"
+                raise ValueError(problem.replace("models[", f"{field}[", 1))
+        return self
 
 
 class SummarizeInput(JobInput):

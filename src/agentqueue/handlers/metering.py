@@ -46,6 +46,19 @@ class CallRecord(BaseModel):
     output_tokens: int
     cost_usd: float
     priced: bool
+    # A model of a fallback chain that failed (no tokens): what went wrong, and when, so a
+    # result can list the models in the order they were tried.
+    error: str | None = None
+    at: float = 0.0
+
+
+class ModelTried(BaseModel):
+    """One model a job asked: how many calls it answered, and its last failure."""
+
+    provider: str
+    model: str
+    answered: int = 0
+    error: str | None = None
 
 
 class JobUsage(BaseModel):
@@ -56,6 +69,13 @@ class JobUsage(BaseModel):
     cost_usd: float = 0.0
     calls: int = 0
     unpriced_models: list[str] = []
+    # Every model asked, in the order first asked (failures of fallback chains included).
+    tried: list[ModelTried] = []
+
+    @property
+    def fell_back(self) -> bool:
+        """Whether some model failed, or more than one answered: worth showing the list."""
+        return len(self.tried) > 1 or any(t.error for t in self.tried)
 
     @property
     def total_tokens(self) -> int:
@@ -125,6 +145,12 @@ class JobMeter:
         # The job's usage from now on (`usage()`) needs no read of its own.
         self._after_write = _total(ledger)
 
+    async def record_failure(self, call_id: str, provider: str, model: str, error: str) -> None:
+        """A model of a fallback chain failed: no tokens, but the attempt is in the ledger."""
+        await self.record(call_id, CallRecord(
+            provider=provider, model=model, input_tokens=0, output_tokens=0, cost_usd=0.0,
+            priced=True, error=error, at=time.time()))
+
     async def usage(self) -> JobUsage:
         """The job's usage over all its attempts: as this run's last write left the ledger
         (nothing else writes it while the run holds the job), else read from it."""
@@ -137,8 +163,16 @@ def _total(ledger: Sequence[str | bytes]) -> JobUsage:
     """The usage of a ledger's calls."""
     total = JobUsage()
     unpriced: set[str] = set()
-    for item in ledger:
-        call = CallRecord.model_validate_json(item)
+    calls = sorted((CallRecord.model_validate_json(item) for item in ledger),
+                   key=lambda call: call.at)
+    tried: dict[tuple[str, str], ModelTried] = {}
+    for call in calls:
+        model = tried.setdefault((call.provider, call.model),
+                                 ModelTried(provider=call.provider, model=call.model))
+        if call.error is not None:
+            model.error = call.error
+            continue
+        model.answered += 1
         total.input_tokens += call.input_tokens
         total.output_tokens += call.output_tokens
         total.cost_usd += call.cost_usd
@@ -146,6 +180,7 @@ def _total(ledger: Sequence[str | bytes]) -> JobUsage:
         if not call.priced:
             unpriced.add(call.model)
     total.unpriced_models = sorted(unpriced)
+    total.tried = list(tried.values())
     return total
 
 
@@ -161,17 +196,23 @@ class MeteredProvider:
         self.meter = meter
         self.prices = prices
         self.attempt = attempt
-        self.name = inner.name
+        # The name its replies are remembered under: a fallback chain's `name` changes.
+        self._cache_name = inner.name
         self.model = inner.model
         self.steps = steps
         self._calls = 0
         # Ledger ids are unique per run: a run resumed after an approval has the same attempt.
         self._run = uuid.uuid4().hex[:8]
 
+    @property
+    def name(self) -> str:
+        """The provider that answered (a fallback chain's changes from call to call)."""
+        return self.inner.name
+
     async def _replayed(self, kind: str, request: dict[str, Any]) -> tuple[str, str, Any]:
         """This call's step name and fingerprint, and its stored result (None: none)."""
         name = self.steps.name(f"provider:{kind}")
-        asked = fingerprint({"provider": self.name, "kind": kind, **request})
+        asked = fingerprint({"provider": self._cache_name, "kind": kind, **request})
         await self.steps.accept()  # a new call: the run went on with the replies it has
         found = await self.steps.find(name, asked)
         return name, asked, None if found is None else found["result"]
@@ -192,18 +233,19 @@ class MeteredProvider:
                 outcome = "ok"
             finally:
                 if self.metrics is not None:
-                    labels = {"provider": self.name, "model": answered["model"],
+                    labels = {"provider": self.inner.name, "model": answered["model"],
                               "outcome": outcome}
                     self.metrics.count("agentqueue_provider_calls_total", labels)
                     self.metrics.observe("agentqueue_provider_call_seconds",
-                                         {"provider": self.name, "model": labels["model"]},
+                                         {"provider": self.inner.name, "model": labels["model"]},
                                          time.monotonic() - started)
 
     async def _record(self, model: str, usage: Usage) -> None:
         self._calls += 1
         cost = self.prices.cost(model, usage)
         if self.metrics is not None:
-            labels = {"provider": self.name, "model": model}
+            # The provider that answered: a fallback chain's changes from call to call.
+            labels = {"provider": self.inner.name, "model": model}
             for direction, tokens in (("input", usage.input_tokens),
                                       ("output", usage.output_tokens)):
                 self.metrics.count("agentqueue_provider_tokens_total",
@@ -212,8 +254,9 @@ class MeteredProvider:
         await self.meter.record(
             f"attempt-{self.attempt}:{self._run}:call-{self._calls}",
             CallRecord(
-                provider=self.name, model=model, input_tokens=usage.input_tokens,
+                provider=self.inner.name, model=model, input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens, cost_usd=cost.usd, priced=cost.priced,
+                at=time.time(),
             ),
         )
 

@@ -11,6 +11,10 @@ replayed from an earlier attempt costs nothing here). For each call:
    not say), gives the reservation back and tries again: the job's attempt is not spent;
 4. the reservation is settled with the tokens really used, and they and their cost are added
    to the organization's spending.
+
+A link of a model fallback chain that is not the last (`max_wait_s` set) waits at most that long
+in all, for its windows, a pause or a 429's Retry-After: past it, the call fails with a 429 at
+once (a longer Retry-After still pauses the model for everyone) and the chain asks its next model.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -49,8 +54,11 @@ OrgOf = Callable[[], Awaitable[str | None]]
 
 class LimitedProvider:
     def __init__(self, inner: Provider, *, limits: LimitStore, counters: WindowCounters,
-                 budgets: Budgets | None, prices: PriceTable, org_of: OrgOf) -> None:
+                 budgets: Budgets | None, prices: PriceTable, org_of: OrgOf,
+                 max_wait_s: float | None = None) -> None:
         self.inner = inner
+        # None: wait as long as the limits ask; else give up (a 429) past this many seconds.
+        self.max_wait_s = max_wait_s
         self.name = inner.name
         self.model = inner.model
         self.limits = limits
@@ -106,9 +114,10 @@ class LimitedProvider:
             except BudgetExceeded as exc:
                 raise BudgetStop(f"stopped: {exc.message}") from None
         pause = self.counters.key("model", self.name, model, "paused")
+        give_up = None if self.max_wait_s is None else time.monotonic() + self.max_wait_s
         for _ in range(MAX_PAUSES):
             windows = await self._windows(model, estimate)
-            await self._reserve(model, windows, pause)
+            await self._reserve(model, windows, pause, give_up)
             try:
                 result, used_model, usage = await call()
             except ProviderError as exc:
@@ -119,6 +128,8 @@ class LimitedProvider:
                 log.warning("%s/%s answered 429: pausing the model for %.1f s", self.name,
                             model, seconds)
                 await self.counters.pause(pause, max(int(seconds * 1000), 1))
+                if give_up is not None and time.monotonic() + seconds > give_up:
+                    raise
                 continue
             await self._settle(windows, usage)
             if org is not None and self.budgets is not None:
@@ -128,13 +139,20 @@ class LimitedProvider:
         raise ProviderError(f"{self.name}/{model} kept answering 429 after {MAX_PAUSES} pauses",
                             status_code=429)
 
-    async def _reserve(self, model: str, windows: list[Window], pause: str) -> None:
-        """Wait until every window has room (and no pause is on), and take it."""
+    async def _reserve(self, model: str, windows: list[Window], pause: str,
+                       give_up: float | None = None) -> None:
+        """Wait until every window has room (and no pause is on), and take it; past `give_up`
+        (a monotonic time), fail with a 429 instead."""
         said = False
         for _ in range(1_000_000):
             wait_ms = await self.counters.take(windows, [pause])
             if not wait_ms:
                 return
+            if give_up is not None and time.monotonic() + wait_ms / 1000 > give_up:
+                raise ProviderError(
+                    f"{self.name}/{model} is rate limited for {wait_ms / 1000:.1f} s more, "
+                    f"longer than a fallback waits ({self.max_wait_s:g} s)", status_code=429,
+                    retry_after_s=wait_ms / 1000)
             if not said:
                 log.info("A call to %s/%s waits for its rate limit (%d ms at most)",
                          self.name, model, wait_ms)

@@ -36,6 +36,8 @@ class ProviderPool:
                 anthropic_model=s.anthropic_model,
                 dataset_path=str(s.agent_dataset) if s.agent_dataset else None,
                 http_client=s.ai_http_client,
+                timeout=s.ai_timeout_s,
+                max_retries=s.ai_max_retries,
             )
             # "auto" and an explicit name may resolve to the same provider: share it.
             self._built[key] = self._built.setdefault(provider.name, provider)

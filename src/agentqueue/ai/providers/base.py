@@ -86,8 +86,13 @@ class CapabilityUnavailable(ProviderError):
 class Provider(Protocol):
     """A chat model that can ask for tools to be run."""
 
-    name: str
     model: str  # the default model, used when a call names none
+
+    @property
+    def name(self) -> str:
+        """The provider's name ("openai", ...); a fallback chain's is the one that answered
+        its latest call, so it is read, never set, by callers."""
+        ...
 
     async def chat(
         self,
