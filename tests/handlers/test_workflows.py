@@ -6,7 +6,7 @@ that can never run are refused before anything is queued."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +50,15 @@ def make_app(settings: Settings) -> agentqueue.App:
 
 @contextlib.asynccontextmanager
 async def running(redis_url: str, prefix: str, tmp_path: Path,
-                  queues: tuple[str, ...] = ("jobs", "ai-jobs")
+                  queues: tuple[str, ...] = ("jobs", "ai-jobs"),
+                  extra: Callable[[agentqueue.App], None] | None = None,
                   ) -> AsyncIterator[agentqueue.App]:
+    """The App's types and the built-in ones served and accepted here, a worker on `queues`."""
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, REDIS_URL=redis_url, QUEUE_PREFIX=prefix, AGENTQUEUE_DATA_DIR=tmp_path)
     app = make_app(settings)
+    if extra is not None:
+        extra(app)
     app.install()
     backend = await app._backend()
     group = build_workers(app.settings.model_copy(update={"queue_concurrency": 4}), redis_url,
