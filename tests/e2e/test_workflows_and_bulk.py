@@ -47,8 +47,10 @@ WORKFLOW = {
     "steps": [
         {"id": "gist", "type": "summarize",
          "input": {"text": {"$ref": "input.text"}, "maxSentences": 1}},
-        {"id": "mood", "type": "sentiment", "input": {"text": {"$ref": "steps.gist.result.summary"}}},
-        {"id": "count", "type": "tally", "input": {"n": {"$ref": "input.n"}}, "dependsOn": ["gist"]},
+        {"id": "mood", "type": "sentiment",
+         "input": {"text": {"$ref": "steps.gist.result.summary"}}},
+        {"id": "count", "type": "tally", "input": {"n": {"$ref": "input.n"}},
+         "dependsOn": ["gist"]},
     ],
 }
 TEXT = ("The new release is excellent and fast. Users love the clean design. "

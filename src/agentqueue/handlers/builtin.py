@@ -33,8 +33,7 @@ def webhooks_queue(settings: Settings) -> str:
 
 def builtin_registry() -> JobRegistry:
     """Every family's types, in one registry."""
-    from agentqueue.handlers import agent_chat, ai_tasks, webhooks
-    from agentqueue.handlers import bulk, workflows
+    from agentqueue.handlers import agent_chat, ai_tasks, bulk, webhooks, workflows
 
     return JobRegistry([*agent_chat.jobs, *ai_tasks.jobs, *webhooks.jobs, *workflows.jobs,
                         *bulk.jobs])

@@ -67,7 +67,8 @@ class ChildSubmitter:
         queue = definition.queue_name(self.settings)
         planned = plan(definition, owned(dict(data), owner),
                        {"owner": owner} if owner is not None else {},
-                       queue=queue, queue_backoff_ms=queue_defaults(self.settings, queue).backoff_ms,
+                       queue=queue,
+                       queue_backoff_ms=queue_defaults(self.settings, queue).backoff_ms,
                        validation_context=ctx.validation_context())
         self.queue(queue)
         submission = planned.submission()

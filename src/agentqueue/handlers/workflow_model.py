@@ -129,8 +129,9 @@ class WorkflowInput(BaseModel):
         for step in self.workflow.steps:
             definition = types.get(step.type)
             if definition is None or step.type in NOT_A_STEP:
+                known = ", ".join(n for n in types.names() if n not in NOT_A_STEP)
                 raise ValueError(f"step {step.id!r}: unknown job type {step.type!r}; "
-                                 f"known: {', '.join(n for n in types.names() if n not in NOT_A_STEP)}")
+                                 f"known: {known}")
             try:
                 data = resolve(step.input, {"input": self.input}, keep_steps=True)
             except MissingValue as exc:
