@@ -17,7 +17,8 @@ from agentqueue.services import build_workers, queue_names
 from agentqueue.serving import serve, served
 
 BUILTIN = ["chat", "batch", "summarize", "classify", "sentiment", "translate", "extract",
-           "generate-completion", "generate-embeddings", "agent-task", "webhook"]
+           "generate-completion", "generate-embeddings", "agent-task", "webhook",
+           "workflow-execution", "bulk-operation"]
 
 
 class Convert(BaseModel):
@@ -78,6 +79,7 @@ async def test_one_worker_per_queue_running_every_type_of_it(tmp_path: Path) -> 
             "ai-tasks": ["generate-completion", "generate-embeddings"],
             "agent-tasks": ["agent-task"],
             "webhooks": ["webhook"],
+            "jobs": ["bulk-operation", "workflow-execution"],
             "conversions": ["data-conversion"],
         }
     finally:
