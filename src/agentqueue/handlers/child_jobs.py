@@ -25,7 +25,10 @@ _SUBMITTER = "child-jobs.submitter"
 
 
 def child_id(ctx: Context, name: str) -> str:
-    digest = hashlib.sha1(f"{ctx.queue}:{ctx.id}".encode(), usedforsecurity=False)
+    # The parent's creation time too: a queue's ids start again at 1 on a new Redis, while the
+    # records (and with them the children's ids) remain.
+    parent = f"{ctx.queue}:{ctx.id}:{ctx.job.timestamp}"
+    digest = hashlib.sha1(parent.encode(), usedforsecurity=False)
     return f"wf-{digest.hexdigest()[:16]}-{name}"
 
 

@@ -164,7 +164,7 @@ async def workflow_execution(ctx: Context, data: WorkflowInput) -> dict[str, Any
     return {
         "workflow": data.workflow.name,
         "status": "completed",
-        "steps": {i: s.out() for i, s in states.items()},
+        "steps": {step.id: states[step.id].out() for step in data.workflow.steps},
         "completed": sum(s.status == "completed" for s in states.values()),
         "failed": sum(s.status == "failed" for s in states.values()),
         "skipped": sum(s.status == "skipped" for s in states.values()),
