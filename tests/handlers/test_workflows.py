@@ -20,6 +20,7 @@ from agentqueue.errors import InvalidJobInput
 from agentqueue.services import build_workers
 from agentqueue.serving import serve
 from tests.conftest import delete_prefix
+from tests.support.waiting import eventually
 
 
 class Text(BaseModel):
@@ -108,8 +109,13 @@ async def test_steps_run_in_order_with_earlier_results(
         backend = await app._backend()
         for step in steps.values():
             queue, _, job_id = step["jobId"].partition(":")
-            record = await backend.records.get(queue, job_id)
-            assert record is not None and record.status == "completed"
+
+            async def recorded(queue: str = queue, job_id: str = job_id) -> Any:
+                # The record follows Redis (written behind the step's completion).
+                record = await backend.records.get(queue, job_id)
+                return record if record is not None and record.status == "completed" else None
+
+            record = await eventually(recorded, what=f"the record of step {job_id}")
             assert record.owner == ALICE
         progress = await job.progress()
         assert progress["current"] == 3 and progress["total"] == 3
