@@ -25,6 +25,7 @@ from agentqueue.api import (
     schedules,
     usage,
     v1,
+    workflows,
 )
 from agentqueue.api.auth import Authenticator
 from agentqueue.api.auth_throttle import AuthFailureThrottle
@@ -92,7 +93,7 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
     routers = (agent_queue.router, events.router, jobs.router, v1.router, v1.admin_router,
                ai.router, usage.router, metrics.router, probes.router, dashboard.router,
                dead_letters.router, flows.router, schedules.router, limits_admin.router,
-               events.seed_router)
+               workflows.router, events.seed_router)
     for router in routers:
         app.include_router(router)
     app.include_router(gateway.router)

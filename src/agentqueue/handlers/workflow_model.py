@@ -123,23 +123,32 @@ class WorkflowInput(BaseModel):
 
     @model_validator(mode="after")
     def _steps_fit_their_types(self, info: ValidationInfo) -> WorkflowInput:
-        from agentqueue.serving import served
+        check_steps(self.workflow, self.input, info.context)
+        return self
 
-        types = served()
-        for step in self.workflow.steps:
-            definition = types.get(step.type)
-            if definition is None or step.type in NOT_A_STEP:
-                known = ", ".join(n for n in types.names() if n not in NOT_A_STEP)
-                raise ValueError(f"step {step.id!r}: unknown job type {step.type!r}; "
-                                 f"known: {known}")
+
+def check_steps(workflow: WorkflowDefinition, given: dict[str, Any] | None,
+                context: dict[str, Any] | None) -> None:
+    """ValueError naming the first step whose type is unknown or refuses its input (`given`:
+    the workflow's input, its references filled in; None: not known yet, left aside)."""
+    from agentqueue.serving import served
+
+    types = served()
+    for step in workflow.steps:
+        definition = types.get(step.type)
+        if definition is None or step.type in NOT_A_STEP:
+            known = ", ".join(n for n in types.names() if n not in NOT_A_STEP)
+            raise ValueError(f"step {step.id!r}: unknown job type {step.type!r}; "
+                             f"known: {known}")
+        data = step.input
+        if given is not None:
             try:
-                data = resolve(step.input, {"input": self.input}, keep_steps=True)
+                data = resolve(step.input, {"input": given}, keep_steps=True)
             except MissingValue as exc:
                 raise ValueError(f"step {step.id!r}: {exc}") from None
-            problem = check_fit(definition.input, data, info.context)
-            if problem:
-                raise ValueError(f"step {step.id!r} ({step.type}): {problem}")
-        return self
+        problem = check_fit(definition.input, data, context)
+        if problem:
+            raise ValueError(f"step {step.id!r} ({step.type}): {problem}")
 
 
 def refs(value: Any, _path: tuple[str | int, ...] = ()) -> Iterator[list[str]]:
