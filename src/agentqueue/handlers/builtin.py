@@ -1,4 +1,5 @@
-"""The built-in job types: each family module (agent_chat, ai_tasks, webhooks) defines its
+"""The built-in job types: each family module (agent_chat, ai_tasks, webhooks, workflows,
+bulk) defines its
 types on a `JobRegistry` of its own, with the same `job` decorator a user's `App.job` is, and
 `builtin_registry` lists them all, in that order.
 
