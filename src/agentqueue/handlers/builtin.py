@@ -1,7 +1,6 @@
 """The built-in job types: each family module (agent_chat, ai_tasks, webhooks, workflows,
-bulk) defines its
-types on a `JobRegistry` of its own, with the same `job` decorator a user's `App.job` is, and
-`builtin_registry` lists them all, in that order.
+bulk) defines its types on a `JobRegistry` of its own, with the same `job` decorator a user's
+`App.job` is, and `builtin_registry` lists them all, in that order.
 
 Their queues are settings (AGENT_QUEUE_NAME, …), read when the types are served.
 """
