@@ -5,6 +5,7 @@ that can never run are refused before anything is queued."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -141,6 +142,8 @@ async def test_a_failed_step_fails_the_workflow_or_is_skipped(
             await failing.wait(timeout=30)
         assert "step 'broken' (wf-upper) failed" in str(failed.value)
         assert "cannot shout 'no'" in str(failed.value)
+        log = await (await app._backend()).queue("jobs").logs(failing.id)
+        assert any(line.startswith("steps: ") and "broken failed" in line for line in log), log
 
         skipping = await app.enqueue("workflow-execution", {"workflow": workflow("skip")})
         result = await skipping.wait(timeout=30)
@@ -177,3 +180,59 @@ async def test_definitions_that_can_never_run_are_refused(
             await app.enqueue("workflow-execution",
                               {"workflow": {"name": "bad", "steps": steps}, "input": {}})
         assert expected in str(refused.value)
+
+
+async def test_a_cancelled_workflow_queues_no_further_step(
+    redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    release = asyncio.Event()
+
+    def add_gate(app: agentqueue.App) -> None:
+        @app.job("wf-gate")
+        async def gate(ctx: agentqueue.JobContext, data: Text) -> dict[str, Any]:
+            await release.wait()
+            return {"text": data.text}
+
+    async with running(redis_url, prefix, tmp_path, ("jobs",), extra=add_gate) as app:
+        job = await app.enqueue("workflow-execution", {"workflow": {"name": "gated", "steps": [
+            {"id": "first", "type": "wf-gate", "input": {"text": "a"}},
+            {"id": "then", "type": "wf-upper",
+             "input": {"text": {"$ref": "steps.first.result.text"}}}]}})
+
+        async def first_step_runs() -> Any:
+            progress = await job.progress()
+            return isinstance(progress, dict) and "running: first" in progress.get("message", "")
+
+        await eventually(first_step_runs, what="the first step to run")
+        assert await job.cancel()
+        release.set()  # the step running finishes; nothing after it is queued
+        with pytest.raises(agentqueue.JobFailed) as failed:
+            await job.wait(timeout=30)
+        assert "Cancelled by user" in str(failed.value)
+        backend = await app._backend()
+
+        async def recorded_cancelled() -> Any:
+            record = await backend.records.get(job.queue, job.id)
+            return record is not None and record.status == "cancelled"
+
+        await eventually(recorded_cancelled, what="the workflow's record cancelled")
+        jobs, _ = await backend.records.list_jobs()
+        assert sorted(r.type for r in jobs) == ["wf-gate", "workflow-execution"]
+
+
+async def test_a_scheduled_workflow_runs_as_a_workflow(
+    redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    async with running(redis_url, prefix, tmp_path) as app:
+        schedule = await app.schedule(
+            "workflow-execution", {"workflow": PIPELINE, "input": {"text": "good news"}},
+            every_ms=500, limit=2, owner=ALICE)
+
+        async def two_runs_done() -> Any:
+            runs = await app.schedule_runs(schedule.id)
+            done = [run for run in runs if await run.status() == "completed"]
+            return done if len(done) == 2 else None
+
+        for run in await eventually(two_runs_done, timeout=60, what="two scheduled runs"):
+            result = await run.result()
+            assert result["steps"]["reverse"]["result"] == {"text": "NEWS-GOOD"}

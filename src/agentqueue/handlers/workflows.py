@@ -10,9 +10,11 @@ starve its own steps. A step is queued once however often the handler runs (its 
 derived from the workflow's: `child_jobs`).
 
 A failed step (its attempts spent) with `onFailure: "fail"` fails the workflow, naming the
-step; with `"skip"` the workflow goes on, and the steps that need it are skipped. A step whose
-references lead nowhere, or whose filled-in input its type refuses, fails the same way without
-being queued. The result lists every step: status, job id, result or error.
+step (its log lists where every step stood); with `"skip"` the workflow goes on, and the steps
+that need it are skipped. A step whose references lead nowhere, or whose filled-in input its
+type refuses, fails the same way without being queued. The result lists every step: status,
+job id, result or error. Cancelling the workflow queues no further step: it is cancelled when
+it next wakes (the worker's cancellation middleware remembers the request).
 """
 
 from __future__ import annotations
@@ -152,6 +154,10 @@ async def workflow_execution(ctx: Context, data: WorkflowInput) -> dict[str, Any
             fatal = _fatal(states)
         if fatal is not None:
             await _progress(ctx, states)
+            # A failed job has no result: where every step stood goes to its log.
+            await ctx.log("steps: " + ", ".join(
+                f"{i} {s.status}" + (f" ({s.job_ref})" if s.job_ref else "")
+                for i, s in states.items()))
             raise PermanentJobError(f"step {fatal.step.id!r} ({fatal.step.type}) failed: "
                                     f"{fatal.error}")
         await _progress(ctx, states)
