@@ -30,7 +30,8 @@ def add_counting_type(app: agentqueue.App) -> None:
         RUNS[data.n] += 1
         if data.n == 7 and ctx.attempt == 1:  # the bulk job's first attempt hangs here
             await asyncio.Event().wait()
-        return {"n": data.n, "owner": (await ctx.owner()).user_id}  # type: ignore[union-attr]
+        return {"n": data.n, "owner": (await ctx.owner()).user_id,  # type: ignore[union-attr]
+                "id": ctx.id}
 
 
 async def test_hundreds_of_items_in_chunks_with_failures_listed(
@@ -70,7 +71,8 @@ async def test_a_retried_bulk_job_goes_on_from_its_last_chunk(
         result = await job.wait(timeout=60)
         assert await job.attempts() == 2  # the first timed out in item 7's chunk
         assert result["succeeded"] == 12
-        assert result["results"][11] == {"n": 11, "owner": "alice"}
+        # Each item its own id (what handlers key once-only writes by); the bulk job's owner.
+        assert result["results"][11] == {"n": 11, "owner": "alice", "id": f"{job.id}:11"}
         # Chunk 0 (items 0-4) ran once; chunk 1 (5-9) again on the retry; chunk 2 once.
         assert [RUNS[n] for n in range(12)] == [1] * 5 + [2] * 5 + [1] * 2
 

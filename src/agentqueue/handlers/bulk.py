@@ -84,8 +84,9 @@ def item_type(name: str) -> JobDefinition:
 
 
 class ItemContext:
-    """The bulk job's context as one item's handler sees it: the item's data; its progress
-    folded into the bulk job's (not reported on its own); everything else the bulk job's."""
+    """The bulk job's context as one item's handler sees it: the item's data and an id of its
+    own (`<bulk job id>:<index>`); its progress folded into the bulk job's (not reported on its
+    own); everything else the bulk job's."""
 
     def __init__(self, ctx: Context, index: int, data: dict[str, Any]) -> None:
         self._ctx = ctx
@@ -95,6 +96,12 @@ class ItemContext:
     @property
     def data(self) -> dict[str, Any]:
         return self._data
+
+    @property
+    def id(self) -> str:
+        # What handlers key their once-only writes by (a reply appended to a conversation, a
+        # webhook's delivery id): one per item, as `batch` keys its messages.
+        return f"{self._ctx.id}:{self.index}"
 
     async def progress(self, *args: Any, **kwargs: Any) -> None:
         return None
