@@ -42,6 +42,9 @@ RULES = [
     ("push", ("api", "cli", "services", "handlers", "records", "ai")),
     ("records", ("core", "api", "cli", "services", "handlers", "engine", "ai")),
     ("ai", ("engine", "core", "records", "api", "cli", "services", "handlers", "maintenance")),
+    # Reading, chunking and ranking documents is plain computation: the index and the job use it.
+    ("documents", ("engine", "core", "records", "api", "cli", "services", "handlers", "ai",
+                   "maintenance")),
 ]
 
 

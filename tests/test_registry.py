@@ -18,7 +18,9 @@ from agentqueue.serving import serve, served
 
 BUILTIN = ["chat", "batch", "summarize", "classify", "sentiment", "translate", "extract",
            "generate-completion", "generate-embeddings", "agent-task", "webhook",
-           "workflow-execution", "bulk-operation"]
+           "slack-message", "discord-message", "send-welcome", "send-verification",
+           "send-reset-password", "send-notification", "document-processing",
+           "fine-tuning", "model-training", "workflow-execution", "bulk-operation"]
 
 
 class Convert(BaseModel):
@@ -78,8 +80,11 @@ async def test_one_worker_per_queue_running_every_type_of_it(tmp_path: Path) -> 
             "ai-jobs": ["classify", "extract", "sentiment", "summarize", "translate"],
             "ai-tasks": ["generate-completion", "generate-embeddings"],
             "agent-tasks": ["agent-task"],
-            "webhooks": ["webhook"],
-            "jobs": ["bulk-operation", "workflow-execution"],
+            "webhooks": ["discord-message", "slack-message", "webhook"],
+            "email": ["send-notification", "send-reset-password", "send-verification",
+                      "send-welcome"],
+            "jobs": ["bulk-operation", "document-processing", "fine-tuning", "model-training",
+                     "workflow-execution"],
             "conversions": ["data-conversion"],
         }
     finally:

@@ -54,7 +54,9 @@ from agentqueue.serving import builtin_types, serve
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from agentqueue.core.documents import SearchResult
     from agentqueue.core.limits import LimitStore
+    from agentqueue.records.documents import DocumentView
 
 T = TypeVar("T")
 F = TypeVar("F", bound=HandlerFn)
@@ -408,6 +410,47 @@ class App:
     async def budget(self, org_id: str) -> dict[str, Any]:
         """Organization `org_id`'s budgets: limit, used and remaining, today and this month."""
         return await (await self._backend()).budgets.report(org_id)
+
+    # -- documents (what `document-processing` jobs indexed) ------------------------------------
+
+    async def search_documents(self, query: str, *, owner: Owner, limit: int = 5,
+                               provider: str | None = None,
+                               model: str | None = None) -> SearchResult:
+        """The chunks of `owner`'s documents (its organization's, or the user's own without
+        one) closest to `query`, best first; `provider`/`model` as the documents were
+        embedded (default: the offline all-MiniLM-L6-v2)."""
+        return await (await self._backend()).documents().search(
+            owner, query, limit=limit, provider=provider, model=model)
+
+    def search_documents_sync(self, query: str, *, owner: Owner, limit: int = 5,
+                              provider: str | None = None,
+                              model: str | None = None) -> SearchResult:
+        return self.run_sync(self.search_documents(query, owner=owner, limit=limit,
+                                                   provider=provider, model=model))
+
+    async def documents(self, *, owner: Owner, limit: int = 50,
+                        offset: int = 0) -> list[DocumentView]:
+        """`owner`'s documents, the most recently processed first."""
+        views, _total = await (await self._backend()).documents().list_documents(
+            owner, limit=limit, offset=offset)
+        return views
+
+    def documents_sync(self, *, owner: Owner, limit: int = 50,
+                       offset: int = 0) -> list[DocumentView]:
+        return self.run_sync(self.documents(owner=owner, limit=limit, offset=offset))
+
+    async def get_document(self, document_id: str, *, owner: Owner) -> DocumentView | None:
+        return await (await self._backend()).documents().get(owner, document_id)
+
+    def get_document_sync(self, document_id: str, *, owner: Owner) -> DocumentView | None:
+        return self.run_sync(self.get_document(document_id, owner=owner))
+
+    async def delete_document(self, document_id: str, *, owner: Owner) -> bool:
+        """Remove the document and its chunks; False if `owner` has no such document."""
+        return await (await self._backend()).documents().delete(owner, document_id)
+
+    def delete_document_sync(self, document_id: str, *, owner: Owner) -> bool:
+        return self.run_sync(self.delete_document(document_id, owner=owner))
 
     # -- connections ---------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis.asyncio as redis
 
@@ -20,6 +20,9 @@ from agentqueue.engine.queue import JobQueue
 from agentqueue.engine.stream import StreamReader
 from agentqueue.metrics.aggregate import MetricsRecorder
 from agentqueue.records.store import Records
+
+if TYPE_CHECKING:
+    from agentqueue.core.documents import Documents
 
 T = TypeVar("T")
 
@@ -39,6 +42,15 @@ class Backend:
                                       budgets=self.budgets)
         self.metrics = MetricsRecorder(client, prefix=settings.queue_prefix)
         self.submitter.on_queued = self.metrics.queued
+        self._documents: Documents | None = None
+
+    def documents(self) -> Documents:
+        """The document search index's service (made on first use)."""
+        if self._documents is None:
+            from agentqueue.services import open_documents
+
+            self._documents = open_documents(self.settings, self.records)
+        return self._documents
 
     @classmethod
     async def open(cls, settings: Settings) -> Backend:
@@ -80,6 +92,8 @@ class Backend:
         for queue in self.queues.values():
             await queue.close()
         await self.metrics.close()
+        if self._documents is not None:
+            await self._documents.aclose()
         await self.client.aclose()
         await self.records.close()
 

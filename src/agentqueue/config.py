@@ -167,6 +167,25 @@ class Settings(BaseSettings):
     agent_dataset: Path | None = Field(None, validation_alias="AGENT_DATASET")
     agent_max_steps: int = Field(6, ge=1, validation_alias="AGENT_MAX_STEPS")
 
+    # Email (the `email` queue, and email notifications): sent over SMTP; unset SMTP_HOST
+    # or SMTP_FROM, email jobs are refused at submission, naming the setting.
+    email_queue_name: str = Field("email", validation_alias="EMAIL_QUEUE_NAME")
+    smtp_host: str | None = Field(None, validation_alias="SMTP_HOST")
+    smtp_port: int = Field(587, ge=1, le=65535, validation_alias="SMTP_PORT")
+    smtp_username: str | None = Field(None, validation_alias="SMTP_USERNAME")
+    smtp_password: SecretStr | None = Field(None, validation_alias="SMTP_PASSWORD")
+    # true: STARTTLS required; false: never; unset: used when the server offers it.
+    smtp_starttls: bool | None = Field(None, validation_alias="SMTP_STARTTLS")
+    # TLS from the first byte (port 465) instead of STARTTLS.
+    smtp_tls: bool = Field(False, validation_alias="SMTP_TLS")
+    smtp_timeout_s: float = Field(30.0, gt=0, le=600, validation_alias="SMTP_TIMEOUT_SECONDS")
+    smtp_from: str | None = Field(None, validation_alias="SMTP_FROM")
+    # A directory of templates of your own (`welcome.html`, …): each file found there is used
+    # instead of the built-in one of that name.
+    email_templates_dir: Path | None = Field(None, validation_alias="EMAIL_TEMPLATES_DIR")
+    # The product name the built-in templates sign with.
+    email_app_name: str = Field("agentqueue", validation_alias="EMAIL_APP_NAME")
+
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     # "text" for people, "json" for log pipelines: one object per line, with the job's id,
     # queue and type on job lines and the trace id where a trace is current.

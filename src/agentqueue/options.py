@@ -17,6 +17,7 @@ jobs first), and converted in this one place:
 | `dedup_mode` "debounce"     | `deduplication: {id, ttl, extend: true, replace: true}`       |
 | `keep_completed`            | `removeOnComplete` (a count, or `{age}` in seconds)           |
 | `keep_failed`               | `removeOnFail`                                                |
+| `notify`                    | `notify: {owner, targets}` (agentqueue's own: `handlers.notify`) |
 """
 
 from __future__ import annotations
@@ -84,6 +85,10 @@ class EnqueueOptions(TypedDict, total=False):
     """`keep_completed` for failed jobs."""
     owner: JobOwner | str
     """Who the job belongs to (a user id or `Owner`): who sees it through the HTTP APIs."""
+    notify: list[dict[str, Any]]
+    """Announce the job's outcome: `[{"on": ["completed", "failed"], "webhook": url}`, or
+    `{"slack": url}`, `{"discord": url}`, `{"email": address}`] (see README "Notifications"):
+    a job per target, owned as this one, once the job has ended for good."""
     repeat: dict[str, Any]
     """Seed 004's repeatable job (`App.enqueue` only): `{"cron": "0 3 * * *", "tz": ...}` or
     `{"every": ms}` (and `limit`, `startDate`, `endDate`, `key`) makes a schedule
@@ -168,9 +173,16 @@ def plan(definition: JobDefinition, data: dict[str, Any], options: EnqueueOption
     if keep_failed is not None:
         extra["removeOnFail"] = check_keep(keep_failed, "keep_failed")
 
+    owner = owner_of(options.get("owner"))
+    if options.get("notify"):
+        # Loaded only for a job that asks (handlers.notify imports the job types it queues).
+        from agentqueue.handlers.notify import OPTION, notify_option
+
+        extra[OPTION] = notify_option(options["notify"], owner, validation_context)
+
     return Planned(
         queue=queue, name=definition.name, data=validated,
-        owner=owner_of(options.get("owner")), priority=_priority(definition, options),
+        owner=owner, priority=_priority(definition, options),
         delay_ms=delay_ms, attempts=attempts,
         backoff=_backoff(definition, options, queue_backoff_ms), job_id=job_id,
         deduplication=deduplication, options=extra,

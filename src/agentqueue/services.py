@@ -8,7 +8,7 @@ import functools
 import logging
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as redis
 
@@ -33,6 +33,7 @@ from agentqueue.engine.rate_limit import WindowCounters
 from agentqueue.engine.worker import WorkerOptions, WorkerRuntime, standard_middleware
 from agentqueue.handlers.ai_runtime import AiRuntime, ProviderLimits
 from agentqueue.handlers.flow_control import FlowControl
+from agentqueue.handlers.notify_middleware import Notifications
 from agentqueue.handlers.providers import ProviderPool
 from agentqueue.handlers.records_middleware import RecordsMiddleware
 from agentqueue.handlers.sessions import SessionStore
@@ -47,6 +48,10 @@ from agentqueue.records.migrations import upgrade
 from agentqueue.records.store import Records
 from agentqueue.registry import JobRegistry
 from agentqueue.serving import installed_middleware, served
+
+if TYPE_CHECKING:
+    from agentqueue.ai.providers.base import Provider
+    from agentqueue.core.documents import Documents
 
 log = logging.getLogger("agentqueue")
 
@@ -75,6 +80,8 @@ class Services:
     # Rate limits, tenant caps and budgets in force (settings and run-time changes).
     limits: LimitStore | None = None
     budgets: Budgets | None = None
+    # The document search index's service, made on first use (its providers embed queries).
+    _documents: Documents | None = None
 
     @classmethod
     async def start(cls, settings: Settings, *, allow_embedded: bool = True) -> Services:
@@ -113,6 +120,12 @@ class Services:
                    redis_health=health, agents=load_agents(settings), registry=registry,
                    limits=rules, budgets=budgets, metrics=metrics)
 
+    def documents(self) -> Documents:
+        """Search, list and delete documents (those `document-processing` jobs indexed)."""
+        if self._documents is None:
+            self._documents = open_documents(self.settings, self.records)
+        return self._documents
+
     def job_type(self, name: str) -> JobDefinition | None:
         return self.registry.get(name)
 
@@ -149,6 +162,8 @@ class Services:
             self.workers = None
         if self.metrics is not None:
             await self.metrics.close()
+        if self._documents is not None:
+            await self._documents.aclose()
         for queue in self.queues.values():
             await queue.close()
         if self.redis_health is not None:
@@ -176,6 +191,25 @@ async def _together(
     if on_failure_close is not None:
         await on_failure_close.stop()
     raise failure
+
+
+def open_documents(settings: Settings, records: Records) -> Documents:
+    """The documents service over `records`, with providers built from `settings` as needed."""
+    from agentqueue.core.documents import Documents
+    from agentqueue.records.documents import DocumentIndex
+
+    pools: list[ProviderPool] = []
+
+    def provider(name: str) -> Provider:
+        if not pools:
+            pools.append(ProviderPool(settings))
+        return pools[0].get(name)
+
+    async def close() -> None:
+        for pool in pools:
+            await pool.aclose()
+
+    return Documents(DocumentIndex(records), provider, close)
 
 
 async def open_records(settings: Settings) -> Records:
@@ -274,6 +308,8 @@ class WorkerGroup:
     workers: list[WorkerRuntime]
     resources: WorkerResources
     metrics: MetricsRecorder
+    # The queues notifications are submitted to (handlers.notify_middleware).
+    notify_queues: dict[str, JobQueue] = dataclasses.field(default_factory=dict)
 
     @property
     def runtime(self) -> AiRuntime:
@@ -294,6 +330,8 @@ class WorkerGroup:
         # Every queue stops taking jobs at once; each lets its active jobs finish.
         await asyncio.gather(*(worker.stop(grace_s) for worker in self.workers))
         await self.metrics.close()
+        for queue in self.notify_queues.values():
+            await queue.close()
         await self.resources.aclose()
         await self.runtime.client.aclose()
 
@@ -339,11 +377,18 @@ def build_workers(
     metrics = MetricsRecorder(runtime.client, prefix=settings.queue_prefix)
     runtime.metrics = flow.metrics = metrics
     users = list(installed_middleware() if middleware is None else middleware)
+    # Jobs' `notify` announcements, queued as recorded jobs (so only with records); outside
+    # the time limit and cancellation, so it sees how they end a run.
+    notify: list[Middleware] = []
+    notify_queues: dict[str, JobQueue] = {}
+    if records is not None:
+        notify_queues = open_queues(settings, runtime.client, types)
+        notify.append(Notifications(JobSubmitter(notify_queues, records), settings, types))
     workers = []
     for name in wanted:
         options = worker_options(settings)
         worker = WorkerRuntime(name, redis_url, prefix=settings.queue_prefix, options=options,
-                               middleware=[*kept, metering, JobMetrics(metrics),
+                               middleware=[*kept, metering, JobMetrics(metrics), *notify,
                                            *standard_middleware(options), *users],
                                context_class=context_class)
         for definition in by_queue[name]:
@@ -351,7 +396,7 @@ def build_workers(
         workers.append(worker)
     log.info("AI provider: %s (available: %s)", runtime.providers.default.name,
              ", ".join(runtime.providers.names))
-    return WorkerGroup(workers, resources, metrics)
+    return WorkerGroup(workers, resources, metrics, notify_queues)
 
 
 def worker_options(settings: Settings) -> WorkerOptions:

@@ -10,7 +10,8 @@ from pathlib import Path
 from tests.support.processes import agentqueue, free_port
 
 # Top-level module -> what loads it (none of which a plain start does). (The valkey client is
-# loaded, by python-socketio's package, which imports its Redis/Valkey managers eagerly.)
+# loaded, by python-socketio's package, which imports its Redis/Valkey managers eagerly; and
+# email_validator, by FastAPI's OpenAPI models whenever it is installed.)
 ON_FIRST_USE = {
     "alembic": "a migration (the schema is already at head)",
     "jwt": "the first JWT presented",
@@ -20,6 +21,8 @@ ON_FIRST_USE = {
     "rich": "`agentqueue keys list` and the operator commands (jobs, queues, …)",
     "openai": "a job for the OpenAI provider",
     "anthropic": "a job for the Anthropic provider",
+    "jinja2": "the first email (its templates)",
+    "aiosmtplib": "the first email sent",
 }
 _IMPORTED = re.compile(r"^import time:\s+\d+ \|\s+\d+ \| *(\S+)$", re.MULTILINE)
 

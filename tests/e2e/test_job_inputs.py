@@ -31,6 +31,7 @@ VALID: dict[str, dict[str, Any]] = {
     "generate-embeddings": {"text": "hello"},
     "agent-task": {"agent_id": "default", "title": "Add 2 and 2"},
     "webhook": {"url": "https://example.com/hook", "payload": {"a": 1}},
+    "document-processing": {"documentId": "notes", "content": "Some notes."},
 }
 
 

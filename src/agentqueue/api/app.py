@@ -15,6 +15,7 @@ from agentqueue.api import (
     ai,
     dashboard,
     dead_letters,
+    documents,
     events,
     flows,
     gateway,
@@ -23,6 +24,7 @@ from agentqueue.api import (
     metrics,
     probes,
     schedules,
+    trained_models,
     usage,
     v1,
     workflows,
@@ -93,7 +95,8 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
     routers = (agent_queue.router, events.router, jobs.router, v1.router, v1.admin_router,
                ai.router, usage.router, metrics.router, probes.router, dashboard.router,
                dead_letters.router, flows.router, schedules.router, limits_admin.router,
-               workflows.router, events.seed_router)
+               documents.router, events.seed_router, trained_models.router,
+               workflows.router)
     for router in routers:
         app.include_router(router)
     app.include_router(gateway.router)

@@ -19,11 +19,14 @@ from agentqueue.api.limits import page_limit
 from agentqueue.api.openapi import error_responses
 from agentqueue.api.schemas.common import MAX_DELAY_MS, MAX_OFFSET, STRICT_INPUT, Name
 from agentqueue.api.submit import validated_data
+from agentqueue.api.trained_models import check_model_reference
 from agentqueue.core import priority as priorities
 from agentqueue.core import states
 from agentqueue.core.actions import cancel_job, retry_job
 from agentqueue.core.lookup import FoundJob, find_job, owner_of, scope_of
 from agentqueue.handlers.agent_chat import CHAT
+from agentqueue.handlers.notify import MAX_TARGETS, NotifyTarget, notify_option
+from agentqueue.handlers.notify import OPTION as NOTIFY
 from agentqueue.handlers.sessions import new_session_id
 from agentqueue.records.views import JobRecordView
 from agentqueue.services import Services
@@ -51,6 +54,10 @@ class CreateJob(BaseModel):
                                     description="default: the job type's queue's attempts")
     delay: int = Field(0, ge=0, le=MAX_DELAY_MS,
                        description="milliseconds to wait before the job may run (at most a year)")
+    notify: list[NotifyTarget] | None = Field(
+        None, max_length=MAX_TARGETS,
+        description="announce the job's outcome (completed, failed, cancelled; not a retry) "
+                    "by webhook, Slack, Discord or email")
 
 
 class Progress(BaseModel):
@@ -155,8 +162,16 @@ async def create_job(body: CreateJob, services: ServicesDep, caller: Caller) -> 
         known = ", ".join(services.registry.names())
         raise ApiError(400, f"type: unknown job type {body.type!r}; known: {known}")
     data = caller_owned(validated_data(services, job_type, body.data), caller)
+    await check_model_reference(services, caller, job_type.name, data)
     if job_type.name == CHAT:  # as /agent/queue/chat: every retry continues the same session
         data.setdefault("sessionId", new_session_id())
+    options = None
+    if body.notify:
+        try:  # checked again with the operator's rules (destinations, SMTP settings)
+            options = {NOTIFY: notify_option(body.notify, owner_of(caller),
+                                             services.validation_context())}
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
     record = await services.submitter.submit(
         queue=job_type.queue_name(services.settings), name=job_type.name, data=data,
         owner=owner_of(caller),
@@ -165,7 +180,7 @@ async def create_job(body: CreateJob, services: ServicesDep, caller: Caller) -> 
         priority=(job_type.bullmq_priority() if body.priority is None and job_type.priority
                   else priorities.from_seed001(body.priority)),
         attempts=body.maxAttempts or job_type.attempts, delay_ms=body.delay or None,
-        backoff=job_type.backoff_option(services.settings),
+        backoff=job_type.backoff_option(services.settings), options=options,
     )
     return job_out(record)
 

@@ -19,6 +19,7 @@ from agentqueue.api.openapi import error_responses
 from agentqueue.api.schemas import ai_requests as req
 from agentqueue.api.schemas.common import MAX_AGE_MS, MAX_OFFSET
 from agentqueue.api.submit import model_data, served_type, validated_data
+from agentqueue.api.trained_models import check_model_reference
 from agentqueue.core import states
 from agentqueue.core.lookup import find_job, owner_of, scope_of
 from agentqueue.engine.queue import JobQueue
@@ -75,6 +76,7 @@ async def _create(
 ) -> JobOut:
     job_type = served_type(services, name)
     data = validated_data(services, job_type, model_data(body), field="")
+    await check_model_reference(services, caller, name, data)
     # The caller's organization, never one the client wrote into the body (workers log it).
     data.pop("organizationId", None)
     if caller.org_id:

@@ -25,6 +25,8 @@ def queue_defaults(settings: Settings, queue: str) -> QueueDefaults:
         s.webhooks_queue_name: QueueDefaults(5, 2000, 1000, 5000, HOUR, WEEK),
         # seed 004: 3 attempts from 5 s, the last 100 completed and 500 failed
         s.ai_tasks_queue_name: QueueDefaults(3, 5000, 100, 500),
+        # seed 004's email queue: as its ai-tasks queue
+        s.email_queue_name: QueueDefaults(3, 5000, 100, 500),
         # seed 002: 3 attempts from 2 s; completed 24 h / 1000, failed 7 days / 5000
         s.agent_tasks_queue_name: QueueDefaults(3, 2000, 1000, 5000, DAY, WEEK),
     }

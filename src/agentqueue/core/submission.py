@@ -111,14 +111,15 @@ class JobSubmitter:
         delay_ms: int | None = None,
         attempts: int | None = None,
         backoff: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
     ) -> JobRecordView:
         """Record, then queue, a job. `priority` is BullMQ's (1 runs first; see
         `agentqueue.core.priority`); none gives the normal one, so the job waits its turn
-        among prioritized jobs instead of overtaking them all."""
+        among prioritized jobs instead of overtaking them all. `options`: as `accept`'s."""
         accepted = await self.accept(
             queue=queue, name=name, data=data, owner=owner, title=title,
             description=description, priority=priority, delay_ms=delay_ms, attempts=attempts,
-            backoff=backoff)
+            backoff=backoff, options=options)
         assert accepted.record is not None  # a new job always has its record
         return accepted.record
 

@@ -23,6 +23,7 @@ from agentqueue.handlers.inputs import (
     TranslateInput,
 )
 from agentqueue.handlers.streaming import TextProgress
+from agentqueue.handlers.training import classify_with_model
 from agentqueue.registry import JobRegistry
 
 SUMMARIZE, CLASSIFY, SENTIMENT, TRANSLATE, EXTRACT = (
@@ -60,6 +61,11 @@ async def summarize(ctx: Context, data: SummarizeInput) -> dict[str, Any]:
 
 @jobs.job(CLASSIFY, queue=ai_jobs_queue)
 async def classify(ctx: Context, data: ClassifyInput) -> dict[str, Any]:
+    if data.modelId is not None:  # a model-training job's classifier, offline
+        await ctx.progress(10)
+        output = await classify_with_model(ctx, data.modelId, data.text)
+        await ctx.progress(100)
+        return {**output, **usage_fields(await ctx.usage())}
     provider = ctx.ai.provider(data.provider)
     await ctx.progress(10)
     out = await guarded(tasks.classify(data.text, provider, labels=data.labels,

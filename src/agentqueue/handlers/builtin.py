@@ -1,6 +1,7 @@
-"""The built-in job types: each family module (agent_chat, ai_tasks, webhooks, workflows,
-bulk) defines its types on a `JobRegistry` of its own, with the same `job` decorator a user's
-`App.job` is, and `builtin_registry` lists them all, in that order.
+"""The built-in job types: each family module (agent_chat, ai_tasks, webhooks, chat_webhooks,
+mail, documents, training, workflows, bulk) defines its types on a `JobRegistry` of its own,
+with the same `job` decorator a user's `App.job` is, and `builtin_registry` lists them all, in
+that order.
 
 Their queues are settings (AGENT_QUEUE_NAME, …), read when the types are served.
 """
@@ -31,9 +32,24 @@ def webhooks_queue(settings: Settings) -> str:
     return settings.webhooks_queue_name
 
 
+def email_queue(settings: Settings) -> str:
+    return settings.email_queue_name
+
+
 def builtin_registry() -> JobRegistry:
     """Every family's types, in one registry."""
-    from agentqueue.handlers import agent_chat, ai_tasks, bulk, webhooks, workflows
+    from agentqueue.handlers import (
+        agent_chat,
+        ai_tasks,
+        bulk,
+        chat_webhooks,
+        documents,
+        mail,
+        training,
+        webhooks,
+        workflows,
+    )
 
-    return JobRegistry([*agent_chat.jobs, *ai_tasks.jobs, *webhooks.jobs, *workflows.jobs,
+    return JobRegistry([*agent_chat.jobs, *ai_tasks.jobs, *webhooks.jobs, *chat_webhooks.jobs,
+                        *mail.jobs, *documents.jobs, *training.jobs, *workflows.jobs,
                         *bulk.jobs])

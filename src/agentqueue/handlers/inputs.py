@@ -45,6 +45,9 @@ class SummarizeInput(JobInput):
 class ClassifyInput(JobInput):
     text: str = Field(min_length=1, max_length=MAX_TEXT)
     labels: list[Name] | None = Field(None, min_length=1, max_length=MAX_LABELS)
+    modelId: str | None = Field(
+        None, min_length=1, max_length=100,
+        description="a classifier a model-training job trained: used offline, labels ignored")
 
     @field_validator("labels")
     @classmethod

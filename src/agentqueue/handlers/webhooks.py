@@ -58,16 +58,7 @@ class WebhookInput(BaseModel):
     @field_validator("url")
     @classmethod
     def _public_destination(cls, url: AnyHttpUrl, info: ValidationInfo) -> AnyHttpUrl:
-        # At the API (which passes its settings): refuse what is internal without resolving.
-        # The worker checks every resolved address again when it connects.
-        settings = (info.context or {}).get("settings")
-        if settings is not None and url.host:
-            policy = DestinationPolicy.from_setting(settings.webhook_allowed_networks)
-            try:
-                policy.check_host(url.host)
-            except DestinationNotAllowed as exc:
-                raise PydanticCustomError("destination_not_allowed", str(exc)) from None
-        return url
+        return allowed_destination(url, info)
 
     @field_validator("headers")
     @classmethod
@@ -76,6 +67,20 @@ class WebhookInput(BaseModel):
         if problem:
             raise PydanticCustomError("header_not_allowed", problem)
         return headers
+
+
+def allowed_destination(url: AnyHttpUrl, info: ValidationInfo) -> AnyHttpUrl:
+    """A field validator's check of a tenant's URL. At the API (which passes its settings):
+    refuse what is internal without resolving. The worker checks every resolved address again
+    when it connects."""
+    settings = (info.context or {}).get("settings")
+    if settings is not None and url.host:
+        policy = DestinationPolicy.from_setting(settings.webhook_allowed_networks)
+        try:
+            policy.check_host(url.host)
+        except DestinationNotAllowed as exc:
+            raise PydanticCustomError("destination_not_allowed", str(exc)) from None
+    return url
 
 
 class WebhookSender:
@@ -106,9 +111,6 @@ class WebhookSender:
         await self.client.aclose()
 
     async def deliver(self, ctx: JobContext, data: WebhookInput) -> dict[str, Any]:
-        import httpx  # already loaded by the client (see __init__)
-
-        host = data.url.host or ""
         body = json.dumps({"event": data.event, "payload": data.payload}).encode()
         headers = {
             **data.headers,
@@ -121,12 +123,24 @@ class WebhookSender:
         if self.secret:
             digest = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
             headers["X-Agentqueue-Signature"] = f"sha256={digest}"
+        status = await self.post(ctx, str(data.url), body, headers, data.timeoutSeconds)
+        # Nothing between the delivery and the return: a worker killed after the receiver
+        # answered and before Redis marks the job completed delivers it again, so that window
+        # is kept to the one completing round trip (the record shows 100 % on completion).
+        return {"status": status, "deliveredAt": iso_now(), "attempt": ctx.attempt}
+
+    async def post(self, ctx: JobContext, url: str, body: bytes, headers: dict[str, str],
+                   timeout_s: float) -> int:
+        """POST `body` to an allowed destination; its 2xx status, or the job's failure (retried
+        on 5xx, 408, 425, 429 and network errors; not on other 4xx)."""
+        import httpx  # already loaded by the client (see __init__)
+
+        host = httpx.URL(url).host
         try:
             # timeoutSeconds bounds the whole delivery, a receiver dripping bytes included.
-            async with asyncio.timeout(data.timeoutSeconds):
-                async with self.client.stream("POST", str(data.url), content=body,
-                                              headers=headers,
-                                              timeout=data.timeoutSeconds) as answer:
+            async with asyncio.timeout(timeout_s):
+                async with self.client.stream("POST", url, content=body, headers=headers,
+                                              timeout=timeout_s) as answer:
                     status = answer.status_code  # the body is never read
         except DestinationNotAllowed as exc:
             raise PermanentJobError(f"webhook delivery refused: {exc}") from None
@@ -136,16 +150,13 @@ class WebhookSender:
             log.info("webhook %s:%s to %s failed: %s %s", ctx.queue, ctx.id, host,
                      type(exc).__name__, exc)
             raise _retry_or_give_up(ctx, f"webhook delivery to {host} failed: no valid HTTP "
-                                         f"answer within {data.timeoutSeconds:g} s (could not "
+                                         f"answer within {timeout_s:g} s (could not "
                                          "connect, connection lost or timed out)") from None
         if status >= 500 or status in _RETRYABLE:
             raise _retry_or_give_up(ctx, f"webhook answered HTTP {status}")
         if status >= 400:
             raise PermanentJobError(f"webhook answered HTTP {status}; not retried")
-        # Nothing between the delivery and the return: a worker killed after the receiver
-        # answered and before Redis marks the job completed delivers it again, so that window
-        # is kept to the one completing round trip (the record shows 100 % on completion).
-        return {"status": status, "deliveredAt": iso_now(), "attempt": ctx.attempt}
+        return status
 
 
 SENDER = "webhook-sender"

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -179,6 +180,77 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class DocumentRecord(Base):
+    """A document of the search index (`document-processing`), one per (scope, document_id):
+    processing it again replaces it. `scope` is whose it is: `org:<id>`, or `user:<id>` for a
+    caller without an organization."""
+
+    __tablename__ = "documents"
+    __table_args__ = (
+        UniqueConstraint("scope", "document_id"),
+        Index("ix_documents_scope_updated_at", "scope", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String())
+    document_id: Mapped[str] = mapped_column(String())
+    user_id: Mapped[str] = mapped_column(String())
+    org_id: Mapped[str | None] = mapped_column(String())
+    title: Mapped[str | None] = mapped_column(String())
+    content_type: Mapped[str] = mapped_column(String())
+    pages: Mapped[int] = mapped_column(Integer())
+    chunk_count: Mapped[int] = mapped_column(Integer())
+    characters: Mapped[int] = mapped_column(Integer())
+    provider: Mapped[str] = mapped_column(String())
+    embedding_model: Mapped[str] = mapped_column(String())
+    dimensions: Mapped[int] = mapped_column(Integer())
+    meta: Mapped[Any | None] = mapped_column(json_type(none_as_null=True), nullable=True)
+    job_ref: Mapped[str | None] = mapped_column(String())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DocumentChunk(Base):
+    """A chunk of a document's text and its embedding (unit-length little-endian float32).
+    `scope` and `embedding_model` are the document's, copied so a search reads one table."""
+
+    __tablename__ = "document_chunks"
+    __table_args__ = (
+        Index("ix_document_chunks_scope_embedding_model", "scope", "embedding_model"),
+        Index("ix_document_chunks_document_pk_ordinal", "document_pk", "ordinal"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    document_pk: Mapped[int] = mapped_column(
+        BigInteger(), ForeignKey("documents.id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(String())
+    embedding_model: Mapped[str] = mapped_column(String())
+    ordinal: Mapped[int] = mapped_column(Integer())
+    page: Mapped[int] = mapped_column(Integer())
+    text: Mapped[str] = mapped_column(Text())
+    embedding: Mapped[bytes] = mapped_column(LargeBinary())
+
+
+class TrainedModel(Base):
+    """A classifier a `model-training` job trained: its numbers as JSON (never a pickle), owned
+    like the job that trained it."""
+
+    __tablename__ = "trained_models"
+    __table_args__ = (Index("ix_trained_models_org_id_user_id", "org_id", "user_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    user_id: Mapped[str] = mapped_column(String())
+    org_id: Mapped[str | None] = mapped_column(String())
+    kind: Mapped[str] = mapped_column(String(40))
+    labels: Mapped[Any] = mapped_column(json_type())
+    params: Mapped[Any] = mapped_column(json_type())
+    metrics: Mapped[Any] = mapped_column(json_type())
+    # `<queue>:<job id>` of the job that trained it: a retried job replaces its own model.
+    source_job: Mapped[str] = mapped_column(String(), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class WorkflowRecord(Base):
