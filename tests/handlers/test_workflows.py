@@ -236,3 +236,44 @@ async def test_a_scheduled_workflow_runs_as_a_workflow(
         for run in await eventually(two_runs_done, timeout=60, what="two scheduled runs"):
             result = await run.result()
             assert result["steps"]["reverse"]["result"] == {"text": "NEWS-GOOD"}
+
+
+async def test_a_failed_workflow_retried_runs_what_failed_again(
+    redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    broken = {"now": True}
+    runs: list[str] = []
+
+    def add_flaky(app: agentqueue.App) -> None:
+        @app.job("wf-flaky", attempts=1)
+        async def flaky(ctx: agentqueue.JobContext, data: Text) -> dict[str, Any]:
+            runs.append(data.text)
+            if broken["now"]:
+                raise RuntimeError("not yet")
+            return {"text": data.text.upper(), "words": [data.text]}
+
+    async with running(redis_url, prefix, tmp_path, ("jobs",), extra=add_flaky) as app:
+        job = await app.enqueue("workflow-execution", {"workflow": {"name": "flaky", "steps": [
+            {"id": "steady", "type": "wf-upper", "input": {"text": "zero"}},
+            {"id": "first", "type": "wf-flaky", "input": {"text": "one"}, "dependsOn": ["steady"]},
+            {"id": "second", "type": "wf-flaky", "input": {"text": "two"},
+             "dependsOn": ["first"]}]}})
+        with pytest.raises(agentqueue.JobFailed):
+            await job.wait(timeout=30)
+        assert runs == ["one"]  # the first failed: the second never ran
+        steady = [r for r in (await (await app._backend()).records.list_jobs())[0]
+                  if r.type == "wf-upper"]
+        broken["now"] = False
+        await job.retry()
+
+        async def completed() -> Any:
+            return await job.status() == "completed"
+
+        await eventually(completed, what="the retried workflow to complete")
+        result = await job.result()
+        assert runs == ["one", "one", "two"]  # what failed, and what never ran, ran again
+        assert "-r1-first" in result["steps"]["first"]["jobId"]
+        # What completed is kept: the same job, not run again.
+        assert result["steps"]["steady"]["jobId"] == f"jobs:{steady[0].job_id}"
+        assert result["steps"]["steady"]["result"]["text"] == "ZERO"
+        assert result["steps"]["second"]["result"] == {"text": "TWO", "words": ["two"]}

@@ -24,12 +24,34 @@ from agentqueue.records.views import JobOwner
 _SUBMITTER = "child-jobs.submitter"
 
 
-def child_id(ctx: Context, name: str) -> str:
+def child_id(ctx: Context, name: str, round_: int = 0) -> str:
+    """The id of child `name` in the parent's `round_` (a parent retried by hand after it
+    failed submits what failed again under new ids: round 1, 2, …)."""
     # The parent's creation time too: a queue's ids start again at 1 on a new Redis, while the
     # records (and with them the children's ids) remain.
     parent = f"{ctx.queue}:{ctx.id}:{ctx.job.timestamp}"
-    digest = hashlib.sha1(parent.encode(), usedforsecurity=False)
-    return f"wf-{digest.hexdigest()[:16]}-{name}"
+    digest = hashlib.sha1(parent.encode(), usedforsecurity=False).hexdigest()[:16]
+    return f"wf-{digest}-{name}" if not round_ else f"wf-{digest}-r{round_}-{name}"
+
+
+def _round_key(ctx: Context) -> str:
+    return f"agentqueue:{ctx.settings.queue_prefix}:wf-round:{ctx.queue}:{ctx.id}"
+
+
+ROUND_TTL_S = 30 * 24 * 3600
+
+
+async def current_round(ctx: Context) -> int:
+    return int(await ctx._resources().runtime.client.get(_round_key(ctx)) or 0)
+
+
+async def next_round(ctx: Context) -> None:
+    """The parent failed: if it is run again (retried by hand), what failed runs again."""
+    client = ctx._resources().runtime.client
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.incr(_round_key(ctx))
+        pipe.expire(_round_key(ctx), ROUND_TTL_S)
+        await pipe.execute()
 
 
 def owned(data: dict[str, Any], owner: JobOwner | None) -> dict[str, Any]:
@@ -64,7 +86,7 @@ class ChildSubmitter:
         return self.queues[name]
 
     async def submit(self, ctx: Context, definition: JobDefinition, data: dict[str, Any],
-                     name: str, owner: JobOwner | None) -> Accepted:
+                     name: str, owner: JobOwner | None, round_: int = 0) -> Accepted:
         """Record and queue a child of `ctx`'s job (once: see the module's docs). Bad data
         raises `InvalidJobInput`."""
         queue = definition.queue_name(self.settings)
@@ -75,7 +97,7 @@ class ChildSubmitter:
                        validation_context=ctx.validation_context())
         self.queue(queue)
         submission = planned.submission()
-        submission["job_id"] = child_id(ctx, name)
+        submission["job_id"] = child_id(ctx, name, round_)
         submission["options"] = {
             **submission["options"],
             "parent": {"id": ctx.id, "queue": f"{self.settings.queue_prefix}:{ctx.queue}"},

@@ -14,7 +14,9 @@ step (its log lists where every step stood); with `"skip"` the workflow goes on,
 that need it are skipped. A step whose references lead nowhere, or whose filled-in input its
 type refuses, fails the same way without being queued. The result lists every step: status,
 job id, result or error. Cancelling the workflow queues no further step: it is cancelled when
-it next wakes (the worker's cancellation middleware remembers the request).
+it next wakes (the worker's cancellation middleware remembers the request). A failed workflow
+retried (`POST /api/jobs/{id}/retry`) runs its failed and not yet run steps again and keeps the
+results of those that completed.
 """
 
 from __future__ import annotations
@@ -26,7 +28,13 @@ from bullmq.custom_errors import WaitingChildrenError
 from agentqueue.context import Context
 from agentqueue.engine.worker import PermanentJobError
 from agentqueue.errors import InvalidJobInput
-from agentqueue.handlers.child_jobs import child_id, child_submitter, wait_for_children
+from agentqueue.handlers.child_jobs import (
+    child_id,
+    child_submitter,
+    current_round,
+    next_round,
+    wait_for_children,
+)
 from agentqueue.handlers.workflow_model import (
     WORKFLOW_EXECUTION,
     MissingValue,
@@ -63,8 +71,9 @@ class StepState:
         return out
 
 
-async def _look(ctx: Context, data: WorkflowInput) -> dict[str, StepState]:
-    """Where each step stands, from the workflow job's children (BullMQ's hashes)."""
+async def _look(ctx: Context, data: WorkflowInput, round_: int) -> dict[str, StepState]:
+    """Where each step stands, from the workflow job's children (BullMQ's hashes): completed in
+    any round, failed in this one (a failure of an earlier round runs again)."""
     from agentqueue.serving import served
 
     types = served()
@@ -75,11 +84,12 @@ async def _look(ctx: Context, data: WorkflowInput) -> dict[str, StepState]:
         definition = types.get(step.type)
         queue = definition.queue_name(ctx.settings) if definition else None
         state = states[step.id] = StepState(step, None)
-        ref = f"{queue}:{child_id(ctx, step.id)}"
-        if ref in results:
-            state.status, state.result, state.job_ref = "completed", results[ref], ref
-        elif ref in failures:
-            state.status, state.error, state.job_ref = "failed", failures[ref], ref
+        refs = [f"{queue}:{child_id(ctx, step.id, r)}" for r in range(round_, -1, -1)]
+        done = next((ref for ref in refs if ref in results), None)
+        if done is not None:
+            state.status, state.result, state.job_ref = "completed", results[done], done
+        elif refs[0] in failures:
+            state.status, state.error, state.job_ref = "failed", failures[refs[0]], refs[0]
     return states
 
 
@@ -102,7 +112,8 @@ def _fatal(states: dict[str, StepState]) -> StepState | None:
                  if s.status == "failed" and s.step.onFailure == "fail"), None)
 
 
-async def _queue_ready(ctx: Context, data: WorkflowInput, states: dict[str, StepState]) -> int:
+async def _queue_ready(ctx: Context, data: WorkflowInput, states: dict[str, StepState],
+                       round_: int) -> int:
     """Settle the steps that cannot run, queue those that can; how many are in flight."""
     from agentqueue.serving import served
 
@@ -126,7 +137,8 @@ async def _queue_ready(ctx: Context, data: WorkflowInput, states: dict[str, Step
             continue
         try:
             step_data = resolve(state.step.input, _scope(data, states))
-            accepted = await submitter.submit(ctx, definition, step_data, state.step.id, owner)
+            accepted = await submitter.submit(ctx, definition, step_data, state.step.id, owner,
+                                              round_)
         except (MissingValue, InvalidJobInput) as exc:
             state.status, state.error = "failed", str(exc)
             continue
@@ -147,10 +159,11 @@ async def _progress(ctx: Context, states: dict[str, StepState]) -> None:
 
 @jobs.job(WORKFLOW_EXECUTION, attempts=3)
 async def workflow_execution(ctx: Context, data: WorkflowInput) -> dict[str, Any]:
+    round_ = await current_round(ctx)
     for _ in range(_MAX_PASSES):
-        states = await _look(ctx, data)
+        states = await _look(ctx, data, round_)
         if (fatal := _fatal(states)) is None:
-            in_flight = await _queue_ready(ctx, data, states)
+            in_flight = await _queue_ready(ctx, data, states, round_)
             fatal = _fatal(states)
         if fatal is not None:
             await _progress(ctx, states)
@@ -158,6 +171,7 @@ async def workflow_execution(ctx: Context, data: WorkflowInput) -> dict[str, Any
             await ctx.log("steps: " + ", ".join(
                 f"{i} {s.status}" + (f" ({s.job_ref})" if s.job_ref else "")
                 for i, s in states.items()))
+            await next_round(ctx)
             raise PermanentJobError(f"step {fatal.step.id!r} ({fatal.step.type}) failed: "
                                     f"{fatal.error}")
         await _progress(ctx, states)
