@@ -20,7 +20,8 @@ BUILTIN = ["chat", "batch", "summarize", "classify", "sentiment", "translate", "
            "generate-completion", "generate-embeddings", "agent-task", "webhook",
            "slack-message", "discord-message", "send-welcome", "send-verification",
            "send-reset-password", "send-notification", "document-processing",
-           "fine-tuning", "model-training", "data-conversion"]
+           "fine-tuning", "model-training", "data-conversion", "workflow-execution",
+           "bulk-operation"]
 
 
 class Convert(BaseModel):
@@ -83,7 +84,8 @@ async def test_one_worker_per_queue_running_every_type_of_it(tmp_path: Path) -> 
             "webhooks": ["discord-message", "slack-message", "webhook"],
             "email": ["send-notification", "send-reset-password", "send-verification",
                       "send-welcome"],
-            "jobs": ["data-conversion", "document-processing", "fine-tuning", "model-training"],
+            "jobs": ["bulk-operation", "data-conversion", "document-processing", "fine-tuning",
+                     "model-training", "workflow-execution"],
             "conversions": ["report-export"],
         }
     finally:

@@ -28,6 +28,7 @@ from agentqueue.api import (
     trained_models,
     usage,
     v1,
+    workflows,
 )
 from agentqueue.api.auth import Authenticator
 from agentqueue.api.auth_throttle import AuthFailureThrottle
@@ -96,7 +97,8 @@ def create_app(settings: Settings, *, run_worker: bool, allow_embedded: bool = T
     routers = (agent_queue.router, events.router, jobs.router, v1.router, v1.admin_router,
                ai.router, usage.router, metrics.router, probes.router, dashboard.router,
                dead_letters.router, flows.router, schedules.router, limits_admin.router,
-               documents.router, events.seed_router, trained_models.router, files.router)
+               documents.router, events.seed_router, trained_models.router, files.router,
+               workflows.router)
     for router in routers:
         app.include_router(router)
     app.include_router(gateway.router)

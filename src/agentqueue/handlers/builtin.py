@@ -1,7 +1,7 @@
 """The built-in job types: each family module (agent_chat, ai_tasks, webhooks, chat_webhooks,
-mail, documents, training, data_conversion) defines its types on a `JobRegistry` of its own, with
-the same `job` decorator a user's `App.job` is, and `builtin_registry` lists them all, in that
-order.
+mail, documents, training, data_conversion, workflows, bulk) defines its types on a
+`JobRegistry` of its own, with the same `job` decorator a user's `App.job` is, and
+`builtin_registry` lists them all, in that order.
 
 Their queues are settings (AGENT_QUEUE_NAME, …), read when the types are served.
 """
@@ -45,13 +45,16 @@ def builtin_registry() -> JobRegistry:
     from agentqueue.handlers import (
         agent_chat,
         ai_tasks,
+        bulk,
         chat_webhooks,
         data_conversion,
         documents,
         mail,
         training,
         webhooks,
+        workflows,
     )
 
     return JobRegistry([*agent_chat.jobs, *ai_tasks.jobs, *webhooks.jobs, *chat_webhooks.jobs,
-                        *mail.jobs, *documents.jobs, *training.jobs, *data_conversion.jobs])
+                        *mail.jobs, *documents.jobs, *training.jobs, *data_conversion.jobs,
+                        *workflows.jobs, *bulk.jobs])

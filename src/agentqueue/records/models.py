@@ -253,3 +253,22 @@ class TrainedModel(Base):
     # `<queue>:<job id>` of the job that trained it: a retried job replaces its own model.
     source_job: Mapped[str] = mapped_column(String(), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WorkflowRecord(Base):
+    """A stored workflow definition (seed 001's `workflow-execution`), owned as jobs are."""
+
+    __tablename__ = "workflows"
+    __table_args__ = (
+        Index("ix_workflows_user_id_created_at", "user_id", "created_at"),
+        Index("ix_workflows_org_id_created_at", "org_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String())
+    description: Mapped[str | None] = mapped_column(Text())
+    steps: Mapped[Any] = mapped_column(json_type())
+    user_id: Mapped[str] = mapped_column(String())
+    org_id: Mapped[str | None] = mapped_column(String())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
