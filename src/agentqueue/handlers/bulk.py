@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from agentqueue.context import Context
 from agentqueue.definition import JobDefinition, describe
 from agentqueue.engine.worker import PermanentJobError
+from agentqueue.handlers.builtin import jobs_queue
 from agentqueue.handlers.workflow_model import BULK_OPERATION, WORKFLOW_EXECUTION
 from agentqueue.registry import JobRegistry
 
@@ -134,7 +135,7 @@ async def _run_item(ctx: Context, definition: JobDefinition, data: BulkInput, in
 
 # An hour by default (JOB_TIMEOUT_SECONDS is for one job's worth of work; the job's `timeout`
 # option overrides it); a bulk job stopped by it goes on from its checkpoint when retried.
-@jobs.job(BULK_OPERATION, attempts=3, timeout=3600)
+@jobs.job(BULK_OPERATION, queue=jobs_queue, attempts=3, timeout=3600)
 async def bulk_operation(ctx: Context, data: BulkInput) -> dict[str, Any]:
     try:
         definition = item_type(data.jobType)

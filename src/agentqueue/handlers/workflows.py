@@ -28,6 +28,7 @@ from bullmq.custom_errors import WaitingChildrenError
 from agentqueue.context import Context
 from agentqueue.engine.worker import PermanentJobError
 from agentqueue.errors import InvalidJobInput
+from agentqueue.handlers.builtin import jobs_queue
 from agentqueue.handlers.child_jobs import (
     child_id,
     child_submitter,
@@ -157,7 +158,7 @@ async def _progress(ctx: Context, states: dict[str, StepState]) -> None:
     await ctx.progress(current=len(done), total=len(states), message=message)
 
 
-@jobs.job(WORKFLOW_EXECUTION, attempts=3)
+@jobs.job(WORKFLOW_EXECUTION, queue=jobs_queue, attempts=3)
 async def workflow_execution(ctx: Context, data: WorkflowInput) -> dict[str, Any]:
     round_ = await current_round(ctx)
     for _ in range(_MAX_PASSES):
