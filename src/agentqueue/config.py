@@ -155,6 +155,10 @@ class Settings(BaseSettings):
     ai_provider: str = Field("auto", validation_alias="AI_PROVIDER")
     openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
+    # false: ask an OpenAI-compatible server for whole answers, never streams. For servers whose
+    # streams carry no token usage (llama-cpp-python's): their tokens are then counted exactly,
+    # and a job's streamed text arrives in one piece.
+    openai_stream: bool = Field(True, validation_alias="OPENAI_STREAM")
     openai_model: str = Field("gpt-4o-mini", validation_alias="OPENAI_MODEL")
     anthropic_api_key: SecretStr | None = Field(None, validation_alias="ANTHROPIC_API_KEY")
     anthropic_base_url: str | None = Field(None, validation_alias="ANTHROPIC_BASE_URL")

@@ -416,3 +416,41 @@ async def test_embedding_errors_hide_the_key(
     assert "HTTP 429" in str(caught.value)
     assert API_KEY not in str(caught.value)
     assert caught.value.retryable
+
+
+async def test_with_streaming_off_the_answer_comes_whole_with_its_usage(
+    fake_openai: FakeOpenAI
+) -> None:
+    # OPENAI_STREAM=false, for servers whose streams carry no usage (llama-cpp-python).
+    provider = OpenAIProvider(api_key=API_KEY, base_url=fake_openai.base_url, max_retries=0,
+                              stream=False)
+    text = "Brinewave Pickle Co. makes small-batch pickles."
+    fake_openai.script(completion(text, prompt_tokens=31, completion_tokens=9))
+    pieces: list[str] = []
+
+    async def on_text(piece: str) -> None:
+        pieces.append(piece)
+
+    reply = await provider.chat(_user("What is Brinewave?"), [], on_text=on_text)
+    await provider.aclose()
+
+    assert pieces == [text] and reply.content == text
+    assert (reply.usage.input_tokens, reply.usage.output_tokens) == (31, 9)
+    assert "stream" not in fake_openai.requests[0].body
+
+
+async def test_a_stream_without_usage_is_logged_once(
+    fake_openai: FakeOpenAI, openai_provider: OpenAIProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    chunks = completion_chunks(completion("hello there"), include_usage=False)
+    fake_openai.script(RawStream([(None, c) for c in chunks] + [(None, "[DONE]")]),
+                       RawStream([(None, c) for c in chunks] + [(None, "[DONE]")]))
+
+    async def ignore(_piece: str) -> None:
+        pass
+
+    for _ in range(2):
+        reply = await openai_provider.chat(_user("hi"), [], on_text=ignore)
+        assert reply.content == "hello there" and reply.usage.total_tokens == 0
+    warned = [r.getMessage() for r in caplog.records if "OPENAI_STREAM=false" in r.getMessage()]
+    assert len(warned) == 1

@@ -31,6 +31,7 @@ class ProviderPool:
                 openai_api_key=s.secret("openai_api_key"),
                 openai_base_url=s.openai_base_url,
                 openai_model=s.openai_model,
+                openai_stream=s.openai_stream,
                 anthropic_api_key=s.secret("anthropic_api_key"),
                 anthropic_base_url=s.anthropic_base_url,
                 anthropic_model=s.anthropic_model,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,7 @@ DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
 JSON_SCHEMA_NAME = "result"
 CLIENT_SHARDS = 8
+logger = logging.getLogger("agentqueue.ai")
 
 
 class OpenAIProvider:
@@ -58,6 +60,7 @@ class OpenAIProvider:
         timeout: float = 60.0,
         max_retries: int = 2,
         http_client: str = DEFAULT_HTTP_CLIENT,
+        stream: bool = True,
     ) -> None:
         if not api_key:
             raise ValueError("api_key is required")
@@ -65,6 +68,8 @@ class OpenAIProvider:
         self.embedding_model = embedding_model
         self.base_url = base_url or DEFAULT_BASE_URL
         self.http_client = check_http_client(http_client)
+        self.stream = stream
+        self._warned_no_stream_usage = False
         self._api_key = api_key
         # One SDK client over aiohttp (see http_client). Over httpx, several, taken in turn:
         # each has its own connection pool, and httpcore's scans all its connections on every
@@ -110,8 +115,11 @@ class OpenAIProvider:
                 "type": "json_schema",
                 "json_schema": {"name": JSON_SCHEMA_NAME, "schema": json_schema, "strict": False},
             }
-        if on_text is None:
-            return await self._complete(request, model_name)
+        if on_text is None or not self.stream:
+            reply = await self._complete(request, model_name)
+            if on_text is not None and reply.content:
+                await on_text(reply.content)  # OPENAI_STREAM=false: the answer in one piece
+            return reply
         return await self._stream(request, model_name, on_text)
 
     async def _complete(self, request: dict[str, Any], model_name: str) -> ProviderReply:
@@ -178,6 +186,12 @@ class OpenAIProvider:
             await stream.close()
         if not saw_choice:
             raise ProviderError(f"{self._where(model_name)} returned no choices")
+        if not usage.total_tokens and not self._warned_no_stream_usage:
+            # Servers that ignore stream_options.include_usage (llama-cpp-python) send none.
+            self._warned_no_stream_usage = True
+            logger.warning("%s sent no token usage with its streamed answer: streamed calls "
+                           "count 0 tokens; set OPENAI_STREAM=false to count them",
+                           self._where(model_name))
         return ProviderReply(
             content="".join(text) if text else None,
             tool_calls=[calls[index].to_tool_call(index) for index in sorted(calls)],
