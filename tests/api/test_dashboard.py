@@ -16,6 +16,8 @@ import jwt
 from agentqueue.records.views import JobOwner
 from agentqueue.services import Services
 from tests.support.app_api import in_process_api
+from tests.support.fake_openai import FakeOpenAI, completion, function_call, text_completion
+from tests.support.waiting import eventually
 
 SECRET = "dashboard-test-secret-long-enough-for-hs256"
 REMOTE = ("10.1.2.3", 40000)  # not loopback: credentials are needed
@@ -120,3 +122,49 @@ async def test_an_admin_promotes_cancels_pauses_and_cleans(
         listed = (await http.get("/admin/queues/api/jobs", headers=ops,
                                  params={"q": doomed, "status": "cancelled"})).json()
         assert [j["id"] for j in listed["jobs"]] == [doomed]
+
+
+async def test_an_admin_approves_or_denies_a_parked_tool_call(
+    redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    with FakeOpenAI().running() as fake:
+        for _ in range(2):
+            fake.script(
+                completion(tool_calls=[function_call("c1", "calculator", {"expression": "6*7"})]),
+                text_completion("done"))
+        async with in_process_api(
+                redis_url, prefix, tmp_path, client=REMOTE, JWT_SECRET=SECRET, run_worker=True,
+                AI_PROVIDER="openai", OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=fake.base_url,
+                OPENAI_MODEL="fake-model") as (http, _):
+            boss, owner = bearer("root", "admin"), bearer("alice", "user")
+            outcomes = {}
+            for decision in ("approve", "deny"):
+                made = await http.post("/agent/queue/chat", headers=owner, json={
+                    "message": "6*7?", "requireApproval": ["calculator"]})
+                job_id = made.json()["jobId"]
+                page = f"/admin/queues/api/jobs/agent-queue/{job_id}"
+
+                async def parked(page: str = page) -> dict[str, Any] | None:
+                    body: dict[str, Any] = (await http.get(page, headers=boss)).json()
+                    return body if body["state"] == "awaiting_approval" else None
+
+                shown = await eventually(parked, timeout=30, what="the job to park")
+                # The page shows what the model asks to run.
+                assert shown["live"]["progress"]["approval"]["tool"] == "calculator"
+                assert shown["live"]["progress"]["approval"]["arguments"] == {
+                    "expression": "6*7"}
+                body = {"decision": decision, "reason": "not today"}
+                decided = await http.post(f"{page}/approval", headers=boss, json=body)
+                assert decided.status_code == 200, decided.text
+                assert decided.json()["call"]["tool"] == "calculator"
+                again = await http.post(f"{page}/approval", headers=boss, json=body)
+                assert again.status_code == 409
+
+                async def done(page: str = page) -> dict[str, Any] | None:
+                    body: dict[str, Any] = (await http.get(page, headers=boss)).json()
+                    return body if body["state"] in ("completed", "failed") else None
+
+                outcomes[decision] = (await eventually(done, timeout=30, what="the job"))
+            calls = {d: o["live"]["result"]["toolCalls"][0] for d, o in outcomes.items()}
+            assert "42" in str(calls["approve"]["output"]) and not calls["approve"]["error"]
+            assert not calls["deny"]["output"] and "not today" in calls["deny"]["error"]

@@ -17,7 +17,9 @@ from pydantic import BaseModel, Field
 from agentqueue.api.access import ServicesDep
 from agentqueue.api.auth import Principal, current_principal, forbidden
 from agentqueue.api.openapi import error_responses
+from agentqueue.api.jobs import ApprovalBody
 from agentqueue.core.actions import cancel_job, retry_job
+from agentqueue.core.approvals import decide
 from agentqueue.core.errors import JobConflict, JobNotFound
 from agentqueue.core.lookup import FoundJob, find_job, scope_of
 from agentqueue.engine.queue import JobQueue
@@ -178,6 +180,17 @@ async def usage(services: ServicesDep, caller: Operator,
 
 
 # -- acting ---------------------------------------------------------------------------------
+
+# Before the route of the other job actions, which would take "approval" for its {action}.
+@router.post("/jobs/{queue}/{job_id}/approval", responses=error_responses(409))
+async def approval(services: ServicesDep, caller: Operator, queue: str, job_id: str,
+                   body: ApprovalBody) -> dict[str, Any]:
+    """Approve or deny the tool call a parked job waits on (as `POST /api/jobs/{id}/approval`)."""
+    found = await _find(services, caller, queue, job_id)
+    call = await decide(services, queue, job_id, found, body.decision, body.reason,
+                        caller.user_id)
+    return {"success": True, "action": body.decision, "id": job_id, "call": call}
+
 
 @router.post("/jobs/{queue}/{job_id}/{action}", responses=error_responses(409))
 async def job_action(services: ServicesDep, caller: Operator, queue: str, job_id: str,

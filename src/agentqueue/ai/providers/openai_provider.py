@@ -155,7 +155,7 @@ class OpenAIProvider:
         calls: dict[int, _PartialToolCall] = {}
         usage = Usage()
         reply_model = ""
-        saw_choice = False
+        saw_choice = saw_usage = False
         try:
             while True:
                 try:
@@ -168,6 +168,7 @@ class OpenAIProvider:
                     raise self._stream_broke(exc, model_name) from exc
                 reply_model = chunk.model or reply_model
                 if chunk.usage is not None:
+                    saw_usage = True
                     usage = Usage(
                         input_tokens=chunk.usage.prompt_tokens or 0,
                         output_tokens=chunk.usage.completion_tokens or 0,
@@ -186,7 +187,7 @@ class OpenAIProvider:
             await stream.close()
         if not saw_choice:
             raise ProviderError(f"{self._where(model_name)} returned no choices")
-        if not usage.total_tokens and not self._warned_no_stream_usage:
+        if not saw_usage and not self._warned_no_stream_usage:
             # Servers that ignore stream_options.include_usage (llama-cpp-python) send none.
             self._warned_no_stream_usage = True
             logger.warning("%s sent no token usage with its streamed answer: streamed calls "

@@ -204,6 +204,12 @@ function progressOf(job) {
   return { ...progress, percent };
 }
 
+function approvalOf(job) {
+  if (job.state !== 'awaiting_approval') return null;
+  const progress = (job.live && job.live.progress) || (job.record && job.record.progress);
+  return progress && typeof progress === 'object' ? progress.approval || null : null;
+}
+
 async function jobView(queue, id) {
   const job = await api(`/jobs/${encodeURIComponent(queue)}/${encodeURIComponent(id)}`);
   const record = job.record || {};
@@ -222,6 +228,13 @@ async function jobView(queue, id) {
         button('retry', 'Retry', state === 'failed' || state === 'cancelled', 'primary'),
         button('cancel', 'Cancel', ['waiting', 'active', 'delayed', 'paused', 'prioritized'].includes(state), 'danger', `Cancel job ${id}?`),
         button('promote', 'Run now', state === 'delayed'),
+        state === 'awaiting_approval' ? h('button', { class: 'primary', 'data-action': 'approve', onclick: async () => {
+          if (await act(`/jobs/${encodeURIComponent(queue)}/${encodeURIComponent(id)}/approval`, null, { decision: 'approve' })) route();
+        } }, 'Approve') : null,
+        state === 'awaiting_approval' ? h('button', { class: 'danger', 'data-action': 'deny', onclick: async () => {
+          const reason = window.prompt('Deny this tool call? The model is told why:', '');
+          if (reason !== null && await act(`/jobs/${encodeURIComponent(queue)}/${encodeURIComponent(id)}/approval`, null, { decision: 'deny', reason: reason || null })) route();
+        } }, 'Deny') : null,
         button('remove', 'Remove', state !== 'active', 'danger', `Remove job ${id} from Redis? Its record stays.`))),
     h('section', { class: 'panel' }, h('dl', { class: 'kv' },
       h('dt', {}, 'Type'), h('dd', {}, record.type || live.name || '–'),
@@ -236,6 +249,9 @@ async function jobView(queue, id) {
         progress.total ? h('span', { class: 'muted' }, `${progress.current} of ${progress.total}`) : null,
         progress.message ? h('span', { class: 'muted' }, progress.message) : null),
       progress.text ? h('div', {}, h('h2', {}, progress.streaming ? 'Streaming…' : 'Streamed text'), h('div', { class: 'streamed', id: 'streamed' }, progress.text)) : null) : null,
+    approvalOf(job) ? h('section', { class: 'panel', id: 'approval' }, h('h2', {}, 'Awaiting approval'),
+      h('p', {}, 'The model asks to call ', h('strong', {}, approvalOf(job).tool), approvalOf(job).expiresAt ? h('span', { class: 'muted' }, ` · decide before ${when(approvalOf(job).expiresAt)}`) : null),
+      json(approvalOf(job).arguments)) : null,
     state === 'failed' && (record.error || live.failed_reason)
       ? h('section', { class: 'panel' }, h('h2', {}, 'Error'), h('pre', { id: 'error' }, record.error || live.failed_reason), attempts)
       : attempts.length ? h('section', { class: 'panel' }, h('h2', {}, 'Errors of earlier attempts'), attempts) : null,
