@@ -26,8 +26,13 @@ QueueRef = str | Callable[[Settings], str]
 
 def describe(exc: ValidationError) -> str:
     """One line naming each invalid field of a job's data and what is wrong with it."""
+    return describe_errors(list(exc.errors())) or "invalid data"
+
+
+def describe_errors(errors: list[Any]) -> str:
+    """As `describe`, for a chosen part of a ValidationError's errors ("" for none)."""
     parts = []
-    for error in exc.errors():
+    for error in errors:
         where = ".".join(str(p) for p in ("data", *error.get("loc", ())))
         text = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
         if error.get("type") == "missing":
@@ -35,7 +40,7 @@ def describe(exc: ValidationError) -> str:
         elif error.get("type") == "extra_forbidden":
             text = "unknown field"
         parts.append(f"{where}: {text}")
-    return "; ".join(parts) or "invalid data"
+    return "; ".join(parts)
 
 
 def validation_context(settings: Settings, agents: list[str] | None) -> dict[str, Any]:

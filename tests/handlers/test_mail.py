@@ -21,7 +21,7 @@ from agentqueue.engine.queue import JobQueue, QueueDefaults
 from agentqueue.errors import InvalidJobInput
 from agentqueue.services import WorkerGroup, build_workers
 from tests.support.smtp_server import Mailbox, smtp_server
-from tests.support.waiting import eventually
+from tests.support.workers import finished
 
 # The login tests' server takes a password without TLS (on loopback), as aiosmtpd warns.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
@@ -70,14 +70,6 @@ async def email_worker(client: redis.Redis, prefix: str,
     yield start
     for group in groups:
         await group.stop(0)
-
-
-async def finished(queue: JobQueue, job_id: str) -> Any:
-    async def probe() -> Any:
-        view = await queue.get(job_id)
-        return view if view and view.state in ("completed", "failed") else None
-
-    return await eventually(probe, what="the email job to finish")
 
 
 async def send(queue: JobQueue, name: str, data: dict[str, Any], **options: Any) -> Any:

@@ -16,8 +16,8 @@ from pydantic import BaseModel, Field
 
 from agentqueue.api.access import ServicesDep
 from agentqueue.api.auth import Principal, current_principal, forbidden
-from agentqueue.api.openapi import error_responses
 from agentqueue.api.jobs import ApprovalBody
+from agentqueue.api.openapi import error_responses
 from agentqueue.core.actions import cancel_job, retry_job
 from agentqueue.core.approvals import decide
 from agentqueue.core.errors import JobConflict, JobNotFound

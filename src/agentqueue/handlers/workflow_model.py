@@ -32,6 +32,8 @@ from pydantic import (
     model_validator,
 )
 
+from agentqueue.definition import describe_errors
+
 WORKFLOW_EXECUTION = "workflow-execution"
 BULK_OPERATION = "bulk-operation"
 # Types a step cannot be: a workflow inside a workflow would need its own waiting, and a
@@ -218,17 +220,3 @@ def check_fit(model: type[BaseModel], data: dict[str, Any],
         if errors:
             return describe_errors(errors)
     return None
-
-
-def describe_errors(errors: list[Any]) -> str:
-    """As `definition.describe`, for a chosen part of a ValidationError's errors."""
-    parts = []
-    for error in errors:
-        where = ".".join(str(p) for p in ("data", *error.get("loc", ())))
-        text = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
-        if error.get("type") == "missing":
-            text = "is required"
-        elif error.get("type") == "extra_forbidden":
-            text = "unknown field"
-        parts.append(f"{where}: {text}")
-    return "; ".join(parts)
