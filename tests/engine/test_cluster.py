@@ -260,7 +260,7 @@ async def test_the_service_on_a_cluster_takes_chats_over_http_and_completes_them
 
             results = [await eventually(lambda i=i: job(i), what=f"job {i}") for i in ids]
             assert [r["result"]["response"] for r in results] == [
-                f"{n}+{n} = {2 * n}" for n in range(5)]
+                f"{n} + {n} = {2 * n}" for n in range(5)]
             stats = (await http.get("/agent/queue/stats")).json()["stats"]
             assert stats["completed"] == 5
     assert "Traceback" not in service.log(), service.log()
