@@ -168,3 +168,14 @@ async def test_an_admin_approves_or_denies_a_parked_tool_call(
             calls = {d: o["live"]["result"]["toolCalls"][0] for d, o in outcomes.items()}
             assert "42" in str(calls["approve"]["output"]) and not calls["approve"]["error"]
             assert not calls["deny"]["output"] and "not today" in calls["deny"]["error"]
+
+
+async def test_a_nul_in_the_dashboards_query_is_refused_as_everywhere(
+    redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    # Found by schemathesis: on PostgreSQL it reached SQL and answered 500.
+    async with dashboard(redis_url, prefix, tmp_path) as (http, _):
+        refused = await http.get("/admin/queues/api/jobs", params={"owner": "a\x00b"},
+                                 headers=bearer("root", "admin"))
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["message"] == "owner: must not contain NUL characters (\\u0000)"

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from agentqueue.api.access import ServicesDep
 from agentqueue.api.auth import Principal, current_principal, forbidden
+from agentqueue.api.edge import EdgeRoute
 from agentqueue.api.jobs import ApprovalBody
 from agentqueue.api.openapi import error_responses
 from agentqueue.core.actions import cancel_job, retry_job
@@ -32,7 +33,7 @@ from agentqueue.services import Services
 STATIC = resources.files("agentqueue.dashboard").joinpath("static")
 
 page = APIRouter(include_in_schema=False)
-router = APIRouter(prefix="/admin/queues/api", tags=["dashboard"])
+router = APIRouter(prefix="/admin/queues/api", tags=["dashboard"], route_class=EdgeRoute)
 
 Status = Literal["pending", "queued", "active", "completed", "failed", "cancelled"]
 CleanState = Literal["completed", "failed", "waiting", "delayed", "active"]
